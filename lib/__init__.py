@@ -1,0 +1,1 @@
+"""Replica Studio library layer: plain Python, no Streamlit (except lib/ui.py)."""
