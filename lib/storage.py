@@ -1,0 +1,202 @@
+"""The photo store: S3 (or any S3-compatible server) over presigned URLs, always SigV4.
+
+The app never hands S3 credentials to anyone: it signs a short-lived PUT to upload a photo and a
+long-lived GET (24 h - 7 days) that Tavus downloads the photo from.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
+
+import boto3
+import httpx
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lib.config import MAX_PRESIGN_TTL_HOURS, MIN_PRESIGN_TTL_HOURS, S3Settings
+
+log = logging.getLogger("replica_studio.storage")
+# httpx logs every request's full URL at INFO; a presigned URL is a credential, so keep it quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+UPLOAD_URL_SECONDS = 15 * 60  # the PUT is used at once; keep its window small
+CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg"}
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StorageError(Exception):
+    """S3 refused or could not be reached. The text is safe to show: no URL, no credentials."""
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    key: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TrainingUrl:
+    url: str
+    expires_at: datetime
+    # With temporary credentials the URL stops working when they do, whatever its own expiry.
+    limited_by_session: bool
+
+
+def safe_file_name(filename: str, content_type: str, *, max_length: int = 60) -> str:
+    """A readable, URL-safe rendering of the user's file name, with the right extension."""
+    stem = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    cleaned = _SAFE_NAME.sub("-", ascii_stem).strip("-._")[:max_length] or "photo"
+    return cleaned + CONTENT_TYPES.get(content_type, "")
+
+
+class ImageStore:
+    def __init__(self, settings: S3Settings, *, timeout: float = 20.0) -> None:
+        self.settings = settings
+        self._timeout = timeout
+        self._s3 = boto3.client(
+            "s3",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            aws_access_key_id=settings.access_key_id,
+            aws_secret_access_key=settings.secret_access_key,
+            aws_session_token=settings.session_token,
+            config=Config(
+                # boto3 still signs us-east-1 URLs with SigV2 unless told otherwise.
+                signature_version="s3v4",
+                # Custom endpoints (MinIO, R2, local servers) rarely support virtual hosts.
+                s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
+                connect_timeout=5,
+                read_timeout=timeout,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.bucket
+
+    def object_key(self, filename: str, content_type: str, *, now: datetime | None = None) -> str:
+        """prefix/YYYY/MM/DD/<uuid>-<safe name>: unique, sortable by day, readable in a console."""
+        now = now or datetime.now(UTC)
+        name = safe_file_name(filename, content_type)
+        return f"{self.settings.prefix}{now:%Y/%m/%d}/{uuid.uuid4().hex}-{name}"
+
+    def presign_put(self, key: str, content_type: str, *, expires_seconds: int = UPLOAD_URL_SECONDS
+                    ) -> str:
+        return self._presign("put_object", {"Bucket": self.bucket, "Key": key,
+                                            "ContentType": content_type}, expires_seconds)
+
+    def presign_get(self, key: str, *, ttl_hours: int) -> TrainingUrl:
+        """The URL Tavus downloads the photo from. TTL is clamped to what Tavus and SigV4 allow."""
+        hours = min(max(ttl_hours, MIN_PRESIGN_TTL_HOURS), MAX_PRESIGN_TTL_HOURS)
+        seconds = hours * 3600
+        url = self._presign("get_object", {"Bucket": self.bucket, "Key": key}, seconds)
+        return TrainingUrl(
+            url=url,
+            expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
+            limited_by_session=self.settings.temporary_credentials,
+        )
+
+    def upload_image(self, data: bytes, filename: str, content_type: str) -> StoredImage:
+        """Push the photo through a presigned PUT, as a browser or another service would."""
+        if content_type not in CONTENT_TYPES:
+            raise StorageError(f"Only PNG and JPEG photos can be uploaded, not {content_type}.")
+        key = self.object_key(filename, content_type)
+        url = self.presign_put(key, content_type)
+        started = time.perf_counter()
+        try:
+            response = httpx.put(url, content=data, headers={"Content-Type": content_type},
+                                 timeout=httpx.Timeout(self._timeout, connect=5.0))
+        except httpx.TransportError as exc:
+            raise StorageError(
+                f"Could not reach the photo store ({self._where()}): {type(exc).__name__}. "
+                "Check S3_ENDPOINT_URL and your network, then try again.") from None
+        # Log the key, never the URL: its query string is a credential.
+        log.info("PUT s3://%s/%s -> %s (%.0f ms)", self.bucket, key, response.status_code,
+                 (time.perf_counter() - started) * 1000)
+        if response.status_code >= 300:
+            raise _error_from_s3_response(response, self.bucket)
+        return StoredImage(key=key, content_type=content_type, size=len(data))
+
+    def read_object(self, key: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing (used for the local demo server)."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            try:
+                self._s3.create_bucket(Bucket=self.bucket)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error_from_boto(exc, self.bucket) from None
+
+    def _presign(self, operation: str, params: dict, expires_seconds: int) -> str:
+        try:
+            return self._s3.generate_presigned_url(operation, Params=params,
+                                                   ExpiresIn=expires_seconds)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+
+    def _where(self) -> str:
+        return self.settings.endpoint_url or f"S3 in {self.settings.region}"
+
+
+_HINTS = {
+    "NoSuchBucket": "Check S3_BUCKET: the bucket {bucket!r} does not exist.",
+    "AccessDenied": "Check that the AWS credentials may write to the bucket {bucket!r}.",
+    "InvalidAccessKeyId": "Check AWS_ACCESS_KEY_ID: S3 does not know this key.",
+    "SignatureDoesNotMatch": "Check AWS_SECRET_ACCESS_KEY: it does not match the key id.",
+    "ExpiredToken": "The temporary AWS credentials have expired: renew AWS_SESSION_TOKEN.",
+    "PermanentRedirect": "Check S3_REGION: the bucket {bucket!r} lives in another region.",
+    "AuthorizationHeaderMalformed": "Check S3_REGION: it does not match the bucket's region.",
+    "AuthorizationQueryParametersError": "Check S3_REGION: it does not match the bucket's region.",
+}
+
+
+def _explain(code: str | None, status: int | None, bucket: str, detail: str | None) -> StorageError:
+    hint = _HINTS.get(code or "", "Check the S3 settings, then try again.").format(bucket=bucket)
+    what = code or (f"HTTP {status}" if status else "an error")
+    text = f"The photo store refused the request ({what})"
+    if detail:
+        text += f": {detail.rstrip('.')}"
+    return StorageError(f"{text}. {hint}", code=code, status_code=status)
+
+
+def _error_from_s3_response(response: httpx.Response, bucket: str) -> StorageError:
+    code = message = None
+    try:
+        root = ElementTree.fromstring(response.content)
+        code = root.findtext("Code")
+        message = root.findtext("Message")
+    except ElementTree.ParseError:
+        pass
+    return _explain(code, response.status_code, bucket, message)
+
+
+def _error_from_boto(exc: Exception, bucket: str) -> StorageError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return _explain(error.get("Code"), status, bucket, error.get("Message"))
+    return StorageError(f"Could not reach the photo store: {type(exc).__name__}. "
+                        "Check the S3 settings and your network, then try again.")

@@ -1,0 +1,164 @@
+"""Shared Streamlit helpers: the frame every page starts with, cached clients and data.
+
+This is the one module of lib/ that imports Streamlit. Pages call `frame()` first: a page reached by
+a deep link on a freshly started server runs without streamlit_app.py, so the frame (page config,
+navigation, configuration check, demo banner, clients) cannot live in the entry script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from lib.config import ConfigError, Settings, load_settings, read_raw
+from lib.errors import user_message
+from lib.services import Services, build_services
+from lib.tavus import KNOWN_VOICE_NAMES, Replica, TavusError
+
+log = logging.getLogger("replica_studio.ui")
+
+APP_DIR = Path(__file__).resolve().parent.parent
+APP_NAME = "Replica Studio"
+
+
+@dataclass(frozen=True)
+class NavPage:
+    script: str  # relative to the app directory
+    title: str
+    icon: str
+    url_path: str
+
+
+# The one list of screens: streamlit_app.py builds st.navigation from it, the frame the sidebar.
+PAGES = (
+    NavPage("pages/create.py", "Create", ":material/add_a_photo:", "create"),
+    NavPage("pages/replicas.py", "Replicas", ":material/table_view:", "replicas"),
+    NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    settings: Settings
+    services: Services
+
+
+def navigation_pages() -> list[st.Page]:
+    return [
+        st.Page(APP_DIR / p.script, title=p.title, icon=p.icon, url_path=p.url_path,
+                default=i == 0)
+        for i, p in enumerate(PAGES)
+    ]
+
+
+def frame(title: str) -> Frame:
+    """Draw the page frame and return settings and clients; stops the page on a config error."""
+    st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=":material/face:",
+                       layout="wide")
+    _sidebar()
+    try:
+        raw = read_raw(_secrets(), os.environ)
+        settings = load_settings(raw)
+    except ConfigError as error:
+        st.title(title)
+        with st.container(key="config-error"):
+            st.error("**The app's configuration needs fixing.**\n\n"
+                     + "\n".join(f"- {escape_markdown(p)}" for p in error.problems)
+                     + "\n\nSet these in `.streamlit/secrets.toml` (or the app's Secrets on "
+                     "Streamlit Community Cloud) or as environment variables, then reload.")
+        st.stop()
+    services = _services(_settings_key(raw), settings)
+    if settings.demo_mode:
+        with st.container(key="demo-banner"):
+            st.info(
+                f"**Demo mode.** No Tavus key is configured, so a built-in Tavus simulator and a "
+                f"local S3 server run inside this app. Nothing leaves this machine; a training "
+                f"takes {settings.simulator_training_seconds:g} s here instead of 3–4 hours.",
+                icon=":material/science:",
+            )
+    st.title(title)
+    return Frame(settings=settings, services=services)
+
+
+def _sidebar() -> None:
+    # Drawn by hand (with client.showSidebarNavigation off) so that it is the same whether the
+    # page ran through st.navigation or alone after a cold deep link.
+    with st.sidebar:
+        st.markdown(f"### {APP_NAME}")
+        for page in PAGES:
+            st.page_link(str(APP_DIR / page.script), label=page.title, icon=page.icon)
+
+
+def _secrets() -> dict | None:
+    try:
+        return {k: v for k, v in st.secrets.items() if not isinstance(v, dict)}
+    except StreamlitSecretNotFoundError:
+        return None  # no secrets file at all: environment only
+    except Exception as error:  # a malformed secrets.toml: say so, never echo its contents
+        raise ConfigError([".streamlit/secrets.toml could not be read "
+                           f"({type(error).__name__}); fix its TOML syntax."]) from None
+
+
+def _settings_key(raw: dict[str, str]) -> str:
+    # A digest, not the values: cache keys can show up in debugging output.
+    return hashlib.sha256(repr(sorted(raw.items())).encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False)
+def _services(settings_key: str, _settings: Settings) -> Services:
+    return build_services(_settings)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _voice_names(settings_key: str, _services: Services) -> tuple[list[str], str | None]:
+    try:
+        names = sorted({v.voice_name for v in _services.tavus.list_voices() if v.voice_name})
+        if names:
+            return names, None
+        return list(KNOWN_VOICE_NAMES), "Tavus listed no voices; showing the documented ones."
+    except TavusError as error:
+        return list(KNOWN_VOICE_NAMES), user_message(error)
+
+
+def voice_names(frame: Frame) -> tuple[list[str], str | None]:
+    """Stock voice slugs from Tavus (cached an hour), or the documented six with a warning."""
+    return _voice_names(_key(frame), frame.services)
+
+
+@st.cache_data(ttl=3, show_spinner=False)
+def _replicas(settings_key: str, _services: Services, include_system: bool) -> list[Replica]:
+    # A short TTL shares one fetch between sessions and reruns; the fragment tick sets freshness.
+    return _services.tavus.list_all_replicas(replica_type=None if include_system else "user")
+
+
+def all_replicas(frame: Frame, *, include_system: bool = False) -> list[Replica]:
+    return _replicas(_key(frame), frame.services, include_system)
+
+
+def forget_replicas() -> None:
+    """After a create or delete, the next read must see it."""
+    _replicas.clear()
+
+
+def _key(frame: Frame) -> str:
+    return f"{frame.services.tavus_url}|{frame.services.demo_mode}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Show user or Tavus text literally inside Markdown elements (no links, no HTML)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def show_error(error: Exception) -> None:
+    log.warning("shown to user: %s", type(error).__name__)
+    st.error(escape_markdown(user_message(error)), icon=":material/error:")

@@ -1,0 +1,125 @@
+"""Browser journeys: a real `streamlit run` per test module, driven by headless Debian Chromium.
+
+Screenshots land in tests/e2e/artifacts/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import free_port
+
+APP_DIR = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling Google on this closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class RunningApp:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_app(name: str, env: dict[str, str]) -> RunningApp:
+    """`streamlit run` as a user would, with a clean environment plus `env`; waits for health."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    log_path = ARTIFACTS / f"{name}.server.log"
+    base_env = {k: v for k, v in os.environ.items()
+                if k not in {"TAVUS_API_KEY", "DEMO_MODE", "S3_BUCKET", "S3_ENDPOINT_URL"}}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=APP_DIR, env={**base_env, **env}, stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
+                return RunningApp(url=url, process=process, log_path=log_path, env=env)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"streamlit did not become healthy:\n{log_path.read_text()}")
+
+
+def stop_app(app: RunningApp) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/run-tests, which installs it.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
+    context.close()
+
+
+def wait_idle(page: Page, timeout: float = 30_000) -> None:
+    """Connected to the server, and no script run in progress."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]',
+                           timeout=timeout)
+    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=timeout)
+
+
+def assert_no_exception(page: Page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,153 @@
+"""The replica path end to end in a browser: photo, S3, Tavus, live table, conversation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.e2e.conftest import (
+    RunningApp,
+    assert_no_exception,
+    shot,
+    start_app,
+    stop_app,
+    wait_idle,
+    wait_until,
+)
+from tests.photos import astronaut_png, small_png
+
+pytestmark = pytest.mark.e2e
+
+DEMO_ENV = {"DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "10", "REFRESH_SECONDS": "2"}
+
+
+@pytest.fixture(scope="module")
+def demo_app() -> Iterator[RunningApp]:
+    app = start_app("demo", DEMO_ENV)
+    yield app
+    stop_app(app)
+
+
+def table_rows(page: Page) -> list[dict[str, str]]:
+    """The rows of the first st.dataframe in view, by column header, from its accessible table."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    headers = [h.inner_text().strip() for h in grid.locator('th[role="columnheader"]').all()]
+    rows: dict[int, dict[str, str]] = {}
+    for cell in grid.locator('[data-testid^="glide-cell-"]').all():
+        match = re.fullmatch(r"glide-cell-(\d+)-(\d+)", cell.get_attribute("data-testid") or "")
+        if match:
+            col, row = int(match[1]), int(match[2])
+            if col < len(headers):
+                rows.setdefault(row, {})[headers[col]] = cell.inner_text().strip()
+    return [rows[r] for r in sorted(rows)]
+
+
+def row_named(page: Page, name: str) -> dict[str, str] | None:
+    return next((r for r in table_rows(page) if r.get("Name") == name), None)
+
+
+def upload(page: Page, path: Path) -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.locator('[data-testid="stFileChipName"]', has_text=path.name).wait_for()
+
+
+def test_photo_to_replica_to_conversation(page: Page, demo_app: RunningApp,
+                                          tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut-headshot.png"
+    photo.write_bytes(astronaut_png())
+
+    # Create: upload, name, submit.
+    page.goto(demo_app.url)
+    wait_idle(page)
+    assert "Demo mode" in page.locator(".st-key-demo-banner").inner_text()
+    upload(page, photo)
+    page.get_by_label("Replica name").fill("Astro Journey")
+    page.get_by_role("button", name="Create replica").click()
+    result = page.locator(".st-key-create-result")
+    result.wait_for()
+    replica_id = re.search(r"\br[0-9a-f]{6,}\b", result.inner_text())[0]
+    assert_no_exception(page)
+    shot(page, "journey-1-created")
+
+    # Replicas: the new replica trains, then turns ready, without the page reloading.
+    page.get_by_role("link", name="Watch it train").click()
+    page.wait_for_url(re.compile(r"/replicas\?replica="))
+    wait_idle(page)
+    page.evaluate("window.__sameDocument = true")  # a reload would wipe this
+    wait_until(lambda: row_named(page, "Astro Journey") is not None, timeout=30,
+               what="the new replica in the table")
+    first = row_named(page, "Astro Journey")
+    assert first["Status"] == "Training", first
+    assert first["Replica id"] == replica_id
+    shot(page, "journey-2-training")
+    wait_until(lambda: (row_named(page, "Astro Journey") or {}).get("Status") == "Ready",
+               timeout=60, what="the replica to turn Ready")
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    assert_no_exception(page)
+    shot(page, "journey-3-ready")
+
+    # Conversations: pick the replica, start, open the room.
+    page.locator('[data-testid="stPageLink-NavLink"]', has_text="Conversations").click()
+    page.wait_for_url(re.compile(r"/conversations"))
+    wait_idle(page)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile("Astro Journey")).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Start conversation").click()
+    link = page.get_by_role("link", name="Open conversation")
+    link.wait_for()
+    url = link.get_attribute("href")
+    assert url and url.startswith("http://127.0.0.1:") and "/rooms/c" in url
+    shot(page, "journey-4-conversation")
+    with page.expect_popup() as popup_info:
+        link.click()
+    room = popup_info.value
+    room.wait_for_load_state()
+    assert "Astro Journey" in room.locator("h1").inner_text()
+    shot(room, "journey-5-room")
+    assert_no_exception(page)
+
+
+def test_bad_photo_gets_a_clear_message_and_the_form_keeps_its_values(
+        page: Page, demo_app: RunningApp, tmp_path: Path) -> None:
+    photo = tmp_path / "tiny.png"
+    photo.write_bytes(small_png(256))
+    page.goto(demo_app.url)
+    wait_idle(page)
+    upload(page, photo)
+    page.get_by_label("Replica name").fill("Keep <b>me</b>")
+    page.get_by_role("button", name="Create replica").click()
+    alert = page.locator('[data-testid="stAlertContentError"]').first
+    alert.wait_for()
+    assert "at least 512x512" in alert.inner_text()
+    assert page.get_by_label("Replica name").input_value() == "Keep <b>me</b>"
+    assert page.locator('[data-testid="stFileChipName"]', has_text="tiny.png").count() == 1
+    assert page.locator(".st-key-create-result").count() == 0
+    assert_no_exception(page)
+    shot(page, "bad-photo")
+
+
+def test_cold_deep_link_to_replicas_shows_the_whole_frame(page: Page) -> None:
+    """A fresh server whose first request is /replicas runs pages/replicas.py alone."""
+    app = start_app("cold-deep-link", DEMO_ENV)
+    try:
+        page.goto(f"{app.url}/replicas")
+        wait_idle(page)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for()
+        assert "Demo mode" in page.locator(".st-key-demo-banner").inner_text()
+        assert page.locator("h1").first.inner_text().strip() == "Replicas"
+        nav = [link.inner_text().strip()
+               for link in page.locator('[data-testid="stSidebar"] '
+                                        '[data-testid="stPageLink-NavLink"]').all()]
+        assert nav == ["Create", "Replicas", "Conversations"]
+        # Streamlit's automatic page list (which would name files) must not be drawn.
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        assert page.title().startswith("Replicas")
+        assert_no_exception(page)
+        shot(page, "cold-deep-link")
+    finally:
+        stop_app(app)

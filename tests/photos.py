@@ -1,0 +1,34 @@
+"""Test photos from scikit-image's bundled data, turned into variants with Pillow."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+from skimage import data
+
+
+def astronaut() -> Image.Image:
+    return Image.fromarray(data.astronaut())  # 512x512 frontal portrait, public domain
+
+
+def cat() -> Image.Image:
+    return Image.fromarray(data.chelsea())
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def astronaut_png() -> bytes:
+    return encode(astronaut(), "PNG")
+
+
+def astronaut_jpeg() -> bytes:
+    return encode(astronaut(), "JPEG", quality=90)
+
+
+def small_png(side: int = 256) -> bytes:
+    return encode(astronaut().resize((side, side)), "PNG")
