@@ -73,3 +73,8 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0) -> 
         _services = DemoServices(tavus_url=simulator.base_url, tavus_api_key=DEMO_API_KEY, s3=s3,
                                  simulator=simulator)
         return _services
+
+
+def running_demo_services() -> DemoServices | None:
+    """The stand-ins if demo mode has started them in this process (for tests and tools)."""
+    return _services

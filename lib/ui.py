@@ -19,6 +19,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.errors import user_message
+from lib.logs import configure_logging
 from lib.services import Services, build_services
 from lib.tavus import KNOWN_VOICE_NAMES, Replica, TavusError
 
@@ -62,6 +63,7 @@ def frame(title: str) -> Frame:
     """Draw the page frame and return settings and clients; stops the page on a config error."""
     st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=":material/face:",
                        layout="wide")
+    configure_logging()
     _sidebar()
     try:
         raw = read_raw(_secrets(), os.environ)

@@ -29,6 +29,7 @@ if submitted:
                            model_name=model, auto_fix_training_image=auto_fix)
         steps = {"checking": "Checking the photo", "uploading": "Uploading the photo to S3",
                  "signing": "Signing the training URL", "creating": "Asking Tavus to train"}
+        failure = None
         with st.status("Creating the replica…", expanded=True) as status:
             try:
                 attempt = create_replica_from_photo(
@@ -39,9 +40,11 @@ if submitted:
                 st.session_state.create_attempt = attempt
                 ui.forget_replicas()
                 status.update(label="Replica created", state="complete", expanded=False)
-            except Exception as error:
-                status.update(label="The replica was not created", state="error")
-                ui.show_error(error)
+            except Exception as error:  # shown below; the form keeps its values
+                failure = error
+                status.update(label="The replica was not created", state="error", expanded=False)
+        if failure is not None:
+            ui.show_error(failure)  # outside the status box, which is collapsed
 
 attempt = st.session_state.get("create_attempt")
 if attempt is not None and attempt.replica_id:

@@ -1,0 +1,157 @@
+"""Page logic with Streamlit's AppTest, in demo mode (real simulator and S3 server in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.demo import DEMO_API_KEY, running_demo_services
+from lib.tavus import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
+from tests.photos import astronaut_png, small_png
+
+APP = "../streamlit_app.py"  # AppTest resolves it against this file
+TIMEOUT = 30
+
+
+@pytest.fixture(autouse=True)
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEMO_MODE", "1")
+    monkeypatch.setenv("SIMULATOR_TRAINING_SECONDS", "30")
+    # st.cache_data outlives AppTest runs within one pytest process.
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sim_client() -> TavusClient:
+    services = running_demo_services()
+    assert services is not None, "demo mode did not start its stand-ins"
+    return TavusClient(services.tavus_url, DEMO_API_KEY)
+
+
+def user_replicas_named(name: str) -> list:
+    return [r for r in sim_client().list_all_replicas(replica_type="user")
+            if r.replica_name == name]
+
+
+def test_create_page_has_the_frame_and_the_stock_voices() -> None:
+    at = open_page()
+    assert at.title[0].value == "Create a replica"
+    assert any("Demo mode" in i.value for i in at.info)
+    assert set(KNOWN_VOICE_NAMES) <= set(at.selectbox[0].options)
+    assert at.selectbox[1].value == "phoenix-4"
+    assert at.checkbox[0].value is True  # auto-fix on by default
+
+
+def test_create_uploads_and_creates_exactly_one_replica_even_when_submitted_twice() -> None:
+    at = open_page()
+    at.file_uploader[0].set_value(("astronaut.png", astronaut_png(), "image/png"))
+    at.text_input[0].set_value("AppTest Astro")
+    at.selectbox[0].set_value("anna")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.success and "Training started" in at.success[0].value
+    replicas = user_replicas_named("AppTest Astro")
+    assert len(replicas) == 1
+    assert replicas[0].replica_id in at.success[0].value
+    assert replicas[0].model_name == "phoenix-4"
+
+    at.button[0].click()  # a second submit of the same photo
+    at.run()
+    assert len(user_replicas_named("AppTest Astro")) == 1
+    attempt = at.session_state.create_attempt
+    assert attempt.upload is not None and attempt.upload.key.startswith("demo/")
+
+
+def test_name_defaults_to_the_file_name() -> None:
+    at = open_page()
+    at.file_uploader[0].set_value(("jane_doe-headshot.jpg", astronaut_png(), "image/png"))
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert len(user_replicas_named("jane doe headshot")) == 1
+
+
+def test_small_photo_is_refused_and_the_form_keeps_its_values() -> None:
+    at = open_page()
+    at.file_uploader[0].set_value(("small.png", small_png(300), "image/png"))
+    at.text_input[0].set_value("Too Small")
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("at least 512x512" in e.value for e in at.error)
+    assert at.text_input[0].value == "Too Small"
+    assert user_replicas_named("Too Small") == []
+
+
+def test_submit_without_a_photo_says_what_to_do() -> None:
+    at = open_page()
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("Choose a headshot" in e.value for e in at.error)
+
+
+def test_replicas_page_lists_the_account_with_readable_statuses() -> None:
+    at = open_page("pages/replicas.py")
+    assert at.title[0].value == "Replicas"
+    table = at.dataframe[0].value
+    assert list(table.columns[:6]) == ["name", "replica_id", "status", "progress", "model",
+                                       "created"]
+    expected = {r.replica_id for r in sim_client().list_all_replicas(replica_type="user")}
+    assert set(table["replica_id"]) == expected
+    assert set(table["status"]) <= {"Ready", "Training", "Failed"}
+    assert table["progress"].between(0, 100).all()
+
+
+def test_replicas_page_keeps_working_when_tavus_fails() -> None:
+    open_page()  # makes sure demo mode's stand-ins run
+    services = running_demo_services()
+    services.simulator.inject_fault("500", count=20, path_prefix="/v2/replicas")
+    try:
+        at = open_page("pages/replicas.py")
+    finally:
+        services.simulator.clear_faults()
+    assert any("Tavus is having trouble" in e.value for e in at.error)
+
+
+def test_conversations_page_offers_only_ready_replicas_and_gives_a_link() -> None:
+    at = open_page("pages/conversations.py")
+    everything = sim_client().list_all_replicas()
+    ready = {r.replica_id for r in everything if r.state is ReplicaStatus.READY}
+    assert ready != {r.replica_id for r in everything}  # the demo seeds some that are not ready
+    offered = {label.rsplit("(", 1)[1].rstrip(")") for label in at.selectbox[0].options}
+    assert offered == ready
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    url = at.get("link_button")[0].proto.url
+    assert "/rooms/c" in url
+
+
+def test_invalid_configuration_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRESIGN_TTL_HOURS", "5")
+    monkeypatch.setenv("REFRESH_SECONDS", "fast")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    shown = at.error[0].value.replace("\\", "")  # as rendered: Markdown escapes removed
+    assert "PRESIGN_TTL_HOURS" in shown and "REFRESH_SECONDS" in shown
+    assert at.title[0].value == "Create a replica"  # the page still has its frame
