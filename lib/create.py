@@ -47,25 +47,32 @@ def photo_fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def attempt_for(photo: bytes, previous: CreateAttempt | None) -> CreateAttempt:
+    """The attempt to continue for this photo: the previous one if it was the same photo."""
+    fingerprint = photo_fingerprint(photo)
+    if previous is not None and previous.photo_sha256 == fingerprint:
+        return previous
+    return CreateAttempt(photo_sha256=fingerprint)
+
+
 def create_replica_from_photo(
     *,
     tavus: TavusClient,
     store: ImageStore,
-    attempt: CreateAttempt | None,
+    attempt: CreateAttempt,
     photo: bytes,
     filename: str,
     form: ReplicaForm,
     ttl_hours: int,
     on_step: Callable[[str], None] = lambda step: None,
 ) -> CreateAttempt:
-    """Run the steps not yet done for this photo and return the updated attempt.
+    """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
 
-    Raises PhotoError, StorageError or TavusError; the attempt passed in keeps what succeeded, so
-    calling again with it resumes instead of starting over.
+    Raises PhotoError, StorageError or TavusError; the caller keeps `attempt`, so calling again
+    with it resumes (no second upload) instead of starting over.
     """
-    fingerprint = photo_fingerprint(photo)
-    if attempt is None or attempt.photo_sha256 != fingerprint:
-        attempt = CreateAttempt(photo_sha256=fingerprint)
+    if attempt.photo_sha256 != photo_fingerprint(photo):
+        raise ValueError("this attempt belongs to another photo; use attempt_for()")
     if attempt.replica_id is not None:
         return attempt  # already created: a second click must not make a second replica
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lib import ui
-from lib.create import ReplicaForm, create_replica_from_photo, replica_name_for
+from lib.create import ReplicaForm, attempt_for, create_replica_from_photo, replica_name_for
 from lib.tavus import MODELS
 
 frame = ui.frame("Create a replica")
@@ -32,12 +32,14 @@ if submitted:
         failure = None
         with st.status("Creating the replica…", expanded=True) as status:
             try:
-                attempt = create_replica_from_photo(
-                    tavus=frame.services.tavus, store=frame.services.store,
-                    attempt=st.session_state.get("create_attempt"), photo=photo.getvalue(),
-                    filename=photo.name, form=form, ttl_hours=frame.settings.presign_ttl_hours,
-                    on_step=lambda step: st.write(steps[step] + "…"))
+                # Stored before running, so that a failure half-way keeps what succeeded.
+                attempt = attempt_for(photo.getvalue(), st.session_state.get("create_attempt"))
                 st.session_state.create_attempt = attempt
+                create_replica_from_photo(
+                    tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
+                    photo=photo.getvalue(), filename=photo.name, form=form,
+                    ttl_hours=frame.settings.presign_ttl_hours,
+                    on_step=lambda step: st.write(steps[step] + "…"))
                 ui.forget_replicas()
                 status.update(label="Replica created", state="complete", expanded=False)
             except Exception as error:  # shown below; the form keeps its values

@@ -155,3 +155,25 @@ def test_invalid_configuration_is_one_clear_message(monkeypatch: pytest.MonkeyPa
     shown = at.error[0].value.replace("\\", "")  # as rendered: Markdown escapes removed
     assert "PRESIGN_TTL_HOURS" in shown and "REFRESH_SECONDS" in shown
     assert at.title[0].value == "Create a replica"  # the page still has its frame
+
+
+def test_tavus_failure_on_create_is_explained_and_the_retry_reuses_the_upload() -> None:
+    at = open_page()
+    services = running_demo_services()
+    services.simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
+    at.file_uploader[0].set_value(("retry.png", astronaut_png(), "image/png"))
+    at.text_input[0].set_value("Retry Astro")
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("Tavus is having trouble" in e.value for e in at.error)
+    assert at.text_input[0].value == "Retry Astro"
+    first_upload = at.session_state.create_attempt.upload
+    assert first_upload is not None
+    assert user_replicas_named("Retry Astro") == []
+
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert len(user_replicas_named("Retry Astro")) == 1
+    assert at.session_state.create_attempt.upload == first_upload
