@@ -1,0 +1,9 @@
+"""An embedded Tavus API stand-in for demos and tests (see TavusSimulator).
+
+Plain Python: stdlib http.server plus Pillow (image decoding) and httpx (training-image downloads),
+both imported only when needed.
+"""
+
+from .server import FAULT_KINDS, RequestRecord, TavusSimulator
+
+__all__ = ["FAULT_KINDS", "RequestRecord", "TavusSimulator"]

@@ -1,0 +1,876 @@
+"""The simulator's in-memory Tavus world: replicas, voices, personas and conversations.
+
+Everything here is plain data plus the rules Tavus applies to it. Time comes from a `SimClock`
+(real monotonic time plus an offset that tests push forward), and training progress and
+conversation timeouts are computed lazily from it on every read, so nothing needs to tick.
+All public methods take `SimState.lock`; the HTTP layer never touches the dicts directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+MODELS = ("phoenix-3", "phoenix-4", "phoenix-4.5")
+DEFAULT_MODEL = "phoenix-4"
+PREVIEW_CAP_SECONDS = 60.0  # phoenix-4.5 becomes usable as a watermarked preview within a minute
+DEFAULT_MAX_CALL_DURATION = 3600
+REPLICA_JOIN_DELAY = 1.0  # seconds after creation at which the replica "joins" a conversation
+
+# A two-letter (or xx-YY) language code: Tavus wants the full name ("english") instead.
+_LANGUAGE_CODE_RE = re.compile(r"^[A-Za-z]{2}([-_][A-Za-z]{2})?$")
+
+
+class ApiError(Exception):
+    """A refusal that the HTTP layer turns into `{"error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ------------------------------------------------------------------------------------------------
+# clock
+# ------------------------------------------------------------------------------------------------
+class SimClock:
+    """Monotonic time plus an offset that `advance` increases; wall time follows the same offset."""
+
+    def __init__(self) -> None:
+        self._mono0 = time.monotonic()
+        self._wall0 = time.time()
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        if not seconds >= 0:  # also refuses NaN
+            raise ValueError("advance() needs a number of seconds >= 0")
+        with self._lock:
+            self._offset += float(seconds)
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+    def wall(self, t: float) -> float:
+        """Simulated monotonic time -> simulated UTC epoch seconds."""
+        return self._wall0 + (t - self._mono0)
+
+    def iso(self, t: float) -> str:
+        stamp = dt.datetime.fromtimestamp(self.wall(t), tz=dt.UTC)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------------------------------
+# records
+# ------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Replica:
+    replica_id: str
+    replica_name: str
+    replica_type: str  # "user" | "system"
+    model_name: str
+    created: float  # simulated clock
+    updated: float
+    train_duration: float
+    train_start: float | None = None  # None while the training image is being downloaded
+    failed_at: float | None = None
+    failed_progress: int = 0
+    error_message: str | None = None
+    voice_name: str | None = None
+    train_image_url: str | None = None  # never shown: it may be a presigned URL
+    train_video_url: str | None = None
+    callback_url: str | None = None
+    auto_fix_training_image: bool = False
+    background_green_screen: bool | None = None
+
+    def phase(self, now: float) -> tuple[str, int, float, str | None]:
+        """-> (status, progress percent, last change time, finetune_status) at `now`."""
+        if self.error_message is not None:
+            return "error", self.failed_progress, max(self.updated, self.failed_at or 0.0), None
+        if self.train_start is None:
+            return "started", 0, self.updated, None
+        elapsed = max(0.0, now - self.train_start)
+        duration = max(0.0, self.train_duration)
+        finetune = None
+        if self.model_name == "phoenix-4.5":
+            # Usable (watermarked) after a short preview; the long fine-tune runs on.
+            preview = min(PREVIEW_CAP_SECONDS, duration / 4)
+            if elapsed >= preview:
+                if elapsed >= duration:
+                    return (
+                        "completed",
+                        100,
+                        max(self.updated, self.train_start + duration),
+                        "completed",
+                    )
+                return "completed", 100, max(self.updated, self.train_start + preview), None
+            duration = preview
+        if elapsed >= duration:
+            return "completed", 100, max(self.updated, self.train_start + duration), finetune
+        progress = min(99, int(100 * elapsed / duration)) if duration > 0 else 100
+        return "started", progress, max(self.updated, now), finetune
+
+
+@dataclass(slots=True)
+class Voice:
+    voice_name: str
+    replica_id: str
+    tags: tuple[str, ...]
+    pitch_hz: float
+
+
+@dataclass(slots=True)
+class Persona:
+    persona_id: str
+    persona_name: str
+    persona_type: str
+    default_replica_id: str | None
+    system_prompt: str
+    created: float
+
+
+@dataclass(slots=True)
+class Conversation:
+    conversation_id: str
+    conversation_name: str
+    replica_id: str
+    replica_name: str
+    persona_id: str | None
+    callback_url: str | None
+    created: float
+    updated: float
+    seq: int
+    test_mode: bool
+    require_auth: bool
+    meeting_token: str | None
+    max_call_duration: float
+    custom_greeting: str | None
+    request: dict[str, Any] = field(
+        default_factory=dict
+    )  # the rest of the create body, kept as sent
+    ended_at: float | None = None
+    shutdown_reason: str | None = None
+
+    def settle(self, now: float) -> None:
+        """Apply the automatic shutdown once the simulated clock passes max_call_duration."""
+        if self.ended_at is None and now >= self.created + self.max_call_duration:
+            self.ended_at = self.created + self.max_call_duration
+            self.updated = self.ended_at
+            self.shutdown_reason = "max_call_duration"
+
+    @property
+    def status(self) -> str:
+        return "active" if self.ended_at is None else "ended"
+
+
+# ------------------------------------------------------------------------------------------------
+# seed data
+# ------------------------------------------------------------------------------------------------
+# (replica_id, name, model, voice slug or None, tags, voice pitch, age in days)
+_SYSTEM_REPLICAS: tuple[tuple[str, str, str, str | None, tuple[str, ...], float, int], ...] = (
+    (
+        "r1af0c2b8d3e",
+        "Anna - Office",
+        "phoenix-4",
+        "anna",
+        ("female", "american", "business"),
+        220.0,
+        30,
+    ),
+    ("r2b7e4d9a0c1", "Benjamin - Studio", "phoenix-4", "benjamin", ("male", "british"), 130.0, 31),
+    ("r3c9d1e5f7a2", "James - Living Room", "phoenix-4", "james", ("male", "american"), 115.0, 32),
+    ("r4d0e6f8b1c3", "Liam - Outdoors", "phoenix-4", "liam", ("male", "australian"), 145.0, 33),
+    (
+        "r5e1f7a9c2d4",
+        "Julia - Office",
+        "phoenix-4",
+        "julia",
+        ("female", "british", "business"),
+        240.0,
+        34,
+    ),
+    ("r6f2a8b0d3e5", "Ivy - Bookshelf", "phoenix-4", "ivy", ("female", "american"), 262.0, 35),
+    ("r7a3b9c1e4f6", "Carter - Classic", "phoenix-3", None, ("male", "american"), 0.0, 200),
+)
+
+# (persona_id, name, default replica, system prompt, age in days); the first is the default persona
+_SYSTEM_PERSONAS = (
+    (
+        "p1a2b3c4d5e6",
+        "Tavus Assistant",
+        "r1af0c2b8d3e",
+        "You are a friendly, concise assistant who answers questions about the product.",
+        40,
+    ),
+    (
+        "p2b3c4d5e6f7",
+        "Sales Coach",
+        "r2b7e4d9a0c1",
+        "You are a sales coach. Role-play a customer and give feedback on the user's pitch.",
+        41,
+    ),
+    (
+        "p3c4d5e6f7a8",
+        "Interviewer",
+        "r5e1f7a9c2d4",
+        "You are a job interviewer. Ask one question at a time and listen carefully.",
+        42,
+    ),
+)
+
+DAY = 86400.0
+
+
+def new_id(prefix: str) -> str:
+    """Tavus-style id: a letter and 11 hex characters, e.g. r90bbd427f71."""
+    return prefix + secrets.token_hex(6)[:11]
+
+
+# ------------------------------------------------------------------------------------------------
+# query helpers
+# ------------------------------------------------------------------------------------------------
+def int_param(
+    query: dict[str, str], name: str, default: int, lo: int = 1, hi: int | None = None
+) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ApiError(400, f"{name} must be an integer {bound}")
+    return value
+
+
+def bool_param(query: dict[str, str], name: str) -> bool:
+    raw = query.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ApiError(400, f"{name} must be true or false")
+
+
+def choice_param(query: dict[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise ApiError(400, f"{name} must be one of: {', '.join(choices)}")
+    return raw
+
+
+def _opt_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string")
+    return value
+
+
+def _opt_bool(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be a boolean")
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    return value.startswith(("http://", "https://")) and len(value) > len("https://")
+
+
+# ------------------------------------------------------------------------------------------------
+# the state
+# ------------------------------------------------------------------------------------------------
+class SimState:
+    def __init__(
+        self,
+        clock: SimClock,
+        *,
+        training_seconds: float,
+        max_concurrent_conversations: int,
+        seed_demo_data: bool,
+    ) -> None:
+        self.clock = clock
+        self.training_seconds = float(training_seconds)
+        self.max_concurrent_conversations = int(max_concurrent_conversations)
+        self.lock = threading.RLock()
+        self.replicas: dict[str, Replica] = {}
+        self.voices: dict[str, Voice] = {}
+        self.personas: dict[str, Persona] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self._order: list[Replica] | None = None  # newest-first cache, dropped on add/delete
+        self._conv_seq = 0
+        self._seed(seed_demo_data)
+
+    # -- seeding --------------------------------------------------------------------------------
+    def _seed(self, demo: bool) -> None:
+        now = self.clock.now()
+        for rid, name, model, voice, tags, pitch, age in _SYSTEM_REPLICAS:
+            t = now - age * DAY
+            self._put(Replica(rid, name, "system", model, t, t, 0.0, train_start=t))
+            if voice:
+                self.voices[voice] = Voice(voice, rid, tags, pitch)
+        for pid, name, replica_id, prompt, age in _SYSTEM_PERSONAS:
+            self.personas[pid] = Persona(pid, name, "system", replica_id, prompt, now - age * DAY)
+        if not demo:
+            return
+        ts = self.training_seconds
+        ready = Replica(
+            new_id("r"),
+            "Demo — Ready",
+            "user",
+            DEFAULT_MODEL,
+            now - 2 * DAY,
+            now - 2 * DAY,
+            ts,
+            train_start=now - 2 * DAY,
+            voice_name="anna",
+        )
+        # created so that it is about 40% through training right now
+        training = Replica(
+            new_id("r"),
+            "Demo — Training",
+            "user",
+            DEFAULT_MODEL,
+            now - 0.4 * ts,
+            now - 0.4 * ts,
+            ts,
+            train_start=now - 0.4 * ts,
+            voice_name="julia",
+        )
+        failed = Replica(
+            new_id("r"),
+            "Demo — Failed",
+            "user",
+            DEFAULT_MODEL,
+            now - DAY,
+            now - DAY,
+            ts,
+            train_start=now - DAY,
+            voice_name="benjamin",
+            failed_at=now - DAY + 600,
+            failed_progress=12,
+            error_message=(
+                "HeadNotFullyInFrameError: the whole head, from crown to chin, must be visible "
+                "in the training image."
+            ),
+        )
+        for r in (ready, training, failed):
+            self._put(r)
+
+    def _put(self, replica: Replica) -> None:
+        self.replicas[replica.replica_id] = replica
+        self._order = None
+
+    def _ordered(self) -> list[Replica]:
+        """Newest first by created time; ties broken by id so that pages are stable."""
+        if self._order is None:
+            items = sorted(self.replicas.values(), key=lambda r: r.replica_id)
+            items.sort(key=lambda r: r.created, reverse=True)
+            self._order = items
+        return self._order
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _thumbnail(self, base_url: str, r: Replica) -> str:
+        return f"{base_url}/thumbnails/{r.replica_id}.mp4"
+
+    def _render_replica(
+        self, r: Replica, base_url: str, *, verbose: bool, detail: bool, now: float
+    ) -> dict[str, Any]:
+        status, progress, updated, finetune = r.phase(now)
+        out: dict[str, Any] = {
+            "replica_id": r.replica_id,
+            "replica_name": r.replica_name,
+            "thumbnail_video_url": self._thumbnail(base_url, r),
+            "training_progress": f"{progress}/100",
+            "status": status,
+            "created_at": self.clock.iso(r.created),
+        }
+        if detail:
+            out["updated_at"] = self.clock.iso(updated)
+            out["error_message"] = r.error_message if status == "error" else None
+        if verbose:
+            out["replica_type"] = r.replica_type
+        out["model_name"] = r.model_name
+        if r.model_name == "phoenix-4.5":
+            out["finetune_status"] = finetune
+        return out
+
+    # -- replicas -------------------------------------------------------------------------------
+    def list_replicas(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
+        limit = int_param(query, "limit", 10, 1, 10_000)
+        page = int_param(query, "page", 1)
+        verbose = bool_param(query, "verbose")
+        rtype = choice_param(query, "replica_type", ("user", "system"))
+        model = query.get("model_name") or None
+        wanted = None
+        if query.get("replica_ids"):
+            wanted = {x.strip() for x in query["replica_ids"].split(",") if x.strip()}
+        with self.lock:
+            now = self.clock.now()
+            if rtype is None and model is None and wanted is None:
+                matches = self._ordered()
+            else:
+                matches = [
+                    r
+                    for r in self._ordered()
+                    if (rtype is None or r.replica_type == rtype)
+                    and (model is None or r.model_name == model)
+                    and (wanted is None or r.replica_id in wanted)
+                ]
+            start = (page - 1) * limit
+            data = [
+                self._render_replica(r, base_url, verbose=verbose, detail=False, now=now)
+                for r in matches[start : start + limit]
+            ]
+            return {"data": data, "total_count": len(matches)}
+
+    def _replica(self, replica_id: str) -> Replica:
+        r = self.replicas.get(replica_id)
+        if r is None:
+            raise ApiError(400, "Invalid replica_id")
+        return r
+
+    def get_replica(self, replica_id: str, query: dict[str, str], base_url: str) -> dict[str, Any]:
+        verbose = bool_param(query, "verbose")
+        with self.lock:
+            r = self._replica(replica_id)
+            return self._render_replica(
+                r, base_url, verbose=verbose, detail=True, now=self.clock.now()
+            )
+
+    def create_replica(self, body: Any) -> tuple[dict[str, Any], str | None]:
+        """-> (answer, training image URL to download or None)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        image = _opt_str(body, "train_image_url")
+        video = _opt_str(body, "train_video_url")
+        if image and video:
+            raise ApiError(400, "Provide only one of train_video_url or train_image_url.")
+        if not image and not video:
+            raise ApiError(400, "Either train_video_url or train_image_url must be provided.")
+        url = image or video or ""
+        if not _is_http_url(url):
+            which = "train_image_url" if image else "train_video_url"
+            raise ApiError(400, f"{which} must be an http(s) URL.")
+        voice_name = _opt_str(body, "voice_name")
+        if image and not voice_name:
+            raise ApiError(400, "voice_name is required when train_image_url is provided.")
+        model = _opt_str(body, "model_name") or DEFAULT_MODEL
+        if model not in MODELS:
+            raise ApiError(400, f"Invalid model_name: use one of {', '.join(MODELS)}.")
+        name = _opt_str(body, "replica_name")
+        callback = _opt_str(body, "callback_url")
+        auto_fix = _opt_bool(body, "auto_fix_training_image") or False
+        props = body.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise ApiError(400, "properties must be an object")
+        green = _opt_bool(props or {}, "background_green_screen")
+        with self.lock:
+            voice = None
+            if voice_name:
+                voice = self.voices.get(voice_name.strip().lower())
+                if voice is None:
+                    raise ApiError(
+                        400,
+                        f"Invalid voice_name {voice_name!r}: use a slug from GET /v2/voices, "
+                        "such as anna.",
+                    )
+            rid = new_id("r")
+            while rid in self.replicas:
+                rid = new_id("r")
+            now = self.clock.now()
+            r = Replica(
+                rid,
+                name if name and name.strip() else f"Replica {rid}",
+                "user",
+                model,
+                now,
+                now,
+                self.training_seconds,
+                voice_name=voice.voice_name if voice else None,
+                train_image_url=image,
+                train_video_url=video,
+                callback_url=callback,
+                auto_fix_training_image=auto_fix,
+                background_green_screen=green,
+            )
+            if video:
+                r.train_start = now  # video files are accepted as they come: no download here
+            self._put(r)
+        return {"replica_id": rid, "status": "started"}, image
+
+    def finish_download(self, replica_id: str, error_message: str | None) -> None:
+        """The background download ended: start training, or fail with Tavus's kind of message."""
+        with self.lock:
+            r = self.replicas.get(replica_id)
+            if r is None or r.train_start is not None or r.error_message is not None:
+                return  # deleted meanwhile
+            now = self.clock.now()
+            if error_message:
+                r.error_message = error_message
+                r.failed_at = now
+            else:
+                r.train_start = now
+            r.updated = now
+
+    def rename_replica(self, replica_id: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        name = body.get("replica_name")
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError(400, "replica_name is required")
+        with self.lock:
+            r = self._replica(replica_id)
+            if r.replica_type == "system":
+                raise ApiError(400, "System replicas cannot be renamed")
+            r.replica_name = name.strip()
+            r.updated = self.clock.now()
+
+    def delete_replica(self, replica_id: str, query: dict[str, str]) -> None:
+        bool_param(query, "hard")  # validated; a hard delete is the same thing here
+        with self.lock:
+            r = self._replica(replica_id)
+            if r.replica_type == "system":
+                raise ApiError(400, "System replicas cannot be deleted")
+            del self.replicas[replica_id]
+            self._order = None
+
+    def add_replicas(
+        self, n: int, *, training: int = 0, model_name: str = DEFAULT_MODEL
+    ) -> list[str]:
+        """Bulk user replicas for benchmarks: n - training completed, then `training` fresh ones."""
+        if n < 0 or training < 0 or training > n:
+            raise ValueError("need 0 <= training <= n")
+        if model_name not in MODELS:
+            raise ValueError(f"model_name must be one of {MODELS}")
+        ids: list[str] = []
+        with self.lock:
+            now = self.clock.now()
+            done = n - training
+            for i in range(n):
+                rid = new_id("r")
+                while rid in self.replicas:
+                    rid = new_id("r")
+                if i < done:  # spread over the past so that the order is well defined
+                    t = now - (done - i) - 1.0
+                    r = Replica(
+                        rid,
+                        f"Bulk replica {i + 1:05d}",
+                        "user",
+                        model_name,
+                        t,
+                        t,
+                        0.0,
+                        train_start=t,
+                    )
+                else:
+                    r = Replica(
+                        rid,
+                        f"Bulk replica {i + 1:05d}",
+                        "user",
+                        model_name,
+                        now,
+                        now,
+                        self.training_seconds,
+                        train_start=now,
+                    )
+                self.replicas[rid] = r
+                ids.append(rid)
+            self._order = None
+        return ids
+
+    # -- voices and personas ------------------------------------------------------------------
+    def list_voices(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
+        limit = int_param(query, "limit", 10, 1, 100)
+        page = int_param(query, "page", 1)
+        sort = choice_param(query, "sort", ("asc", "desc")) or "asc"
+        search = (query.get("search") or "").lower()
+        tag = (query.get("tag") or "").lower()
+        with self.lock:
+            voices = sorted(
+                self.voices.values(), key=lambda v: v.voice_name, reverse=sort == "desc"
+            )
+        voices = [
+            v
+            for v in voices
+            if search in v.voice_name.lower() and (not tag or tag in (t.lower() for t in v.tags))
+        ]
+        start = (page - 1) * limit
+        data = [
+            {
+                "voice_name": v.voice_name,
+                "replica_id": v.replica_id,
+                "audio_url": f"{base_url}/audio/{v.voice_name}.wav",
+                "tags": [{"tag_name": t} for t in v.tags],
+            }
+            for v in voices[start : start + limit]
+        ]
+        return {"data": data, "total_count": len(voices), "page": page, "limit": limit}
+
+    def voice(self, name: str) -> Voice | None:
+        with self.lock:
+            return self.voices.get(name)
+
+    def list_personas(self, query: dict[str, str]) -> dict[str, Any]:
+        limit = int_param(query, "limit", 10, 1, 1000)
+        page = int_param(query, "page", 1)
+        ptype = choice_param(query, "persona_type", ("user", "system"))
+        with self.lock:
+            items = sorted(self.personas.values(), key=lambda p: (-p.created, p.persona_id))
+        items = [p for p in items if ptype is None or p.persona_type == ptype]
+        start = (page - 1) * limit
+        data = [
+            {
+                "persona_id": p.persona_id,
+                "persona_name": p.persona_name,
+                "system_prompt": p.system_prompt,
+                "default_replica_id": p.default_replica_id,
+                "document_ids": [],
+                "document_tags": [],
+                "layers": {},
+                "created_at": self.clock.iso(p.created),
+                "updated_at": self.clock.iso(p.created),
+            }
+            for p in items[start : start + limit]
+        ]
+        return {"data": data, "total_count": len(items)}
+
+    # -- conversations --------------------------------------------------------------------------
+    def _settled_conversations(self, now: float) -> list[Conversation]:
+        convs = list(self.conversations.values())
+        for c in convs:
+            c.settle(now)
+        return convs
+
+    def _conversation(self, conversation_id: str, now: float) -> Conversation:
+        c = self.conversations.get(conversation_id)
+        if c is None:
+            raise ApiError(400, "Invalid conversation_id")
+        c.settle(now)
+        return c
+
+    def _render_conversation(self, c: Conversation, base_url: str, *, full: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "conversation_id": c.conversation_id,
+            "conversation_name": c.conversation_name,
+            "conversation_url": f"{base_url}/rooms/{c.conversation_id}",
+            "status": c.status,
+        }
+        if c.callback_url is not None:  # the contract types it as a string, never null
+            out["callback_url"] = c.callback_url
+        if full:
+            out["replica_id"] = c.replica_id
+            if c.persona_id is not None:
+                out["persona_id"] = c.persona_id
+        out["created_at"] = self.clock.iso(c.created)
+        if full:
+            out["updated_at"] = self.clock.iso(c.updated)
+        return out
+
+    def _events(self, c: Conversation, now: float) -> list[dict[str, Any]]:
+        if c.test_mode:
+            return []  # the replica never joins a test-mode conversation
+        events: list[dict[str, Any]] = []
+        joined = c.created + REPLICA_JOIN_DELAY
+        horizon = c.ended_at if c.ended_at is not None else now
+        if joined <= horizon:
+            events.append(
+                {"event_type": "system.replica_joined", "timestamp": self.clock.iso(joined)}
+            )
+        if c.ended_at is not None:
+            greeting = c.custom_greeting or f"Hi, I'm {c.replica_name}. How can I help you today?"
+            wall = self.clock.wall(min(joined, c.ended_at))
+            events.append(
+                {
+                    "event_type": "application.transcription_ready",
+                    "timestamp": self.clock.iso(c.ended_at),
+                    "properties": {
+                        "transcript": [
+                            {
+                                "role": "assistant",
+                                "content": greeting,
+                                "timestamp": round(wall, 2),
+                                "seconds_from_start": 0.0,
+                                "duration": 2.0,
+                            }
+                        ]
+                    },
+                }
+            )
+            events.append(
+                {
+                    "event_type": "system.shutdown",
+                    "timestamp": self.clock.iso(c.ended_at),
+                    "properties": {"reason": c.shutdown_reason or "unknown"},
+                }
+            )
+        return events
+
+    def create_conversation(self, body: Any, base_url: str) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        replica_id = _opt_str(body, "replica_id")
+        persona_id = _opt_str(body, "persona_id")
+        name = _opt_str(body, "conversation_name")
+        callback = _opt_str(body, "callback_url")
+        greeting = _opt_str(body, "custom_greeting")
+        _opt_str(body, "conversational_context")
+        test_mode = _opt_bool(body, "test_mode") or False
+        _opt_bool(body, "audio_only")
+        props = body.get("properties")
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise ApiError(400, "properties must be an object")
+        require_auth = bool(_opt_bool(body, "require_auth") or _opt_bool(props, "require_auth"))
+        max_participants = body.get("max_participants")
+        if max_participants is not None and (
+            not isinstance(max_participants, int)
+            or isinstance(max_participants, bool)
+            or max_participants < 2
+        ):
+            raise ApiError(
+                400,
+                "max_participants must be an integer of at least 2 "
+                "(the replica counts as one participant)",
+            )
+        duration = props.get("max_call_duration", DEFAULT_MAX_CALL_DURATION)
+        if not isinstance(duration, int | float) or isinstance(duration, bool) or duration <= 0:
+            raise ApiError(400, "properties.max_call_duration must be a positive number of seconds")
+        language = props.get("language")
+        if language is not None:
+            if not isinstance(language, str) or not language.strip():
+                raise ApiError(400, "properties.language must be a language name")
+            if _LANGUAGE_CODE_RE.match(language.strip()):
+                raise ApiError(
+                    400,
+                    f"Invalid language {language!r}: provide the full language name (e.g. "
+                    "'english'), not a two-letter code, or 'multilingual'.",
+                )
+        with self.lock:
+            now = self.clock.now()
+            persona = None
+            if persona_id:
+                persona = self.personas.get(persona_id)
+                if persona is None:
+                    raise ApiError(400, "Invalid persona_id")
+            if not replica_id:
+                if persona is None or not persona.default_replica_id:
+                    raise ApiError(
+                        400,
+                        "replica_id is required: pass one, or a persona_id whose "
+                        "persona has a default replica",
+                    )
+                replica_id = persona.default_replica_id
+            replica = self.replicas.get(replica_id)
+            if replica is None:
+                raise ApiError(400, "Invalid replica_id")
+            status = replica.phase(now)[0]
+            if status != "completed":
+                raise ApiError(
+                    400, f"Replica {replica_id} is not ready: its training status is {status}"
+                )
+            if persona is None:  # without a persona Tavus uses its default one
+                persona = next(iter(self.personas.values()), None)
+            if not test_mode:
+                active = sum(1 for c in self._settled_conversations(now) if c.ended_at is None)
+                if active >= self.max_concurrent_conversations:
+                    raise ApiError(400, "User has reached maximum concurrent conversations")
+            cid = new_id("c")
+            while cid in self.conversations:
+                cid = new_id("c")
+            self._conv_seq += 1
+            c = Conversation(
+                cid,
+                name if name and name.strip() else f"Conversation with {replica.replica_name}",
+                replica_id,
+                replica.replica_name,
+                persona.persona_id if persona else None,
+                callback,
+                now,
+                now,
+                self._conv_seq,
+                test_mode,
+                require_auth,
+                secrets.token_urlsafe(24) if require_auth else None,
+                float(duration),
+                greeting,
+                request={k: v for k, v in body.items() if k not in ("replica_id", "persona_id")},
+            )
+            if test_mode:
+                c.ended_at = now
+                c.shutdown_reason = "test_mode"
+            self.conversations[cid] = c
+            out = self._render_conversation(c, base_url, full=False)
+            if c.meeting_token:
+                out["meeting_token"] = c.meeting_token
+            return out
+
+    def list_conversations(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
+        limit = int_param(query, "limit", 10, 1, 1000)
+        page = int_param(query, "page", 1)
+        status = choice_param(query, "status", ("active", "ended"))
+        with self.lock:
+            convs = self._settled_conversations(self.clock.now())
+            convs.sort(key=lambda c: (c.created, c.seq), reverse=True)
+            convs = [c for c in convs if status is None or c.status == status]
+            start = (page - 1) * limit
+            data = [
+                self._render_conversation(c, base_url, full=True)
+                for c in convs[start : start + limit]
+            ]
+            return {"data": data, "total_count": len(convs)}
+
+    def get_conversation(
+        self, conversation_id: str, query: dict[str, str], base_url: str
+    ) -> dict[str, Any]:
+        verbose = bool_param(query, "verbose")
+        with self.lock:
+            now = self.clock.now()
+            c = self._conversation(conversation_id, now)
+            out = self._render_conversation(c, base_url, full=True)
+            if verbose:
+                out["events"] = self._events(c, now)
+            return out
+
+    def end_conversation(self, conversation_id: str) -> None:
+        with self.lock:
+            now = self.clock.now()
+            c = self._conversation(conversation_id, now)
+            if c.ended_at is None:  # ending an ended one is a no-op, so retries are safe
+                c.ended_at = now
+                c.updated = now
+                c.shutdown_reason = "end_conversation_endpoint_hit"
+
+    def delete_conversation(self, conversation_id: str, query: dict[str, str]) -> None:
+        bool_param(query, "hard")
+        with self.lock:
+            if conversation_id not in self.conversations:
+                raise ApiError(400, "Invalid conversation_id")
+            del self.conversations[conversation_id]
+
+    def room(self, conversation_id: str) -> Conversation | None:
+        """The conversation for the room page, timeouts applied (None when unknown)."""
+        with self.lock:
+            c = self.conversations.get(conversation_id)
+            if c is not None:
+                c.settle(self.clock.now())
+            return c
