@@ -1,0 +1,159 @@
+"""Pointed at another Tavus-compatible server and another S3 endpoint, the app uses them, starts
+neither stand-in, and never shows or logs the secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, WebSocket
+
+from lib.config import S3Settings
+from lib.simulator import TavusSimulator
+from lib.storage import ImageStore
+from lib.tavus import TavusClient
+from tests.e2e.conftest import (
+    RunningApp,
+    assert_no_exception,
+    shot,
+    start_app,
+    stop_app,
+    wait_idle,
+    wait_until,
+)
+from tests.e2e.test_journeys import DEMO_ENV, row_named, upload
+from tests.photos import astronaut_png
+
+pytestmark = pytest.mark.e2e
+
+TAVUS_KEY = "e2e-fake-tavus-key-7QxW2v"
+AWS_SECRET = "e2e-fake-aws-secret-Zp9LmQ"
+BUCKET = "external-team-photos"
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports a process listens on, from /proc (its socket inodes in LISTEN state)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.fixture(scope="module")
+def external_tavus() -> Iterator[TavusSimulator]:
+    sim = TavusSimulator(TAVUS_KEY, training_seconds=6, seed_demo_data=False).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def external_s3(s3_endpoint: str) -> S3Settings:
+    settings = S3Settings(bucket=BUCKET, endpoint_url=s3_endpoint, prefix="team/",
+                          access_key_id="e2e-key-id", secret_access_key=AWS_SECRET)
+    ImageStore(settings).ensure_bucket()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def real_app(external_tavus: TavusSimulator, external_s3: S3Settings) -> Iterator[RunningApp]:
+    app = start_app("real-mode", {
+        "TAVUS_API_KEY": TAVUS_KEY, "TAVUS_API_URL": external_tavus.base_url,
+        "S3_BUCKET": BUCKET, "S3_ENDPOINT_URL": external_s3.endpoint_url, "S3_PREFIX": "team/",
+        "AWS_ACCESS_KEY_ID": "e2e-key-id", "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+        "REFRESH_SECONDS": "2",
+    })
+    yield app
+    stop_app(app)
+
+
+def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tmp_path: Path) -> None:
+    frames: list[str] = []
+
+    def record(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda payload: frames.append(
+            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload))
+        ws.on("framesent", lambda payload: frames.append(
+            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload))
+
+    page.on("websocket", record)
+    photo = tmp_path / "external-astro.png"
+    photo.write_bytes(astronaut_png())
+
+    page.goto(real_app.url)
+    wait_idle(page)
+    assert page.locator(".st-key-demo-banner").count() == 0
+    upload(page, photo)
+    page.get_by_label("Replica name").fill("External Astro")
+    page.get_by_role("button", name="Create replica").click()
+    page.locator(".st-key-create-result").wait_for()
+    assert_no_exception(page)
+
+    # The replica exists on the configured Tavus server, trained from the configured bucket.
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        created = [r for r in tavus.list_all_replicas() if r.replica_name == "External Astro"]
+    assert len(created) == 1
+    keys = [o["Key"] for o in ImageStore(external_s3)._s3.list_objects_v2(
+        Bucket=BUCKET).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("team/")
+    assert external_tavus.wait_for_downloads()
+
+    page.get_by_role("link", name="Watch it train").click()
+    wait_idle(page)
+    wait_until(lambda: row_named(page, "External Astro") is not None, timeout=30,
+               what="the replica in the table")
+    external_tavus.advance(10)
+    wait_until(lambda: (row_named(page, "External Astro") or {}).get("Status") == "Ready",
+               timeout=30, what="Ready")
+    shot(page, "real-mode-replicas")
+
+    page.goto(f"{real_app.url}/conversations?replica={created[0].replica_id}")
+    wait_idle(page)
+    page.get_by_role("button", name="Start conversation").click()
+    link = page.get_by_role("link", name="Open conversation")
+    link.wait_for()
+    assert link.get_attribute("href").startswith(external_tavus.base_url + "/rooms/")
+    assert_no_exception(page)
+
+    # Neither stand-in was started: the app's process listens on its own port only.
+    app_port = int(real_app.url.rsplit(":", 1)[1])
+    assert listening_ports(real_app.process.pid) == {app_port}
+    assert "demo mode:" not in real_app.log()
+
+    # No secret anywhere a person or a log reader could see it.
+    html = page.content()
+    assert frames, "no websocket traffic was recorded"
+    for secret in (TAVUS_KEY, AWS_SECRET):
+        assert secret not in html
+        assert not any(secret in frame for frame in frames)
+        assert secret not in real_app.log()
+    assert "X-Amz-Signature" not in real_app.log()
+    assert re.search(r"POST /v2/replicas -> 200", real_app.log())  # the log does record calls
+
+
+def test_demo_mode_starts_both_stand_ins_for_contrast(page: Page) -> None:
+    """The positive control for the port check above."""
+    app = start_app("demo-ports", DEMO_ENV)
+    try:
+        page.goto(app.url)
+        wait_idle(page)
+        assert page.locator(".st-key-demo-banner").count() == 1
+        assert len(listening_ports(app.process.pid)) == 3  # app, simulator, S3
+        assert "demo mode: Tavus simulator at" in app.log()
+    finally:
+        stop_app(app)
