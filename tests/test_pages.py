@@ -177,3 +177,30 @@ def test_tavus_failure_on_create_is_explained_and_the_retry_reuses_the_upload() 
     assert not at.exception
     assert len(user_replicas_named("Retry Astro")) == 1
     assert at.session_state.create_attempt.upload == first_upload
+
+
+def test_temporary_credentials_are_called_out_after_create(
+        monkeypatch: pytest.MonkeyPatch, s3_settings) -> None:
+    from lib.simulator import TavusSimulator
+
+    sim = TavusSimulator("apptest-real-key", seed_demo_data=False).start()
+    try:
+        for name, value in {
+            "DEMO_MODE": "0", "TAVUS_API_KEY": "apptest-real-key", "TAVUS_API_URL": sim.base_url,
+            "S3_BUCKET": s3_settings.bucket, "S3_ENDPOINT_URL": s3_settings.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "ASIATEMPORARY", "AWS_SECRET_ACCESS_KEY": "temp-secret",
+            "AWS_SESSION_TOKEN": "temp-session-token",
+        }.items():
+            monkeypatch.setenv(name, value)
+        at = open_page()
+        assert not any("Demo mode" in i.value for i in at.info)
+        at.file_uploader[0].set_value(("temp.png", astronaut_png(), "image/png"))
+        at.button[0].click()
+        at.run()
+        assert not at.exception
+        assert at.success and "Training started" in at.success[0].value
+        assert any("credentials are temporary" in w.value for w in at.warning)
+        url = at.session_state.create_attempt.training_url.url
+        assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
+    finally:
+        sim.stop()
