@@ -27,6 +27,7 @@ CONFIG_NAMES: dict[str, str] = {
     "DEMO_MODE": "1 forces demo mode even with a key.",
     "SIMULATOR_TRAINING_SECONDS": "Demo mode: how long a simulated training takes.",
     "SIMULATOR_PORT": "Demo mode: fixed loopback port for the Tavus simulator (0 = any free port).",
+    "DEMO_S3_PORT": "Demo mode: fixed loopback port for the local S3 server (0 = any free port).",
 }
 
 DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
@@ -79,6 +80,7 @@ class Settings:
     refresh_seconds: int
     simulator_training_seconds: float
     simulator_port: int
+    demo_s3_port: int = 0
 
 
 def read_raw(secrets: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, str]:
@@ -136,6 +138,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
     refresh = _int_in_range(raw, "REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, MIN_REFRESH_SECONDS,
                             MAX_REFRESH_SECONDS, "seconds between table refreshes", problems)
     port = _int_in_range(raw, "SIMULATOR_PORT", 0, 0, 65535, "a TCP port, 0 for any", problems)
+    s3_port = _int_in_range(raw, "DEMO_S3_PORT", 0, 0, 65535, "a TCP port, 0 for any", problems)
 
     training_text = raw.get("SIMULATOR_TRAINING_SECONDS")
     training = DEFAULT_SIMULATOR_TRAINING_SECONDS
@@ -186,4 +189,5 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         refresh_seconds=refresh,
         simulator_training_seconds=training,
         simulator_port=port,
+        demo_s3_port=s3_port,
     )

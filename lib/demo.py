@@ -40,7 +40,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_demo_services(*, training_seconds: float, simulator_port: int = 0) -> DemoServices:
+def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
+                        s3_port: int = 0) -> DemoServices:
     """Start the simulator and the S3 server (first call only) and make the bucket."""
     global _services
     with _lock:
@@ -54,7 +55,7 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0) -> 
 
         # werkzeug (moto's server) logs each request line, presigned query string included.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        s3_port = free_port()
+        s3_port = s3_port or free_port()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
         moto.start()
         s3 = S3Settings(

@@ -22,7 +22,8 @@ def build_services(settings: Settings) -> Services:
         from lib.demo import start_demo_services
 
         demo = start_demo_services(training_seconds=settings.simulator_training_seconds,
-                                   simulator_port=settings.simulator_port)
+                                   simulator_port=settings.simulator_port,
+                                   s3_port=settings.demo_s3_port)
         return Services(tavus=TavusClient(demo.tavus_url, demo.tavus_api_key),
                         store=ImageStore(demo.s3), demo_mode=True, tavus_url=demo.tavus_url)
     assert settings.tavus_api_key and settings.s3  # load_settings guarantees both outside demo

@@ -118,11 +118,18 @@ class ImageStore:
         if content_type not in CONTENT_TYPES:
             raise StorageError(f"Only PNG and JPEG photos can be uploaded, not {content_type}.")
         key = self.object_key(filename, content_type)
+        self.put_bytes(key, data, content_type)
+        return StoredImage(key=key, content_type=content_type, size=len(data))
+
+    def put_bytes(self, key: str, data: bytes, content_type: str, *,
+                  timeout: float | None = None) -> None:
+        """PUT through a presigned URL; `timeout` lets callers that must not wait long cap it."""
         url = self.presign_put(key, content_type)
+        limit = timeout or self._timeout
         started = time.perf_counter()
         try:
             response = httpx.put(url, content=data, headers={"Content-Type": content_type},
-                                 timeout=httpx.Timeout(self._timeout, connect=5.0))
+                                 timeout=httpx.Timeout(limit, connect=min(5.0, limit)))
         except httpx.TransportError as exc:
             raise StorageError(
                 f"Could not reach the photo store ({self._where()}): {type(exc).__name__}. "
@@ -132,7 +139,18 @@ class ImageStore:
                  (time.perf_counter() - started) * 1000)
         if response.status_code >= 300:
             raise _error_from_s3_response(response, self.bucket)
-        return StoredImage(key=key, content_type=content_type, size=len(data))
+
+    def list_keys(self, prefix: str, *, suffix: str = "") -> list[str]:
+        keys: list[str] = []
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                        Prefix=prefix)
+            for page in pages:
+                keys.extend(o["Key"] for o in page.get("Contents", [])
+                            if o["Key"].endswith(suffix))
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+        return keys
 
     def read_object(self, key: str) -> bytes:
         try:
