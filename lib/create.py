@@ -1,7 +1,8 @@
-"""Photo -> S3 -> Tavus: the create path, made safe to retry.
+"""Photo -> S3 -> Tavus -> team ledger: the create path, made safe to retry.
 
-A `CreateAttempt` remembers what already happened (the upload, the replica) so that a rerun, a
-double click or a retry after an error never uploads twice or creates a second replica.
+A `CreateAttempt` remembers what already happened (the upload, the replica, the ledger record) so
+that a rerun, a double click or a retry after an error never uploads twice or creates a second
+replica. The caller stores the attempt before running, so a failure half-way keeps what succeeded.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from lib.photo import PhotoInfo, inspect_photo
-from lib.storage import ImageStore, StoredImage, TrainingUrl
+from lib.ledger import Ledger, LedgerRecord, clean_notes, now_iso
+from lib.photo import PreparedPhoto
+from lib.storage import ImageStore, StorageError, StoredImage, TrainingUrl
 from lib.tavus import DEFAULT_MODEL, TavusClient
 
 MAX_NAME_LENGTH = 80
+
+
+class FormError(ValueError):
+    """A form value Tavus would refuse; the text says which and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,9 @@ class ReplicaForm:
     voice_name: str
     model_name: str = DEFAULT_MODEL
     auto_fix_training_image: bool = True
+    background_green_screen: bool = False
+    callback_url: str | None = None
+    notes: str = ""
 
 
 @dataclass
@@ -34,6 +44,8 @@ class CreateAttempt:
     training_url: TrainingUrl | None = field(default=None, repr=False)
     replica_id: str | None = None
     form: ReplicaForm | None = None
+    ledger_key: str | None = None
+    ledger_error: str | None = None
 
 
 def replica_name_for(name: str, filename: str) -> str:
@@ -41,6 +53,18 @@ def replica_name_for(name: str, filename: str) -> str:
     chosen = " ".join(name.split()) or " ".join(
         filename.rsplit(".", 1)[0].replace("_", " ").replace("-", " ").split())
     return (chosen or "Replica")[:MAX_NAME_LENGTH]
+
+
+def callback_url_from(text: str) -> str | None:
+    """Blank -> None; otherwise an https URL with a host, or FormError."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or " " in text:
+        raise FormError("The callback URL must be a full https:// address (for example "
+                        "https://example.com/tavus-webhook), or left empty.")
+    return text
 
 
 def photo_fingerprint(data: bytes) -> str:
@@ -60,39 +84,61 @@ def create_replica_from_photo(
     tavus: TavusClient,
     store: ImageStore,
     attempt: CreateAttempt,
-    photo: bytes,
+    photo: PreparedPhoto,
     filename: str,
     form: ReplicaForm,
     ttl_hours: int,
+    created_by: str | None = None,
+    check_score: int | None = None,
     on_step: Callable[[str], None] = lambda step: None,
 ) -> CreateAttempt:
     """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
 
-    Raises PhotoError, StorageError or TavusError; the caller keeps `attempt`, so calling again
-    with it resumes (no second upload) instead of starting over.
+    Raises StorageError or TavusError for the upload and the create; the caller keeps `attempt`,
+    so calling again resumes. The ledger record never raises: its failure lands in
+    `attempt.ledger_error` and is retried on the next call.
     """
-    if attempt.photo_sha256 != photo_fingerprint(photo):
+    if attempt.photo_sha256 != photo_fingerprint(photo.data):
         raise ValueError("this attempt belongs to another photo; use attempt_for()")
-    if attempt.replica_id is not None:
-        return attempt  # already created: a second click must not make a second replica
+    if attempt.replica_id is None:
+        if attempt.upload is None:
+            on_step("uploading")
+            attempt.upload = store.upload_image(photo.data, filename, photo.content_type)
+        on_step("signing")
+        attempt.training_url = store.presign_get(attempt.upload.key, ttl_hours=ttl_hours)
 
-    on_step("checking")
-    info: PhotoInfo = inspect_photo(photo)
+        on_step("creating")
+        created = tavus.create_replica_from_image(
+            train_image_url=attempt.training_url.url,
+            voice_name=form.voice_name,
+            replica_name=form.replica_name,
+            auto_fix_training_image=form.auto_fix_training_image,
+            callback_url=form.callback_url,
+            model_name=form.model_name,
+            background_green_screen=form.background_green_screen or None,
+        )
+        attempt.replica_id = created.replica_id
+        attempt.form = form
 
-    if attempt.upload is None:
-        on_step("uploading")
-        attempt.upload = store.upload_image(photo, filename, info.content_type)
-    on_step("signing")
-    attempt.training_url = store.presign_get(attempt.upload.key, ttl_hours=ttl_hours)
-
-    on_step("creating")
-    created = tavus.create_replica_from_image(
-        train_image_url=attempt.training_url.url,
-        voice_name=form.voice_name,
-        replica_name=form.replica_name,
-        auto_fix_training_image=form.auto_fix_training_image,
-        model_name=form.model_name,
-    )
-    attempt.replica_id = created.replica_id
-    attempt.form = form
+    if attempt.ledger_key is None:
+        on_step("recording")
+        used = attempt.form or form  # what the replica was created with, even on a later retry
+        record = LedgerRecord(
+            replica_id=attempt.replica_id,
+            replica_name=used.replica_name,
+            photo_key=attempt.upload.key,
+            voice_name=used.voice_name,
+            model_name=used.model_name,
+            auto_fix_training_image=used.auto_fix_training_image,
+            background_green_screen=used.background_green_screen,
+            created_at=now_iso(),
+            created_by=created_by,
+            check_score=check_score,
+            notes=clean_notes(used.notes),
+        )
+        try:
+            attempt.ledger_key = Ledger(store).write(record)
+            attempt.ledger_error = None
+        except StorageError as error:
+            attempt.ledger_error = error.message
     return attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lib.config import ConfigError
+from lib.create import FormError
 from lib.photo import PhotoError
 from lib.storage import StorageError
 from lib.tavus import TavusError
@@ -27,7 +28,7 @@ def tavus_message(error: TavusError) -> str:
 def user_message(error: Exception) -> str:
     if isinstance(error, TavusError):
         return tavus_message(error)
-    if isinstance(error, (PhotoError, StorageError)):
+    if isinstance(error, (PhotoError, StorageError, FormError)):
         return str(error)
     if isinstance(error, ConfigError):
         return "The app's configuration needs fixing: " + " ".join(error.problems)

@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -21,7 +22,12 @@ from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.errors import user_message
 from lib.logs import configure_logging
 from lib.services import Services, build_services
-from lib.tavus import KNOWN_VOICE_NAMES, Replica, TavusError
+from lib.tavus import ImageValidation, Replica, TavusError, Voice
+from lib.voices import download_clip, fallback_voices, served_locally, sorted_voices
+
+if TYPE_CHECKING:  # only for annotations: importing them would load OpenCV on every page
+    from lib.checks import PhotoReport
+    from lib.intake import PhotoAnalysis
 
 log = logging.getLogger("replica_studio.ui")
 
@@ -119,19 +125,77 @@ def _services(settings_key: str, _settings: Settings) -> Services:
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _voice_names(settings_key: str, _services: Services) -> tuple[list[str], str | None]:
+def _voices(settings_key: str, _services: Services) -> tuple[list[Voice], str | None]:
     try:
-        names = sorted({v.voice_name for v in _services.tavus.list_voices() if v.voice_name})
-        if names:
-            return names, None
-        return list(KNOWN_VOICE_NAMES), "Tavus listed no voices; showing the documented ones."
+        voices = sorted_voices(_services.tavus.list_voices())
+        if voices:
+            return voices, None
+        return fallback_voices(), "Tavus listed no voices; showing the documented ones."
     except TavusError as error:
-        return list(KNOWN_VOICE_NAMES), user_message(error)
+        return fallback_voices(), ("The voice list could not be loaded, so the documented voices "
+                                   "are offered without previews. " + user_message(error))
 
 
-def voice_names(frame: Frame) -> tuple[list[str], str | None]:
-    """Stock voice slugs from Tavus (cached an hour), or the documented six with a warning."""
-    return _voice_names(_key(frame), frame.services)
+def voices(frame: Frame) -> tuple[list[Voice], str | None]:
+    """Stock voices from Tavus (cached an hour), or the documented six with a warning."""
+    return _voices(_key(frame), frame.services)
+
+
+@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+def _clip(url: str) -> bytes | None:
+    return download_clip(url)
+
+
+def voice_preview(voice: Voice) -> None:
+    if not voice.audio_url:
+        st.caption("No preview clip for this voice.")
+        return
+    if served_locally(voice.audio_url):
+        clip = _clip(voice.audio_url)
+        if clip is None:
+            st.caption("The preview clip could not be loaded.")
+        else:
+            st.audio(clip, format="audio/wav")
+    else:
+        st.audio(voice.audio_url)
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the photo…")
+def analyse_photo(data: bytes, filename: str | None) -> PhotoAnalysis:
+    from lib.intake import analyse_photo as analyse  # OpenCV loads only where photos are checked
+
+    return analyse(data, filename)
+
+
+def current_user_email() -> str | None:
+    """The signed-in user's e-mail when st.login is configured and used, else None."""
+    try:
+        return st.user.get("email") if st.user.get("is_logged_in") else None
+    except Exception:  # no auth configured: st.user has nothing to say
+        return None
+
+
+_LEVEL_ICONS = {"pass": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
+                "fail": ":red[:material/cancel:]"}
+
+
+def show_photo_report(report: PhotoReport) -> None:
+    """Score, verdict, and one line per check with its reason and fix."""
+    verdicts = {
+        "ready": (st.success, "Ready: this photo should train well."),
+        "fixable": (st.warning, "Fixable: Tavus's auto-fix can likely rescue the framing."),
+        "likely_fail": (st.error, "Will likely fail: fix the photo before spending 3–4 hours."),
+    }
+    show, text = verdicts[str(report.verdict)]
+    with st.container(key="photo-verdict"):
+        show(f"**Photo score {report.score}/100.** {text}")
+    with st.container(key="photo-checks"):
+        for check in report.checks:
+            line = f"{_LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}** — " \
+                   f"{escape_markdown(check.reason)}"
+            if check.fix:
+                line += f"  \n:gray[Fix: {escape_markdown(check.fix)}]"
+            st.markdown(line)
 
 
 @st.cache_data(ttl=3, show_spinner=False)
@@ -159,6 +223,17 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 def escape_markdown(text: str) -> str:
     """Show user or Tavus text literally inside Markdown elements (no links, no HTML)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def show_tavus_check(result: ImageValidation, model: str) -> None:
+    with st.container(key="tavus-check"):
+        verdict = "passed" if result.passed else "did not pass"
+        (st.success if result.passed else st.error)(f"**Tavus's own check ({model}) {verdict}.**")
+        for check in result.checks:
+            icon = _LEVEL_ICONS["pass" if check.passed else "fail"]
+            st.markdown(f"{icon} {escape_markdown(check.label or check.id)}")
+        if result.details:
+            st.caption(escape_markdown(str(result.details)))
 
 
 def show_error(error: Exception) -> None:

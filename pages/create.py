@@ -1,59 +1,165 @@
-"""Create: a headshot becomes a Tavus replica."""
+"""Create: a headshot is checked in seconds, then becomes a Tavus replica."""
 
 import streamlit as st
 
 from lib import ui
-from lib.create import ReplicaForm, attempt_for, create_replica_from_photo, replica_name_for
+from lib.create import (
+    ReplicaForm,
+    attempt_for,
+    callback_url_from,
+    create_replica_from_photo,
+    replica_name_for,
+)
 from lib.tavus import MODELS
 
 frame = ui.frame("Create a replica")
-voices, voice_warning = ui.voice_names(frame)
-if voice_warning:
-    st.warning(ui.escape_markdown(voice_warning), icon=":material/record_voice_over:")
+state = st.session_state
+state.setdefault("create_round", 0)  # bumped by "Create another" to give fresh photo widgets
 
-with st.form("create-replica", clear_on_submit=False, enter_to_submit=False):
-    photo = st.file_uploader("Headshot (PNG or JPEG, at least 512×512)",
-                             type=["png", "jpg", "jpeg"])
-    name = st.text_input("Replica name", max_chars=80, placeholder="Defaults to the file name")
-    left, right = st.columns(2)
-    voice = left.selectbox("Voice", voices, help="A Tavus stock voice the replica will speak with.")
-    model = right.selectbox("Model", MODELS, help="phoenix-4 is Tavus's default.")
-    auto_fix = st.checkbox("Let Tavus auto-fix the photo (framing, lighting)", value=True)
-    submitted = st.form_submit_button("Create replica", type="primary", icon=":material/bolt:")
 
-if submitted:
-    if photo is None:
-        st.error("Choose a headshot photo first.", icon=":material/image:")
+def reset_for_another() -> None:
+    state.create_round += 1  # new photo widgets
+    for key in ("create_attempt", "tavus_check", "name_default"):
+        state.pop(key, None)
+    # Set, not popped: a popped widget key comes back with the value the browser still holds.
+    state.update(replica_name="", notes="", callback_url="", create_anyway=False)
+
+
+MODEL_HELP = {
+    "phoenix-4": "Tavus's default. Training from an image takes about 3–4 hours.",
+    "phoenix-3": "The previous model, for accounts that still use it.",
+    "phoenix-4.5": "A watermarked preview is usable in about a minute; the hours-long tuning "
+                   "that removes the watermark follows (newer accounts only).",
+}
+
+photo_col, form_col = st.columns([3, 2], gap="large")
+
+with photo_col:
+    source = st.segmented_control("Photo", ["Upload", "Camera"], default="Upload",
+                                  key="photo_source")
+    if source == "Camera":
+        shot = st.camera_input("Take a headshot: face the camera, shoulders in frame",
+                               key=f"camera-{state.create_round}")
     else:
-        form = ReplicaForm(replica_name=replica_name_for(name, photo.name), voice_name=voice,
-                           model_name=model, auto_fix_training_image=auto_fix)
-        steps = {"checking": "Checking the photo", "uploading": "Uploading the photo to S3",
-                 "signing": "Signing the training URL", "creating": "Asking Tavus to train"}
+        shot = st.file_uploader("Headshot (PNG, JPEG or WebP, at least 512×512)",
+                                type=["png", "jpg", "jpeg", "webp"],
+                                key=f"upload-{state.create_round}")
+    analysis = ui.analyse_photo(shot.getvalue(), shot.name) if shot is not None else None
+    if analysis is not None and analysis.error:
+        st.error(ui.escape_markdown(analysis.error), icon=":material/image_not_supported:")
+    elif analysis is not None:
+        st.image(analysis.overlay, caption="Face box, centre lines and the estimated head with "
+                 "its margins", width="stretch")
+        for note in analysis.prepared.notes:
+            st.caption(f":material/info: {ui.escape_markdown(note)}")
+        ui.show_photo_report(analysis.report)
+    tavus_slot = st.container()  # Tavus's own check lands here, beside the local ones
+
+with form_col:
+    if shot is not None and state.get("name_default") != shot.name:
+        # A new photo names the replica, unless the user already typed a name of their own.
+        if not state.get("replica_name") or state.get("replica_name") == replica_name_for(
+                "", state.get("name_default") or ""):
+            state.replica_name = replica_name_for("", shot.name)
+        state.name_default = shot.name
+    st.text_input("Replica name", max_chars=80, key="replica_name",
+                  placeholder="Defaults to the file name")
+    voice_list, voice_warning = ui.voices(frame)
+    if voice_warning:
+        st.warning(ui.escape_markdown(voice_warning), icon=":material/record_voice_over:")
+    voice = st.selectbox("Voice", voice_list, format_func=lambda v: v.voice_name, key="voice",
+                         help="A Tavus stock voice the replica will speak with.")
+    ui.voice_preview(voice)
+    model = st.selectbox("Model", MODELS, key="model")
+    st.caption(MODEL_HELP[model])
+    auto_fix = st.toggle("Let Tavus auto-fix the photo", value=True, key="auto_fix",
+                         help="Tavus adjusts framing and lighting to its rules. It cannot fix a "
+                              "covered face, a second person or a non-human subject.")
+    green_screen = st.toggle("Green-screen background", value=False, key="green_screen")
+    with st.expander("More options"):
+        callback = st.text_input("Callback URL (optional, https)", key="callback_url",
+                                 help="Tavus calls it when training ends. This app polls anyway.")
+        notes = st.text_area("Notes for the team", max_chars=2000, key="notes")
+
+    blocking = analysis is not None and analysis.report is not None and analysis.report.blocking
+    anyway = blocking and st.checkbox("Create anyway (auto-fix may rescue framing)",
+                                      key="create_anyway")
+    ready = analysis is not None and analysis.prepared is not None and (not blocking or anyway)
+    done = state.get("create_attempt")
+    already_created = bool(ready and done and done.replica_id
+                           and done.photo_sha256 == analysis.fingerprint and not done.ledger_error)
+    if already_created:
+        st.caption("A replica was already created from this photo. Use *Create another* to "
+                   "start over.")
+    check_col, create_col = st.columns(2)
+    usable = analysis is not None and analysis.prepared is not None
+    check_clicked = check_col.button("Check with Tavus", disabled=not usable,
+                                     icon=":material/fact_check:", key="check_button")
+    create_clicked = create_col.button("Create replica", type="primary", icon=":material/bolt:",
+                                       disabled=not ready or already_created, key="create_button")
+    action_slot = st.container()  # progress, errors and the result, right under the buttons
+
+if check_clicked:
+    try:
+        result = frame.services.tavus.validate_image(
+            analysis.prepared.data, analysis.prepared.content_type, model=model)
+        state.tavus_check = (analysis.fingerprint, model, result)
+    except Exception as error:  # shown as a message; nothing else changes
+        ui.show_error(error)
+tavus_check = state.get("tavus_check")
+if analysis is not None and tavus_check and tavus_check[0] == analysis.fingerprint:
+    with tavus_slot:
+        ui.show_tavus_check(tavus_check[2], tavus_check[1])
+
+with action_slot:
+    if create_clicked:
         failure = None
         with st.status("Creating the replica…", expanded=True) as status:
             try:
+                form = ReplicaForm(
+                    replica_name=replica_name_for(state.replica_name, shot.name),
+                    voice_name=voice.voice_name, model_name=model,
+                    auto_fix_training_image=auto_fix, background_green_screen=green_screen,
+                    callback_url=callback_url_from(callback), notes=notes)
                 # Stored before running, so that a failure half-way keeps what succeeded.
-                attempt = attempt_for(photo.getvalue(), st.session_state.get("create_attempt"))
-                st.session_state.create_attempt = attempt
+                attempt = attempt_for(analysis.prepared.data, state.get("create_attempt"))
+                state.create_attempt = attempt
+                steps = {"uploading": "Uploading the photo to S3",
+                         "signing": "Signing the training URL",
+                         "creating": "Asking Tavus to train",
+                         "recording": "Saving the record for the team"}
                 create_replica_from_photo(
                     tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
-                    photo=photo.getvalue(), filename=photo.name, form=form,
+                    photo=analysis.prepared, filename=shot.name, form=form,
                     ttl_hours=frame.settings.presign_ttl_hours,
+                    created_by=ui.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"))
                 ui.forget_replicas()
                 status.update(label="Replica created", state="complete", expanded=False)
-            except Exception as error:  # shown below; the form keeps its values
+            except Exception as error:  # shown below; every field keeps its value
                 failure = error
                 status.update(label="The replica was not created", state="error", expanded=False)
         if failure is not None:
             ui.show_error(failure)  # outside the status box, which is collapsed
+        else:
+            st.rerun()  # redraw with the result and the Create button disabled for this photo
 
-attempt = st.session_state.get("create_attempt")
-if attempt is not None and attempt.replica_id:
-    with st.container(key="create-result"):
-        st.success(f"Training started: replica `{attempt.replica_id}`.", icon=":material/check:")
-        if attempt.training_url and attempt.training_url.limited_by_session:
-            st.warning("The AWS credentials are temporary: the training URL stops working when "
-                       "they expire, which may be before Tavus downloads the photo.")
-        st.page_link(str(ui.APP_DIR / "pages/replicas.py"), label="Watch it train",
-                     icon=":material/table_view:", query_params={"replica": attempt.replica_id})
+    attempt = state.get("create_attempt")
+    if attempt is not None and attempt.replica_id:
+        with st.container(key="create-result"):
+            st.success(f"Training started: replica `{attempt.replica_id}`.",
+                       icon=":material/check:")
+            if attempt.ledger_error:
+                st.warning("The replica is fine, but its team record could not be saved: "
+                           f"{ui.escape_markdown(attempt.ledger_error)} It is retried on the next "
+                           "Create click.", icon=":material/cloud_off:")
+            if attempt.training_url and attempt.training_url.limited_by_session:
+                st.warning("The AWS credentials are temporary: the training URL stops working "
+                           "when they expire, which may be before Tavus downloads the photo.")
+            link_col, again_col = st.columns(2)
+            with link_col:
+                st.page_link(str(ui.APP_DIR / "pages/replicas.py"), label="Watch it train",
+                             icon=":material/table_view:",
+                             query_params={"replica": attempt.replica_id})
+            again_col.button("Create another", on_click=reset_for_another,
+                             icon=":material/add:")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.tavus import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
-from tests.photos import astronaut_png, small_png
+from tests.photos import astronaut_jpeg, astronaut_png, small_png
 
 APP = "../streamlit_app.py"  # AppTest resolves it against this file
 TIMEOUT = 30
@@ -26,6 +26,11 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_data.clear()
     yield
     st.cache_data.clear()
+
+
+def shown(element) -> str:
+    """An alert's text as the user reads it: Markdown escapes removed."""
+    return element.value.replace("\\", "")
 
 
 def open_page(page: str | None = None) -> AppTest:
@@ -53,59 +58,95 @@ def test_create_page_has_the_frame_and_the_stock_voices() -> None:
     at = open_page()
     assert at.title[0].value == "Create a replica"
     assert any("Demo mode" in i.value for i in at.info)
-    assert set(KNOWN_VOICE_NAMES) <= set(at.selectbox[0].options)
-    assert at.selectbox[1].value == "phoenix-4"
-    assert at.checkbox[0].value is True  # auto-fix on by default
+    voice = at.selectbox(key="voice")
+    assert set(KNOWN_VOICE_NAMES) <= set(voice.options)
+    assert at.selectbox(key="model").value == "phoenix-4"
+    assert at.toggle(key="auto_fix").value is True  # auto-fix on by default
+    assert at.button(key="create_button").disabled  # nothing to create from yet
 
 
-def test_create_uploads_and_creates_exactly_one_replica_even_when_submitted_twice() -> None:
-    at = open_page()
-    at.file_uploader[0].set_value(("astronaut.png", astronaut_png(), "image/png"))
-    at.text_input[0].set_value("AppTest Astro")
-    at.selectbox[0].set_value("anna")
-    at.button[0].click()
+def give_photo(at: AppTest, data: bytes, name: str = "astronaut.png") -> None:
+    at.file_uploader[0].set_value((name, data, "image/png"))
     at.run()
     assert not at.exception, at.exception
-    assert at.success and "Training started" in at.success[0].value
+
+
+def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked_twice() -> None:
+    at = open_page()
+    give_photo(at, astronaut_png())
+    assert at.text_input(key="replica_name").value == "astronaut"  # from the file name
+    assert any("Photo score" in s.value for s in at.success)
+    at.text_input(key="replica_name").set_value("AppTest Astro")
+    voice = at.selectbox(key="voice")
+    voice.select_index(voice.options.index("anna"))  # options are the shown labels
+    at.button(key="create_button").click()
+    at.run()
+    assert not at.exception, at.exception
+    result = [s.value for s in at.success if "Training started" in s.value]
+    assert result
     replicas = user_replicas_named("AppTest Astro")
     assert len(replicas) == 1
-    assert replicas[0].replica_id in at.success[0].value
+    assert replicas[0].replica_id in result[0]
     assert replicas[0].model_name == "phoenix-4"
+    assert at.button(key="create_button").disabled  # already made from this photo
 
-    at.button[0].click()  # a second submit of the same photo
-    at.run()
+    at.run()  # a rerun (the browser's double click is proven in tests/e2e)
     assert len(user_replicas_named("AppTest Astro")) == 1
     attempt = at.session_state.create_attempt
     assert attempt.upload is not None and attempt.upload.key.startswith("demo/")
+    assert attempt.ledger_key is not None and attempt.ledger_error is None
 
 
-def test_name_defaults_to_the_file_name() -> None:
+def test_a_photo_with_a_failing_check_blocks_create_until_create_anyway() -> None:
     at = open_page()
-    at.file_uploader[0].set_value(("jane_doe-headshot.jpg", astronaut_png(), "image/png"))
-    at.button[0].click()
+    give_photo(at, small_png(300), "small.png")
+    assert any("Will likely fail" in e.value for e in at.error)
+    assert at.button(key="create_button").disabled
+    at.checkbox(key="create_anyway").check()
+    at.run()
+    assert not at.button(key="create_button").disabled
+
+
+def test_an_unreadable_file_is_refused_with_a_message() -> None:
+    at = open_page()
+    give_photo(at, b"<html>not a photo</html>", "evil.png")
+    assert any("not a photo" in shown(e) and "PNG or JPEG" in shown(e) for e in at.error)
+    assert at.button(key="create_button").disabled
+
+
+def test_camera_photo_is_checked_like_an_upload() -> None:
+    at = open_page()
+    at.segmented_control(key="photo_source").set_value("Camera")
+    at.run()
+    assert len(at.file_uploader) == 0  # the camera replaced the uploader
+    at.camera_input[0].set_value(("camera.jpg", astronaut_jpeg(), "image/jpeg"))
     at.run()
     assert not at.exception
-    assert len(user_replicas_named("jane doe headshot")) == 1
+    assert any("Photo score" in s.value for s in at.success)
+    assert at.text_input(key="replica_name").value == "camera"
+    assert not at.button(key="create_button").disabled
 
 
-def test_small_photo_is_refused_and_the_form_keeps_its_values() -> None:
+def test_check_with_tavus_shows_tavus_checks() -> None:
     at = open_page()
-    at.file_uploader[0].set_value(("small.png", small_png(300), "image/png"))
-    at.text_input[0].set_value("Too Small")
-    at.button[0].click()
+    give_photo(at, astronaut_png())
+    at.button(key="check_button").click()
     at.run()
     assert not at.exception
-    assert any("at least 512x512" in e.value for e in at.error)
-    assert at.text_input[0].value == "Too Small"
-    assert user_replicas_named("Too Small") == []
+    assert any("Tavus's own check (phoenix-4) passed" in s.value for s in at.success)
 
 
-def test_submit_without_a_photo_says_what_to_do() -> None:
+def test_a_bad_callback_url_is_refused_and_nothing_is_created() -> None:
     at = open_page()
-    at.button[0].click()
+    give_photo(at, astronaut_png())
+    at.text_input(key="replica_name").set_value("Callback Test")
+    at.text_input(key="callback_url").set_value("http://insecure.example.com")
+    at.button(key="create_button").click()
     at.run()
     assert not at.exception
-    assert any("Choose a headshot" in e.value for e in at.error)
+    assert any("https://" in shown(e) for e in at.error)
+    assert at.text_input(key="callback_url").value == "http://insecure.example.com"
+    assert user_replicas_named("Callback Test") == []
 
 
 def test_replicas_page_lists_the_account_with_readable_statuses() -> None:
@@ -159,20 +200,19 @@ def test_invalid_configuration_is_one_clear_message(monkeypatch: pytest.MonkeyPa
 
 def test_tavus_failure_on_create_is_explained_and_the_retry_reuses_the_upload() -> None:
     at = open_page()
-    services = running_demo_services()
-    services.simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
-    at.file_uploader[0].set_value(("retry.png", astronaut_png(), "image/png"))
-    at.text_input[0].set_value("Retry Astro")
-    at.button[0].click()
+    give_photo(at, astronaut_png(), "retry.png")
+    running_demo_services().simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
+    at.text_input(key="replica_name").set_value("Retry Astro")
+    at.button(key="create_button").click()
     at.run()
     assert not at.exception
     assert any("Tavus is having trouble" in e.value for e in at.error)
-    assert at.text_input[0].value == "Retry Astro"
+    assert at.text_input(key="replica_name").value == "Retry Astro"
     first_upload = at.session_state.create_attempt.upload
     assert first_upload is not None
     assert user_replicas_named("Retry Astro") == []
 
-    at.button[0].click()
+    at.button(key="create_button").click()
     at.run()
     assert not at.exception
     assert len(user_replicas_named("Retry Astro")) == 1
@@ -194,11 +234,11 @@ def test_temporary_credentials_are_called_out_after_create(
             monkeypatch.setenv(name, value)
         at = open_page()
         assert not any("Demo mode" in i.value for i in at.info)
-        at.file_uploader[0].set_value(("temp.png", astronaut_png(), "image/png"))
-        at.button[0].click()
+        give_photo(at, astronaut_png(), "temp.png")
+        at.button(key="create_button").click()
         at.run()
         assert not at.exception
-        assert at.success and "Training started" in at.success[0].value
+        assert any("Training started" in m.value for m in at.success)
         assert any("credentials are temporary" in w.value for w in at.warning)
         url = at.session_state.create_attempt.training_url.url
         assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session

@@ -25,7 +25,9 @@ CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google on this closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 # Lets a test play a voice preview without a real user gesture.
+                 "--autoplay-policy=no-user-gesture-required"]
 
 pytestmark = pytest.mark.e2e
 

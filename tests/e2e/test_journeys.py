@@ -113,23 +113,22 @@ def test_photo_to_replica_to_conversation(page: Page, demo_app: RunningApp,
     assert_no_exception(page)
 
 
-def test_bad_photo_gets_a_clear_message_and_the_form_keeps_its_values(
+def test_too_small_photo_is_explained_and_create_is_blocked(
         page: Page, demo_app: RunningApp, tmp_path: Path) -> None:
     photo = tmp_path / "tiny.png"
     photo.write_bytes(small_png(256))
     page.goto(demo_app.url)
     wait_idle(page)
     upload(page, photo)
-    page.get_by_label("Replica name").fill("Keep <b>me</b>")
-    page.get_by_role("button", name="Create replica").click()
-    alert = page.locator('[data-testid="stAlertContentError"]').first
-    alert.wait_for()
-    assert "at least 512x512" in alert.inner_text()
-    assert page.get_by_label("Replica name").input_value() == "Keep <b>me</b>"
-    assert page.locator('[data-testid="stFileChipName"]', has_text="tiny").count() == 1
+    checks = page.locator(".st-key-photo-checks")
+    checks.wait_for()
+    assert "512" in checks.inner_text()
+    assert "Will likely fail" in page.locator(".st-key-photo-verdict").inner_text()
+    assert page.get_by_role("button", name="Create replica").is_disabled()
+    assert page.get_by_label("Replica name").input_value() == "tiny"
     assert page.locator(".st-key-create-result").count() == 0
     assert_no_exception(page)
-    shot(page, "bad-photo")
+    shot(page, "too-small-photo")
 
 
 def test_cold_deep_link_to_replicas_shows_the_whole_frame(page: Page) -> None:

@@ -1,0 +1,156 @@
+"""The Create screen in a browser: photo checks, voice preview, Tavus's check, one replica per
+click burst, and the team ledger record in the local S3."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from playwright.sync_api import Page
+
+from lib.demo import DEMO_API_KEY, DEMO_BUCKET
+from lib.tavus import TavusClient
+from tests.conftest import free_port
+from tests.e2e.conftest import (
+    RunningApp,
+    assert_no_exception,
+    shot,
+    start_app,
+    stop_app,
+    wait_idle,
+)
+from tests.e2e.test_journeys import upload
+from tests.photos import astronaut_png, cat, encode
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def pinned_demo() -> Iterator[tuple[RunningApp, int, int]]:
+    """Demo mode with the stand-ins on known ports, so the test can look inside them."""
+    sim_port, s3_port = free_port(), free_port()
+    app = start_app("create-journey", {
+        "DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "30", "REFRESH_SECONDS": "2",
+        "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)})
+    yield app, sim_port, s3_port
+    stop_app(app)
+
+
+def create_button(page: Page):
+    return page.get_by_role("button", name="Create replica")
+
+
+def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_record(
+        page: Page, pinned_demo: tuple[RunningApp, int, int], tmp_path: Path) -> None:
+    app, sim_port, s3_port = pinned_demo
+    page.goto(app.url)
+    wait_idle(page)
+
+    # The cat: no face, Create blocked.
+    cat_path = tmp_path / "chelsea-cat.png"
+    cat_path.write_bytes(encode(cat()))
+    upload(page, cat_path)
+    wait_idle(page)
+    checks = page.locator(".st-key-photo-checks")
+    checks.wait_for()
+    assert "No face found" in checks.inner_text()
+    assert create_button(page).is_disabled()
+    shot(page, "create-1-cat-blocked")
+
+    # The astronaut, dropped over the cat: checks pass, overlay shown, Create enabled.
+    astro_path = tmp_path / "astronaut-portrait.png"
+    astro_path.write_bytes(astronaut_png())
+    upload(page, astro_path)
+    wait_idle(page)
+    verdict = page.locator(".st-key-photo-verdict")
+    verdict.filter(has_text="Ready").wait_for()
+    assert page.locator('[data-testid="stFileChipName"]').count() == 1
+    overlay = page.locator('[data-testid="stImage"] img').first
+    assert overlay.evaluate("img => img.naturalWidth") > 0
+    assert page.get_by_label("Replica name").input_value() == "astronaut portrait"
+    assert create_button(page).is_enabled()
+
+    # Pick a voice and play its preview.
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Voice").click()
+    page.get_by_role("option", name="julia", exact=True).click()
+    wait_idle(page)
+    audio = page.locator("audio").first
+    audio.wait_for(state="attached")
+    played = audio.evaluate("""a => a.play().then(() => new Promise(r => setTimeout(
+        () => r({paused: a.paused, time: a.currentTime, duration: a.duration}), 400)))""")
+    assert played["paused"] is False and played["time"] > 0 and played["duration"] > 0, played
+
+    # Tavus's own check, beside the local ones.
+    page.get_by_role("button", name="Check with Tavus").click()
+    page.locator(".st-key-tavus-check").wait_for()
+    assert "passed" in page.locator(".st-key-tavus-check").inner_text()
+    page.get_by_label("Replica name").fill("Double Click Astro")
+    page.get_by_text("More options").click()
+    page.get_by_label("Notes for the team").fill("Client demo, take 1")
+    shot(page, "create-2-astronaut-ready")
+
+    # Two quick clicks: exactly one replica.
+    create_button(page).dblclick()
+    page.locator(".st-key-create-result").wait_for()
+    wait_idle(page)
+    replica_id = re.search(r"\br[0-9a-f]{6,}\b",
+                           page.locator(".st-key-create-result").inner_text())[0]
+    assert_no_exception(page)
+    shot(page, "create-3-created")
+    with TavusClient(f"http://127.0.0.1:{sim_port}", DEMO_API_KEY) as tavus:
+        mine = [r for r in tavus.list_all_replicas(replica_type="user")
+                if r.replica_name == "Double Click Astro"]
+    assert [r.replica_id for r in mine] == [replica_id]
+
+    # The ledger record sits beside the photo in the local S3.
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
+                      aws_access_key_id="demo", aws_secret_access_key="demo-secret",
+                      config=Config(signature_version="s3v4"))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
+    records = [json.loads(s3.get_object(Bucket=DEMO_BUCKET, Key=k)["Body"].read())
+               for k in keys if k.endswith(".json")]
+    mine_records = [r for r in records if r["replica_id"] == replica_id]
+    assert len(mine_records) == 1
+    record = mine_records[0]
+    assert record["voice_name"] == "julia" and record["notes"] == "Client demo, take 1"
+    assert record["photo_key"] in keys and record["check_score"] >= 80
+    assert len([k for k in keys if k == record["photo_key"]]) == 1
+
+    # "Create another" gives a clean form.
+    page.get_by_role("button", name="Create another").click()
+    page.locator(".st-key-create-result").wait_for(state="detached")
+    wait_idle(page)
+    assert page.locator('[data-testid="stFileChipName"]').count() == 0
+    assert page.get_by_label("Replica name").input_value() == ""
+
+
+def test_a_refused_value_keeps_every_field_and_says_what_to_do(
+        page: Page, pinned_demo: tuple[RunningApp, int, int], tmp_path: Path) -> None:
+    app, sim_port, _ = pinned_demo
+    page.goto(app.url)
+    wait_idle(page)
+    path = tmp_path / "keep.png"
+    path.write_bytes(astronaut_png())
+    upload(page, path)
+    page.locator(".st-key-photo-verdict").wait_for()
+    page.get_by_label("Replica name").fill("Keep <b>me</b> **as text**")
+    page.get_by_text("More options").click()
+    page.get_by_role("textbox", name="Callback URL (optional, https)").fill("http://example.com/hook")
+    page.get_by_label("Notes for the team").fill("notes survive")
+    create_button(page).click()
+    alert = page.locator('[data-testid="stAlertContentError"]').last
+    alert.wait_for()
+    assert "https://" in alert.inner_text()
+    assert page.get_by_label("Replica name").input_value() == "Keep <b>me</b> **as text**"
+    assert page.get_by_label("Notes for the team").input_value() == "notes survive"
+    assert page.locator('[data-testid="stFileChipName"]').count() == 1
+    assert page.locator(".st-key-create-result").count() == 0
+    with TavusClient(f"http://127.0.0.1:{sim_port}", DEMO_API_KEY) as tavus:
+        assert not [r for r in tavus.list_all_replicas() if "Keep" in (r.replica_name or "")]
+    assert_no_exception(page)
+    shot(page, "create-refused-callback")
