@@ -32,3 +32,19 @@ def astronaut_jpeg() -> bytes:
 
 def small_png(side: int = 256) -> bytes:
     return encode(astronaut().resize((side, side)), "PNG")
+
+
+def coffee() -> Image.Image:
+    return Image.fromarray(data.coffee())  # a cup of coffee: no face
+
+
+def camera() -> Image.Image:
+    return Image.fromarray(data.camera())  # greyscale; a man seen from the side at his camera
+
+
+def on_canvas(image: Image.Image, size: tuple[int, int], at: tuple[int, int],
+              fill: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+    """`image` pasted at `at` on a plain canvas of `size`."""
+    canvas = Image.new("RGB", size, fill)
+    canvas.paste(image, at)
+    return canvas
