@@ -238,7 +238,8 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
         # quality 95 keeps a re-encode close to the original; no exif/icc/comment is passed.
         pixels.save(out, format="JPEG", quality=95, subsampling=subsampling, optimize=True)
     else:
-        pixels.save(out, format="PNG", compress_level=6)
+        # level 3: a 12-MP PNG encodes in ~0.6 s instead of ~1.5 s at 6, for ~15% more bytes
+        pixels.save(out, format="PNG", compress_level=3)
     w, h = pixels.size
     return PreparedPhoto(data=out.getvalue(), content_type=_CONTENT_TYPES[target], width=w,
                          height=h, source_format=fmt, converted=converted, rotated=rotated,
