@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-MIN_SIDE = 512  # Tavus's minimum; prepare_photo leaves it to the checks, inspect_photo enforces it
+MIN_SIDE = 512  # Tavus's minimum; prepare_photo leaves it to the checks (lib/checks.py)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # below Streamlit's server.maxUploadSize (25 MB)
 MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the header before decoding
 
@@ -47,14 +47,6 @@ class PreparedPhoto:
     rotated: bool  # the EXIF orientation was applied to the pixels
     metadata_removed: bool  # there was metadata (EXIF, GPS, XMP, text) and it is gone
     notes: list[str] = field(default_factory=list)  # human-readable, one per change
-
-
-@dataclass(frozen=True)
-class PhotoInfo:
-    content_type: str
-    width: int
-    height: int
-    size: int
 
 
 def _mb(n: int) -> str:
@@ -252,19 +244,3 @@ def _jpeg_subsampling(image: Image.Image) -> int:
 
     sampling = JpegImagePlugin.get_sampling(image)
     return sampling if sampling in (0, 1, 2) else 2
-
-
-def inspect_photo(data: bytes) -> PhotoInfo:
-    """Compatibility wrapper for lib/create.py, which uploads the ORIGINAL bytes: so only PNG and
-    JPEG originals of at least MIN_SIDE pass, and content_type describes the original.
-    New code should call prepare_photo and upload PreparedPhoto.data."""
-    prepared = prepare_photo(data)
-    if prepared.source_format not in ("PNG", "JPEG", "MPO"):
-        name = _FORMAT_NAMES.get(prepared.source_format, prepared.source_format)
-        raise PhotoError(f"This is a {name} image; Tavus trains from PNG or JPEG only. {_EXPORT}")
-    width, height = prepared.width, prepared.height
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise PhotoError(f"The photo is {width}x{height} pixels; Tavus needs at least "
-                         f"{MIN_SIDE}x{MIN_SIDE}. Use a larger photo.")
-    content_type = "image/png" if prepared.source_format == "PNG" else "image/jpeg"
-    return PhotoInfo(content_type=content_type, width=width, height=height, size=len(data))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat, PngImagePlugin
 
 from lib import photo as photo_module
-from lib.photo import MIN_SIDE, PhotoError, PreparedPhoto, inspect_photo, prepare_photo
+from lib.photo import PhotoError, PreparedPhoto, prepare_photo
 from tests.photos import astronaut, astronaut_jpeg, astronaut_png, encode, small_png
 
 GPS_IFD = 0x8825
@@ -266,17 +266,3 @@ def test_pixel_bomb_is_refused_from_the_header() -> None:
 def test_pixel_limit_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(photo_module, "MAX_PIXELS", 512 * 511)
     assert "512x512" in refusal(astronaut_png())
-
-
-# ------------------------------------------------------------------------------------------------
-# the compatibility wrapper lib/create.py still uses
-# ------------------------------------------------------------------------------------------------
-def test_inspect_photo_still_works() -> None:
-    info = inspect_photo(astronaut_jpeg())
-    assert (info.content_type, info.width, info.height) == ("image/jpeg", 512, 512)
-    assert info.size == len(astronaut_jpeg())
-    with pytest.raises(PhotoError, match=f"at least {MIN_SIDE}x{MIN_SIDE}"):
-        inspect_photo(small_png(300))
-    # create.py uploads the original bytes, so a WebP must not get through it as image/png
-    with pytest.raises(PhotoError, match="PNG or JPEG only"):
-        inspect_photo(encode(astronaut(), "WEBP", lossless=True))
