@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, WebSocket
 
 from lib.config import S3Settings
+from lib.ledger import record_key
 from lib.simulator import TavusSimulator
 from lib.storage import ImageStore
 from lib.tavus import TavusClient
@@ -110,7 +111,9 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     assert len(created) == 1
     keys = [o["Key"] for o in ImageStore(external_s3)._s3.list_objects_v2(
         Bucket=BUCKET).get("Contents", [])]
-    assert len(keys) == 1 and keys[0].startswith("team/")
+    photos = [k for k in keys if not k.endswith(".json")]
+    assert len(photos) == 1 and photos[0].startswith("team/")
+    assert sorted(keys) == sorted([photos[0], record_key(photos[0])])  # photo + team record
     assert external_tavus.wait_for_downloads()
 
     page.get_by_role("link", name="Watch it train").click()
