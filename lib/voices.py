@@ -14,7 +14,7 @@ MAX_CLIP_BYTES = 5 * 1024 * 1024
 
 def fallback_voices() -> list[Voice]:
     """The six slugs Tavus documents, for when the voices call fails (no preview clips)."""
-    return [Voice(voice_name=name) for name in KNOWN_VOICE_NAMES]
+    return sorted_voices([Voice(voice_name=name) for name in KNOWN_VOICE_NAMES])
 
 
 def sorted_voices(voices: list[Voice]) -> list[Voice]:

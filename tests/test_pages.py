@@ -244,3 +244,17 @@ def test_temporary_credentials_are_called_out_after_create(
         assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
     finally:
         sim.stop()
+
+
+def test_voices_fall_back_to_the_documented_six_when_tavus_fails() -> None:
+    open_page()  # makes sure demo mode's stand-ins run
+    st.cache_data.clear()
+    simulator = running_demo_services().simulator
+    simulator.inject_fault("500", count=20, path_prefix="/v2/voices")
+    try:
+        at = open_page()
+    finally:
+        simulator.clear_faults()
+    assert at.selectbox(key="voice").options == sorted(KNOWN_VOICE_NAMES)
+    assert any("documented voices" in w.value for w in at.warning)
+    assert any("No preview clip" in c.value for c in at.caption)
