@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 
 from lib.storage import ImageStore, StorageError
@@ -71,6 +71,11 @@ class Ledger:
         self.store.put_bytes(key, record.to_json(), "application/json",
                              timeout=WRITE_TIMEOUT_SECONDS)
         return key
+
+    def update_notes(self, record: LedgerRecord, notes: str) -> LedgerRecord:
+        updated = replace(record, notes=clean_notes(notes))
+        self.write(updated)
+        return updated
 
     def read(self, key: str) -> LedgerRecord:
         return LedgerRecord.from_json(self.store.read_object(key))

@@ -172,7 +172,7 @@ def replicas_frame(
     """One row per replica in the stable order (see `sort_replicas`), columns as in COLUMNS.
 
     `ledger`, `error_messages` and `photos` are keyed by replica id; a replica missing from them
-    gets empty text (photo: None, for replicas not made with this app).
+    gets empty text (photo too: "" draws a blank cell, None would draw "None").
     """
     now = now or datetime.now(UTC)
     ledger = ledger or {}
@@ -193,7 +193,7 @@ def replicas_frame(
             elapsed, eta = format_duration(timing.elapsed), format_duration(timing.remaining)
         else:
             label, elapsed, eta = STATUS_LABELS[state], "", ""
-        cols["photo"].append(photos.get(rid))
+        cols["photo"].append(photos.get(rid, ""))  # "" draws blank; None draws "None"
         cols["name"].append(r.replica_name or "")
         cols["replica_id"].append(rid)
         cols["status"].append(label)
@@ -209,7 +209,7 @@ def replicas_frame(
         cols["type"].append(r.replica_type or "")
     series = {
         # Explicit dtypes, so an empty table still has text columns that .str works on, and
-        # photo keeps None (not NaN) for replicas without one.
+        # photo is "" (not None or NaN) for replicas without one.
         name: pd.Series(values, dtype=_DTYPES.get(name, "str"))
         for name, values in cols.items() if name != "created"
     }

@@ -113,6 +113,10 @@ class ImageStore:
             limited_by_session=self.settings.temporary_credentials,
         )
 
+    def presign_view(self, key: str, *, seconds: int = 3600) -> str:
+        """A short-lived GET for showing a photo to the team (not the long-lived training URL)."""
+        return self._presign("get_object", {"Bucket": self.bucket, "Key": key}, seconds)
+
     def upload_image(self, data: bytes, filename: str, content_type: str) -> StoredImage:
         """Push the photo through a presigned PUT, as a browser or another service would."""
         if content_type not in CONTENT_TYPES:

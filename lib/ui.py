@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +20,16 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.errors import user_message
+from lib.ledger import Ledger, LedgerRecord
 from lib.logs import configure_logging
+from lib.replica_sync import ReplicaTracker
 from lib.services import Services, build_services
-from lib.tavus import ImageValidation, Replica, TavusError, Voice
+from lib.storage import ImageStore, StorageError
+from lib.tavus import ImageValidation, Replica, ReplicaStatus, TavusError, Voice
+from lib.text import escape_markdown  # re-exported: pages call ui.escape_markdown
+from lib.thumbnails import thumbnail_data_url
 from lib.voices import download_clip, fallback_voices, served_locally, sorted_voices
+from lib.watch import finished, toast_text
 
 if TYPE_CHECKING:  # only for annotations: importing them would load OpenCV on every page
     from lib.checks import PhotoReport
@@ -65,8 +71,12 @@ def navigation_pages() -> list[st.Page]:
     ]
 
 
-def frame(title: str) -> Frame:
-    """Draw the page frame and return settings and clients; stops the page on a config error."""
+def frame(title: str, *, watch_trainings: bool = True) -> Frame:
+    """Draw the page frame and return settings and clients; stops the page on a config error.
+
+    `watch_trainings` adds a small sidebar watcher that toasts when a replica this session is
+    waiting for turns ready or failed (the Replicas page does that in its own table instead).
+    """
     st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=":material/face:",
                        layout="wide")
     configure_logging()
@@ -92,7 +102,10 @@ def frame(title: str) -> Frame:
                 icon=":material/science:",
             )
     st.title(title)
-    return Frame(settings=settings, services=services)
+    result = Frame(settings=settings, services=services)
+    if watch_trainings:
+        _watch_trainings(result)
+    return result
 
 
 def _sidebar() -> None:
@@ -209,20 +222,113 @@ def all_replicas(frame: Frame, *, include_system: bool = False) -> list[Replica]
 
 
 def forget_replicas() -> None:
-    """After a create or delete, the next read must see it."""
+    """After a create, rename or delete, the next read must see it."""
     _replicas.clear()
+    _ledger.clear()
+    st.session_state.pop("replica_tracker", None)
+
+
+# --- Live replicas: one tracker per session, toasts told once, a watcher for other pages -------
+
+@st.cache_resource(show_spinner=False)
+def _failure_messages(settings_key: str) -> dict[str, str]:
+    # Shared by every session: Tavus's reason for a failure never changes, fetch it once.
+    return {}
+
+
+def replica_tracker(frame: Frame, *, include_system: bool) -> ReplicaTracker:
+    """This session's tracker, loaded on first use; a new one when the stock toggle changes."""
+    held = st.session_state.get("replica_tracker")
+    if held is not None and held[0] == include_system:
+        return held[1]
+    tracker = ReplicaTracker(include_system=include_system,
+                             messages=_failure_messages(_key(frame)),
+                             fast_seconds=frame.settings.refresh_seconds, slow_seconds=60)
+    tracker.load(frame.services.tavus)
+    st.session_state.replica_tracker = (include_system, tracker)
+    st.session_state.tracker_just_loaded = True  # the table's first tick in this run is skipped
+    return tracker
+
+
+def watch(replica_ids: Iterable[str]) -> None:
+    """Replicas whose outcome this session should hear about, on whichever page is open."""
+    st.session_state.setdefault("watch_ids", set()).update(replica_ids)
+
+
+def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None = None) -> None:
+    """Toast a training outcome, once per replica per session."""
+    told = st.session_state.setdefault("told_ids", set())
+    st.session_state.setdefault("watch_ids", set()).discard(replica_id)
+    if replica_id in told:
+        return
+    told.add(replica_id)
+    icon = ":material/check_circle:" if state is ReplicaStatus.READY else ":material/error:"
+    st.toast(escape_markdown(toast_text(name or replica_id, state, error)), icon=icon)
+
+
+def _watch_trainings(frame: Frame) -> None:
+    if not st.session_state.get("watch_ids"):
+        return
+
+    @st.fragment(run_every=frame.settings.refresh_seconds)
+    def watcher() -> None:
+        ids = st.session_state.get("watch_ids")
+        if not ids:
+            return
+        try:
+            for replica in finished(frame.services.tavus, ids):
+                error = None
+                if replica.state is ReplicaStatus.FAILED:
+                    messages = _failure_messages(_key(frame))  # shared with the table
+                    if replica.replica_id not in messages:
+                        detail = frame.services.tavus.get_replica(replica.replica_id)
+                        messages[replica.replica_id] = detail.error_message or ""
+                    error = messages[replica.replica_id] or None
+                announce(replica.replica_id, replica.replica_name, replica.state, error)
+        except TavusError:
+            pass  # the next tick tries again; nothing here is worth an error box
+
+    with st.sidebar:
+        watcher()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _ledger(settings_key: str, _store: ImageStore) -> tuple[dict[str, LedgerRecord], str | None]:
+    try:
+        return Ledger(_store).read_all(), None
+    except StorageError as error:
+        return {}, error.message
+
+
+def ledger_records(frame: Frame) -> tuple[dict[str, LedgerRecord], str | None]:
+    """The team's records by replica id (cached a minute), and why they are missing if so."""
+    return _ledger(_key(frame), frame.services.store)
+
+
+@st.cache_data(ttl=50 * 60, max_entries=5000, show_spinner=False)
+def _photo_url(photo_key: str, settings_key: str, _store: ImageStore) -> str | None:
+    # Cached under the URL's 1 h life, so the table's image URLs do not change on every tick.
+    endpoint = _store.settings.endpoint_url
+    try:
+        if endpoint and served_locally(endpoint):
+            # Demo mode's S3 listens on the server's loopback, which a remote browser cannot
+            # reach: send a small thumbnail instead of a URL.
+            return thumbnail_data_url(_store.read_object(photo_key))
+        return _store.presign_view(photo_key)
+    except StorageError:
+        return None
+
+
+def photo_urls(frame: Frame, records: dict[str, LedgerRecord]) -> dict[str, str]:
+    urls = {rid: _photo_url(r.photo_key, _key(frame), frame.services.store)
+            for rid, r in records.items()}
+    return {rid: url for rid, url in urls.items() if url}
 
 
 def _key(frame: Frame) -> str:
     return f"{frame.services.tavus_url}|{frame.services.demo_mode}"
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def escape_markdown(text: str) -> str:
-    """Show user or Tavus text literally inside Markdown elements (no links, no HTML)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def show_tavus_check(result: ImageValidation, model: str) -> None:

@@ -135,6 +135,7 @@ with action_slot:
                     created_by=ui.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"))
                 ui.forget_replicas()
+                ui.watch([attempt.replica_id])  # a toast when it is ready, on any page
                 status.update(label="Replica created", state="complete", expanded=False)
             except Exception as error:  # shown below; every field keeps its value
                 failure = error

@@ -1,37 +1,86 @@
-"""Replicas: every replica of the account, refreshed in place."""
+"""Replicas: every replica of the account, live, cheap to refresh, and explained."""
 
+import hashlib
 from datetime import datetime
 
 import streamlit as st
 
 from lib import ui
-from lib.replica_table import replicas_frame
+from lib.details import replica_summary
+from lib.errors import user_message
+from lib.ledger import Ledger
+from lib.replica_table import error_hint, filter_frame, replicas_frame, status_counts
+from lib.tavus import MODELS, ReplicaStatus
 
-frame = ui.frame("Replicas")
-include_system = st.toggle("Include Tavus stock replicas", value=False)
+frame = ui.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
+tavus = frame.services.tavus
+
+search_col, status_col, model_col, stock_col, refresh_col = st.columns(
+    [3, 2, 2, 1.2, 1.3], vertical_alignment="bottom")
+search = search_col.text_input("Search", placeholder="Name or replica id", key="replica_search")
+statuses = status_col.multiselect("Status", ["Ready", "Training", "Failed"],
+                                  key="replica_statuses")
+models = model_col.multiselect("Model", MODELS, key="replica_models")
+include_system = stock_col.toggle("Stock", key="include_system",
+                                  help="Also list Tavus's own stock replicas.")
+if refresh_col.button("Refresh", icon=":material/refresh:", help="Reload every page now."):
+    ui.forget_replicas()
+tracker = ui.replica_tracker(frame, include_system=include_system)
+ui.watch(tracker.training_ids)  # so other pages keep announcing these
 
 
-@st.fragment(run_every=frame.settings.refresh_seconds)
+@st.fragment(run_every=tracker.interval_seconds)
 def live_table() -> None:
-    try:
-        table = replicas_frame(ui.all_replicas(frame, include_system=include_system))
-        st.session_state.replicas_table = table
-        st.session_state.replicas_updated = datetime.now().strftime("%H:%M:%S")
-        stale = None
-    except Exception as error:
-        table = st.session_state.get("replicas_table")
-        stale = error
-    if stale is not None:
-        ui.show_error(stale)
-        if table is None:
+    interval = tracker.interval_seconds
+    if st.session_state.pop("tracker_just_loaded", False):
+        changes = []  # loaded a moment ago in this very run: a tick would only repeat it
+    else:
+        changes = tracker.tick(tavus).changes
+    for change in changes:
+        ui.announce(change.replica_id, change.replica_name, change.new, change.error_message)
+    if tracker.interval_seconds != interval:
+        st.rerun()  # something started or stopped training: tick at the new pace
+
+    if tracker.stale_since is not None:
+        why = ui.escape_markdown(user_message(tracker.last_error))
+        if not tracker.replicas:
+            st.error(f"The replicas could not be loaded. {why} Retrying every "
+                     f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
             return
-        st.caption(f"Showing the table as of {st.session_state.replicas_updated}; retrying.")
+        st.warning(f"Stale since {tracker.stale_since.astimezone():%H:%M} — retrying. {why}",
+                   icon=":material/cloud_off:")
+    counts = status_counts(tracker.replicas)
+    with st.container(key="replica-counts", horizontal=True):
+        for label in ("Ready", "Training", "Failed"):
+            st.metric(label, counts[label])
+        st.metric("All", len(tracker.replicas))
+
+    records, ledger_problem = ui.ledger_records(frame)
+    table = filter_frame(
+        replicas_frame(tracker.replicas, ledger=records,
+                       error_messages={r.replica_id: tracker.error_message(r.replica_id) or ""
+                                       for r in tracker.replicas
+                                       if r.state is ReplicaStatus.FAILED},
+                       photos=ui.photo_urls(frame, records)),
+        search=search, statuses=statuses, models=models)
+    updated = tracker.updated_at.astimezone() if tracker.updated_at else datetime.now()
+    st.caption(f"{len(table)} of {len(tracker.replicas)} shown · updated {updated:%H:%M:%S} · "
+               f"checks every {tracker.interval_seconds:g} s"
+               + (" · team records unavailable" if ledger_problem else ""))
+
+    # Selection is positional: the widget key follows the row order, so a new row above the
+    # selected one starts a fresh widget whose selection comes from the URL's replica id.
+    ids = list(table["replica_id"])
+    selected = st.query_params.get("replica")
+    order = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
     with st.container(key="replica-table"):
-        st.caption(f"{len(table)} replicas · updated {st.session_state.replicas_updated} · "
-                   f"refreshes every {frame.settings.refresh_seconds} s")
-        st.dataframe(
-            table, hide_index=True, width="stretch",
+        event = st.dataframe(
+            table, key=f"replica-table-{order}", hide_index=True, width="stretch",
+            on_select="rerun", selection_mode="single-row",
+            selection_default={"selection": {"rows": [ids.index(selected)]}}
+            if selected in ids else None,
             column_config={
+                "photo": st.column_config.ImageColumn("Photo", width="small"),
                 "name": st.column_config.TextColumn("Name"),
                 "replica_id": st.column_config.TextColumn("Replica id"),
                 "status": st.column_config.TextColumn("Status"),
@@ -39,9 +88,103 @@ def live_table() -> None:
                                                             max_value=100, format="%d%%"),
                 "model": st.column_config.TextColumn("Model"),
                 "created": st.column_config.DatetimeColumn("Created", format="distance"),
+                "elapsed": st.column_config.TextColumn("Training for",
+                                                       help="Tavus expects 3–4 hours."),
+                "eta": st.column_config.TextColumn("ETA"),
+                "creator": st.column_config.TextColumn("Created by"),
+                "notes": st.column_config.TextColumn("Notes"),
+                "error": st.column_config.TextColumn("Why it failed", width="large"),
                 "type": None,
-            },
-        )
+            })
+    rows = event.selection.rows
+    chosen = ids[rows[0]] if rows else None
+    if chosen != selected and (chosen is not None or selected in ids):
+        if chosen:
+            st.query_params["replica"] = chosen  # kept in the URL: survives a browser refresh
+        else:
+            del st.query_params["replica"]
+        st.rerun()  # the details panel lives outside this fragment
+
+
+
+
+def details(replica_id: str) -> None:
+    replica = tracker.by_id(replica_id)
+    if replica is None:
+        try:
+            replica = tavus.get_replica(replica_id)
+        except Exception as error:  # a stale or mistyped link: say so, the table stays
+            st.warning(f"Replica `{ui.escape_markdown(replica_id)}` could not be opened. "
+                       + ui.escape_markdown(user_message(error)))
+            return
+    records, _ = ui.ledger_records(frame)
+    record = records.get(replica_id)
+    name = replica.replica_name or replica_id
+    with st.container(key="replica-details", border=True):
+        st.subheader(name, anchor=False)
+        photo_col, info_col = st.columns([1, 3])
+        photo = ui.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
+        if photo:
+            photo_col.image(photo, caption="Source photo", width="stretch")
+        else:
+            photo_col.caption("No source photo: this replica was not made here.")
+        with info_col:
+            st.code(replica_id, language=None)  # has a copy button
+            st.markdown(replica_summary(replica, record))
+            error = tracker.error_message(replica_id) or replica.error_message
+            if replica.state is ReplicaStatus.FAILED and error:
+                hint = error_hint(error)
+                st.error(ui.escape_markdown(error + (f" — {hint}" if hint else "")),
+                         icon=":material/error:")
+
+        notes_col, rename_col = st.columns(2)
+        if record is not None:
+            notes = notes_col.text_area("Team notes", value=record.notes, max_chars=2000,
+                                        key=f"notes-{replica_id}")
+            if notes_col.button("Save notes", key=f"save-notes-{replica_id}"):
+                act(lambda: Ledger(frame.services.store).update_notes(record, notes),
+                    "Notes saved.")
+        new_name = rename_col.text_input("Name", value=replica.replica_name or "", max_chars=80,
+                                         key=f"rename-{replica_id}")
+        if rename_col.button("Rename", key=f"do-rename-{replica_id}",
+                             disabled=not new_name.strip() or new_name == replica.replica_name):
+            act(lambda: tavus.rename_replica(replica_id, " ".join(new_name.split())),
+                "Renamed.")
+
+        talk_col, delete_col = st.columns(2)
+        if talk_col.button("Start conversation", type="primary", icon=":material/videocam:",
+                           disabled=replica.state is not ReplicaStatus.READY,
+                           key=f"talk-{replica_id}", help="Only a ready replica can talk."):
+            st.switch_page(str(ui.APP_DIR / "pages/conversations.py"),
+                           query_params={"replica": replica_id})
+        with delete_col.popover("Delete…", icon=":material/delete:"):
+            st.write("A deleted replica can no longer join conversations.")
+            if st.button("Delete", key=f"soft-delete-{replica_id}"):
+                act(lambda: tavus.delete_replica(replica_id), "Replica deleted.", closing=True)
+            st.divider()
+            st.write("**Hard delete** also erases its training assets. This cannot be undone.")
+            typed = st.text_input(f"Type the name ({name}) to confirm",
+                                  key=f"confirm-{replica_id}")
+            if st.button("Delete permanently", type="primary", disabled=typed != name,
+                         key=f"hard-delete-{replica_id}"):
+                act(lambda: tavus.delete_replica(replica_id, hard=True),
+                    "Replica and training assets deleted.", closing=True)
+
+
+def act(action, done: str, *, closing: bool = False) -> None:
+    """Run one user action; on success reload the table, on failure explain and keep the form."""
+    try:
+        action()
+    except Exception as error:  # shown as a message; the panel and its values stay
+        ui.show_error(error)
+        return
+    ui.forget_replicas()
+    if closing:
+        del st.query_params["replica"]
+    st.toast(done, icon=":material/check:")
+    st.rerun()
 
 
 live_table()
+if st.query_params.get("replica"):
+    details(st.query_params["replica"])

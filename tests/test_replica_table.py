@@ -260,7 +260,7 @@ def test_creator_notes_and_photo_come_from_the_callers_mappings() -> None:
     assert mine["photo"] == photos["r-mine"]
     assert (nobody["creator"], nobody["notes"]) == ("", "")
     assert (elsewhere["creator"], elsewhere["notes"]) == ("", "")
-    assert nobody["photo"] is None and elsewhere["photo"] is None
+    assert nobody["photo"] == "" and elsewhere["photo"] == ""  # blank in an ImageColumn
 
 
 # --- Filters and counts ---------------------------------------------------------------------------

@@ -36,13 +36,17 @@ def table_rows(page: Page) -> list[dict[str, str]]:
     """The rows of the first st.dataframe in view, by column header, from its accessible table."""
     grid = page.locator('[data-testid="stDataFrame"]').first
     headers = [h.inner_text().strip() for h in grid.locator('th[role="columnheader"]').all()]
-    rows: dict[int, dict[str, str]] = {}
+    cells: list[tuple[int, int, str]] = []
     for cell in grid.locator('[data-testid^="glide-cell-"]').all():
         match = re.fullmatch(r"glide-cell-(\d+)-(\d+)", cell.get_attribute("data-testid") or "")
         if match:
-            col, row = int(match[1]), int(match[2])
-            if col < len(headers):
-                rows.setdefault(row, {})[headers[col]] = cell.inner_text().strip()
+            cells.append((int(match[1]), int(match[2]), cell.inner_text().strip()))
+    # With row selection on, column 0 is the checkbox column, which has no header.
+    first = min((col for col, _, _ in cells), default=0)
+    rows: dict[int, dict[str, str]] = {}
+    for col, row, text in cells:
+        if 0 <= col - first < len(headers):
+            rows.setdefault(row, {})[headers[col - first]] = text
     return [rows[r] for r in sorted(rows)]
 
 
