@@ -105,6 +105,7 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
     result = Frame(settings=settings, services=services)
     if watch_trainings:
         _watch_trainings(result)
+    flush_toasts()
     return result
 
 
@@ -256,14 +257,22 @@ def watch(replica_ids: Iterable[str]) -> None:
 
 
 def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None = None) -> None:
-    """Toast a training outcome, once per replica per session."""
+    """Queue a training outcome's toast, once per replica per session (see flush_toasts)."""
     told = st.session_state.setdefault("told_ids", set())
     st.session_state.setdefault("watch_ids", set()).discard(replica_id)
     if replica_id in told:
         return
     told.add(replica_id)
     icon = ":material/check_circle:" if state is ReplicaStatus.READY else ":material/error:"
-    st.toast(escape_markdown(toast_text(name or replica_id, state, error)), icon=icon)
+    st.session_state.setdefault("pending_toasts", []).append(
+        (escape_markdown(toast_text(name or replica_id, state, error)), icon))
+
+
+def flush_toasts() -> None:
+    """Show queued toasts. Queued, not shown at once, because an st.rerun() in the same run
+    (the table changing pace) would drop a toast shown before it."""
+    for text, icon in st.session_state.pop("pending_toasts", []):
+        st.toast(text, icon=icon, duration="long")
 
 
 def _watch_trainings(frame: Frame) -> None:
@@ -287,6 +296,7 @@ def _watch_trainings(frame: Frame) -> None:
                 announce(replica.replica_id, replica.replica_name, replica.state, error)
         except TavusError:
             pass  # the next tick tries again; nothing here is worth an error box
+        flush_toasts()
 
     with st.sidebar:
         watcher()

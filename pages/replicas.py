@@ -40,6 +40,7 @@ def live_table() -> None:
         ui.announce(change.replica_id, change.replica_name, change.new, change.error_message)
     if tracker.interval_seconds != interval:
         st.rerun()  # something started or stopped training: tick at the new pace
+    ui.flush_toasts()
 
     if tracker.stale_since is not None:
         why = ui.escape_markdown(user_message(tracker.last_error))
@@ -64,9 +65,10 @@ def live_table() -> None:
                        photos=ui.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
     updated = tracker.updated_at.astimezone() if tracker.updated_at else datetime.now()
-    st.caption(f"{len(table)} of {len(tracker.replicas)} shown · updated {updated:%H:%M:%S} · "
-               f"checks every {tracker.interval_seconds:g} s"
-               + (" · team records unavailable" if ledger_problem else ""))
+    with st.container(key="replica-updated"):
+        st.caption(f"{len(table)} of {len(tracker.replicas)} shown · updated {updated:%H:%M:%S}"
+                   f" · checks every {tracker.interval_seconds:g} s"
+                   + (" · team records unavailable" if ledger_problem else ""))
 
     # Selection is positional: the widget key follows the row order, so a new row above the
     # selected one starts a fresh widget whose selection comes from the URL's replica id.

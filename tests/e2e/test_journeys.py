@@ -33,18 +33,21 @@ def demo_app() -> Iterator[RunningApp]:
 
 
 def table_rows(page: Page) -> list[dict[str, str]]:
-    """The rows of the first st.dataframe in view, by column header, from its accessible table."""
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    headers = [h.inner_text().strip() for h in grid.locator('th[role="columnheader"]').all()]
-    cells: list[tuple[int, int, str]] = []
-    for cell in grid.locator('[data-testid^="glide-cell-"]').all():
-        match = re.fullmatch(r"glide-cell-(\d+)-(\d+)", cell.get_attribute("data-testid") or "")
-        if match:
-            cells.append((int(match[1]), int(match[2]), cell.inner_text().strip()))
+    """The rows of the first st.dataframe in view, by column header, from its accessible table.
+
+    Read in one go in the page: the table re-renders on every refresh tick, so reading cell by
+    cell from Python can race with it.
+    """
+    headers, cells = page.locator('[data-testid="stDataFrame"]').first.evaluate("""grid => [
+        [...grid.querySelectorAll('th[role="columnheader"]')].map(h => h.innerText.trim()),
+        [...grid.querySelectorAll('[data-testid^="glide-cell-"]')].map(
+            c => [c.getAttribute('data-testid'), c.innerText.trim()])]""")
+    parsed = [(int(m[1]), int(m[2]), text) for testid, text in cells
+              if (m := re.fullmatch(r"glide-cell-(\d+)-(\d+)", testid or ""))]
     # With row selection on, column 0 is the checkbox column, which has no header.
-    first = min((col for col, _, _ in cells), default=0)
+    first = min((col for col, _, _ in parsed), default=0)
     rows: dict[int, dict[str, str]] = {}
-    for col, row, text in cells:
+    for col, row, text in parsed:
         if 0 <= col - first < len(headers):
             rows.setdefault(row, {})[headers[col - first]] = text
     return [rows[r] for r in sorted(rows)]
