@@ -257,3 +257,63 @@ def test_voices_fall_back_to_the_documented_six_when_tavus_fails() -> None:
     assert at.selectbox(key="voice").options == sorted(KNOWN_VOICE_NAMES)
     assert any("documented voices" in w.value for w in at.warning)
     assert any("No preview clip" in c.value for c in at.caption)
+
+
+def seeded(name: str):
+    return next(r for r in sim_client().list_all_replicas(replica_type="user")
+                if r.replica_name == name)
+
+
+def test_replicas_deep_link_opens_the_failed_replica_with_its_reason_and_a_hint() -> None:
+    open_page()
+    failed = seeded("Demo — Failed")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = failed.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any(failed.replica_id == c.value for c in at.code)
+    reasons = [shown(e) for e in at.error]
+    assert any("HeadNotFullyInFrameError" in r and "crown to chin" in r.lower() for r in reasons)
+    table = at.dataframe[0].value
+    assert "HeadNotFullyInFrameError" in table.loc[table.replica_id == failed.replica_id,
+                                                   "error"].item()
+
+
+def test_replicas_search_and_status_filters_narrow_the_table() -> None:
+    at = open_page("pages/replicas.py")
+    everything = len(at.dataframe[0].value)
+    at.text_input(key="replica_search").set_value("demo — re")
+    at.run()
+    assert list(at.dataframe[0].value["name"]) == ["Demo — Ready"]
+    at.text_input(key="replica_search").set_value("")
+    at.multiselect(key="replica_statuses").set_value(["Failed"])
+    at.run()
+    assert set(at.dataframe[0].value["status"]) == {"Failed"}
+    assert len(at.dataframe[0].value) < everything
+
+
+def test_start_conversation_hands_the_replica_to_the_conversations_page() -> None:
+    open_page()
+    ready = seeded("Demo — Ready")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = ready.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    at.button(key=f"talk-{ready.replica_id}").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Conversations"
+    assert ready.replica_id in at.selectbox[0].value
+
+
+def test_a_training_replica_cannot_start_a_conversation() -> None:
+    open_page()
+    [training_id] = running_demo_services().simulator.add_replicas(1, training=1)
+    assert sim_client().get_replica(training_id).state is ReplicaStatus.TRAINING
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = training_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.button(key=f"talk-{training_id}").disabled
