@@ -25,7 +25,7 @@ from lib.logs import configure_logging
 from lib.replica_sync import ReplicaTracker
 from lib.services import Services, build_services
 from lib.storage import ImageStore, StorageError
-from lib.tavus import ImageValidation, Replica, ReplicaStatus, TavusError, Voice
+from lib.tavus import ImageValidation, Persona, Replica, ReplicaStatus, TavusError, Voice
 from lib.text import escape_markdown  # re-exported: pages call ui.escape_markdown
 from lib.thumbnails import thumbnail_data_url
 from lib.voices import download_clip, fallback_voices, served_locally, sorted_voices
@@ -103,6 +103,10 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
             )
     st.title(title)
     result = Frame(settings=settings, services=services)
+    calls = active_calls(result)
+    if calls:
+        st.sidebar.caption(f":red[:material/radio_button_checked:] **{calls} live "
+                           f"conversation{'s' if calls != 1 else ''}** (billed until ended)")
     if watch_trainings:
         _watch_trainings(result)
     flush_toasts()
@@ -220,6 +224,37 @@ def _replicas(settings_key: str, _services: Services, include_system: bool) -> l
 
 def all_replicas(frame: Frame, *, include_system: bool = False) -> list[Replica]:
     return _replicas(_key(frame), frame.services, include_system)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _personas(settings_key: str, _services: Services) -> tuple[list[Persona], str | None]:
+    try:
+        page = _services.tavus.list_personas(limit=100)
+        return sorted(page.personas, key=lambda p: (p.persona_name or "").lower()), None
+    except TavusError as error:
+        return [], user_message(error)
+
+
+def personas(frame: Frame) -> tuple[list[Persona], str | None]:
+    """The account's and Tavus's personas (cached 10 min), or none and why."""
+    return _personas(_key(frame), frame.services)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _active_calls(settings_key: str, _services: Services) -> int | None:
+    try:
+        return _services.tavus.list_conversations(status="active", limit=1).total_count
+    except TavusError:
+        return None
+
+
+def active_calls(frame: Frame) -> int | None:
+    """How many conversations are live (billed) right now; None when Tavus cannot say."""
+    return _active_calls(_key(frame), frame.services)
+
+
+def forget_conversations() -> None:
+    _active_calls.clear()
 
 
 def forget_replicas() -> None:

@@ -1,41 +1,191 @@
-"""Conversations: a live call with a ready replica."""
+"""Conversations: a live demo in one click, on this screen or on a phone, and ended cleanly."""
+
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from lib import ui
-from lib.replica_table import ready_replicas
+from lib.conversations import (
+    DEFAULT_MAX_CALL_MINUTES,
+    LANGUAGES,
+    ConversationAttempt,
+    ConversationForm,
+    elapsed,
+    join_url,
+    qr_png,
+    refusal_advice,
+    shutdown_reason,
+    sort_conversations,
+    start_conversation,
+)
+from lib.errors import user_message
+from lib.replica_table import format_duration, ready_replicas
+from lib.tavus import TavusError
 
 frame = ui.frame("Conversations")
+tavus = frame.services.tavus
+state = st.session_state
+state.setdefault("call_limits", {})  # conversation id -> max call seconds, for those made here
+state.setdefault("call_links", {})  # conversation id -> join link (with a private room's token)
+
 try:
     replicas = ready_replicas(ui.all_replicas(frame, include_system=True))
-except Exception as error:
+except Exception as error:  # shown as a message; the list of calls below still works
     ui.show_error(error)
-    st.stop()
+    replicas = []
 
-if not replicas:
-    st.info("No replica is ready yet. Create one, or wait for training to finish.")
-    st.stop()
+start_col, result_col = st.columns([3, 2], gap="large")
+with start_col, st.container(border=True, key="start-conversation"):
+    st.subheader("Start a conversation", anchor=False)
+    if not replicas:
+        st.info("No replica is ready yet. Create one, or wait for training to finish.")
+    else:
+        labels = {r.replica_id: f"{r.replica_name or 'Unnamed'} ({r.replica_id})"
+                  for r in replicas}
+        ids = list(labels)
+        wanted = st.query_params.get("replica")
+        pick_col, photo_col = st.columns([4, 1], vertical_alignment="center")
+        replica_id = pick_col.selectbox("Replica (ready ones only)", ids,
+                                        format_func=labels.__getitem__,
+                                        index=ids.index(wanted) if wanted in labels else 0)
+        records, _ = ui.ledger_records(frame)
+        photo = ui.photo_urls(frame, {replica_id: records[replica_id]}
+                              if replica_id in records else {}).get(replica_id)
+        if photo:
+            photo_col.image(photo, width=72)
+        name = st.text_input("Conversation name", max_chars=120, key="call_name",
+                             placeholder="e.g. Demo for Acme")
+        greeting = st.text_input("Custom greeting", max_chars=500, key="call_greeting",
+                                 placeholder="What the replica says first")
+        context = st.text_area("Conversational context", max_chars=10_000, key="call_context",
+                               placeholder="Who the replica is talking to, and about what")
+        language_col, persona_col, minutes_col = st.columns(3)
+        language = language_col.selectbox("Language", LANGUAGES, key="call_language")
+        persona_list, persona_problem = ui.personas(frame)
+        persona = persona_col.selectbox(
+            "Persona", [None, *persona_list], key="call_persona",
+            format_func=lambda p: "Tavus's default" if p is None else p.persona_name
+            or p.persona_id, help=persona_problem)
+        minutes = minutes_col.number_input("Max call (minutes)", min_value=1, max_value=240,
+                                           value=DEFAULT_MAX_CALL_MINUTES, key="call_minutes")
+        with st.expander("Room and timeouts"):
+            absent = st.number_input("End if nobody joins within (s)", 10, 3600, 300,
+                                     key="call_absent")
+            left = st.number_input("End after everyone leaves (s)", 10, 3600, 60,
+                                   key="call_left")
+            private = st.toggle("Private room (the link carries a join token)",
+                                key="call_private")
+            captions = st.toggle("Closed captions", key="call_captions")
+        dry_run = st.toggle("Dry run (test mode): the replica does not join, nothing is billed",
+                            key="call_dry_run")
+        form = ConversationForm(
+            replica_id=replica_id, persona_id=persona.persona_id if persona else None,
+            conversation_name=name, custom_greeting=greeting, conversational_context=context,
+            language=language, max_call_minutes=int(minutes),
+            participant_absent_timeout=int(absent), participant_left_timeout=int(left),
+            require_auth=private, enable_closed_captions=captions, test_mode=dry_run)
+        attempt = state.get("call_attempt")
+        if attempt is None or (attempt.conversation is None and attempt.form != form):
+            attempt = ConversationAttempt(form=form)  # a changed form is a new request
+        done = attempt.conversation is not None
+        if st.button("Start dry run" if dry_run else "Start conversation", type="primary",
+                     icon=":material/videocam:", disabled=done, key="start_call"):
+            state.call_attempt = attempt  # stored first: a second click reuses it
+            try:
+                conversation = start_conversation(tavus, attempt)
+                state.call_limits[conversation.conversation_id] = form.max_call_minutes * 60
+                state.call_links[conversation.conversation_id] = join_url(conversation)
+                ui.forget_conversations()
+                st.rerun()
+            except TavusError as error:
+                advice = refusal_advice(error)
+                st.error(ui.escape_markdown(user_message(error))
+                         + (f"\n\n**What to do:** {ui.escape_markdown(advice)}" if advice else ""),
+                         icon=":material/block:")
+            except Exception as error:  # a form value Tavus would refuse: said plainly
+                ui.show_error(error)
 
-labels = {r.replica_id: f"{r.replica_name} ({r.replica_id})" for r in replicas}
-wanted = st.query_params.get("replica")
-ids = list(labels)
-replica_id = st.selectbox("Replica", ids, format_func=labels.__getitem__,
-                          index=ids.index(wanted) if wanted in labels else 0)
-name = st.text_input("Conversation name (optional)", max_chars=120)
+with result_col:
+    attempt = state.get("call_attempt")
+    conversation = attempt.conversation if attempt else None
+    if conversation is not None:
+        url = join_url(conversation)
+        with st.container(key="conversation-result", border=True):
+            if conversation.status == "ended":
+                st.info("Dry run created: the conversation exists but is already ended, so "
+                        "nothing is billed.", icon=":material/science:")
+            st.link_button("Open conversation", url, type="primary", width="stretch",
+                           icon=":material/open_in_new:")
+            st.image(qr_png(url), caption="Scan with a phone to join", width=220)
+            st.code(url, language=None)  # copy button
+            if st.toggle("Show the call here", key="call_embed"):
+                st.iframe(url, height=520)  # Streamlit's iframes allow camera and microphone
+            if st.button("Start another", icon=":material/add:"):
+                state.pop("call_attempt", None)
+                st.rerun()
 
-if st.button("Start conversation", type="primary", icon=":material/videocam:"):
+
+def end(conversation_id: str) -> None:
     try:
-        st.session_state.conversation = frame.services.tavus.create_conversation(
-            replica_id=replica_id, conversation_name=name.strip() or None,
-            # A demo should not bill for an hour if someone forgets to hang up.
-            properties={"max_call_duration": 600})
-    except Exception as error:
+        tavus.end_conversation(conversation_id)
+        ui.forget_conversations()
+        st.toast("Conversation ended.", icon=":material/call_end:")
+    except Exception as error:  # said plainly; the list stays
         ui.show_error(error)
 
-conversation = st.session_state.get("conversation")
-if conversation is not None:
-    with st.container(key="conversation-result"):
-        st.success(f"Conversation `{conversation.conversation_id}` is {conversation.status}.")
-        st.link_button("Open conversation", conversation.conversation_url, type="primary",
-                       icon=":material/open_in_new:")
-        st.code(conversation.conversation_url, language=None)
+
+@st.cache_data(show_spinner=False, max_entries=500)
+def ended_reason(conversation_id: str, _key: str) -> str | None:
+    # An ended conversation never changes: its reason is fetched once.
+    try:
+        return shutdown_reason(tavus.get_conversation(conversation_id, verbose=True))
+    except TavusError:
+        return None
+
+
+conversations_now = []
+try:
+    conversations_now = sort_conversations(tavus.list_conversations(limit=25).conversations)
+except TavusError as error:
+    ui.show_error(error)
+live = any(c.status == "active" for c in conversations_now)
+
+
+@st.fragment(run_every=frame.settings.refresh_seconds if live else None)
+def call_list() -> None:
+    try:
+        calls = sort_conversations(tavus.list_conversations(limit=25).conversations)
+    except TavusError as error:
+        ui.show_error(error)
+        return
+    active = [c for c in calls if c.status == "active"]
+    if bool(active) != live:
+        st.rerun()  # start or stop ticking
+    names = {r.replica_id: r.replica_name for r in replicas}
+    st.subheader("Recent conversations", anchor=False)
+    st.metric("Live now (billed until ended)", len(active))
+    now = datetime.now(UTC)
+    for call in calls:
+        with st.container(border=True, key=f"call-{call.conversation_id}"):
+            info_col, time_col, action_col = st.columns([3, 2, 1], vertical_alignment="center")
+            info_col.markdown(
+                f"**{ui.escape_markdown(call.conversation_name or call.conversation_id)}** · "
+                f"{ui.escape_markdown(names.get(call.replica_id or '', call.replica_id or ''))}  \n"
+                f"`{call.conversation_id}` · "
+                + (":green[**active**]" if call.status == "active" else f"{call.status}"))
+            spent = format_duration(elapsed(call, now))
+            limit = state.call_limits.get(call.conversation_id)
+            if call.status == "active":
+                time_col.markdown(f"{spent or 'just now'}"
+                                  + (f" of {limit // 60} min" if limit else ""))
+                action_col.button("End", key=f"end-{call.conversation_id}", type="primary",
+                                  on_click=end, args=(call.conversation_id,))
+                link = state.call_links.get(call.conversation_id, call.conversation_url)
+                if link:
+                    action_col.link_button("Rejoin", link)
+            else:
+                reason = ended_reason(call.conversation_id, frame.services.tavus_url)
+                time_col.caption(f"Ended: {ui.escape_markdown(reason)}" if reason else "Ended")
+
+
+call_list()

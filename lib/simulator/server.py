@@ -446,6 +446,16 @@ class TavusSimulator:
                     model_name=str(body.get("model_name", DEFAULT_MODEL)),
                 )
                 return _json(200, {"count": len(ids), "replica_ids": ids})
+            if method == "GET" and path.startswith("/_sim/conversations/") and path.endswith(
+                    "/request"):
+                # The create body as received (less the ids), so tests can see what was sent.
+                cid = path.split("/")[3]
+                with self._state.lock:
+                    conversation = self._state.conversations.get(cid)
+                    if conversation is None:
+                        return _error(404, "Unknown conversation")
+                    return _json(200, {"replica_id": conversation.replica_id,
+                                       "request": conversation.request})
             if (method, path) == ("GET", "/_sim/state"):
                 return _json(
                     200,

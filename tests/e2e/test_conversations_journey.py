@@ -1,0 +1,125 @@
+"""Conversations in a browser: start with a greeting and a 5-minute limit, open the room, scan
+the QR code, end the call; and a dry run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from playwright.sync_api import Page
+
+from lib.demo import DEMO_API_KEY
+from lib.tavus import TavusClient
+from tests.conftest import free_port
+from tests.e2e.conftest import (
+    RunningApp,
+    assert_no_exception,
+    shot,
+    start_app,
+    stop_app,
+    wait_idle,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def calls_demo() -> Iterator[tuple[RunningApp, str]]:
+    sim_port = free_port()
+    app = start_app("conversations-journey", {
+        "DEMO_MODE": "1", "REFRESH_SECONDS": "2", "SIMULATOR_PORT": str(sim_port)})
+    yield app, f"http://127.0.0.1:{sim_port}"
+    stop_app(app)
+
+
+def decode_qr(png: bytes) -> str:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    return text
+
+
+def call_box(page: Page, conversation_id: str):
+    return page.locator(f".st-key-call-{conversation_id}")
+
+
+def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: tuple[RunningApp, str]
+                                           ) -> None:
+    app, sim = calls_demo
+    page.goto(app.url)  # the first page view starts demo mode's stand-ins
+    wait_idle(page)
+    with TavusClient(sim, DEMO_API_KEY) as tavus:
+        ready = next(r for r in tavus.list_all_replicas(replica_type="user")
+                     if r.replica_name == "Demo — Ready")
+
+    page.goto(f"{app.url}/conversations?replica={ready.replica_id}")
+    wait_idle(page)
+    page.get_by_label("Custom greeting").fill("Hello from the journey")
+    page.get_by_label("Custom greeting").press("Enter")
+    minutes = page.get_by_label("Max call (minutes)")
+    minutes.fill("5")
+    minutes.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start conversation").click()
+    result = page.locator(".st-key-conversation-result")
+    result.wait_for()
+    link = result.get_by_role("link", name="Open conversation")
+    url = link.get_attribute("href")
+    assert re.fullmatch(rf"{re.escape(sim)}/rooms/c[0-9a-f]+", url), url
+    conversation_id = url.rsplit("/", 1)[1]
+    shot(page, "calls-1-started")
+
+    # The QR code on the page decodes to the same link.
+    qr_src = result.locator('[data-testid="stImage"] img').first.get_attribute("src")
+    png = httpx.get(qr_src if qr_src.startswith("http") else app.url + qr_src).content
+    assert decode_qr(png) == url
+
+    # Tavus got the greeting and the 5-minute limit.
+    with TavusClient(sim, DEMO_API_KEY) as tavus:
+        stored = tavus.get_conversation(conversation_id)
+    assert stored.status == "active" and stored.replica_id == ready.replica_id
+    sent = httpx.get(f"{sim}/_sim/conversations/{conversation_id}/request").json()["request"]
+    assert sent["custom_greeting"] == "Hello from the journey"
+    assert sent["properties"]["max_call_duration"] == 300
+    assert sent["properties"]["language"] == "english"
+
+    # The room opens in a new tab and names the replica.
+    with page.expect_popup() as popup:
+        link.click()
+    room = popup.value
+    room.wait_for_load_state()
+    assert "Demo — Ready" in room.locator("h1").inner_text()
+    room.close()
+
+    # Listed as active, with its limit; End turns it ended.
+    box = call_box(page, conversation_id)
+    box.wait_for()
+    assert "active" in box.inner_text() and "of 5 min" in box.inner_text()
+    box.get_by_role("button", name="End").click()
+    wait_until(lambda: "active" not in call_box(page, conversation_id).inner_text(),
+               timeout=20, what="the conversation to end")
+    assert "Ended" in call_box(page, conversation_id).inner_text()
+    with TavusClient(sim, DEMO_API_KEY) as tavus:
+        assert tavus.get_conversation(conversation_id).status == "ended"
+    shot(page, "calls-2-ended")
+
+    # A dry run creates an ended conversation and bills nothing.
+    page.get_by_role("button", name="Start another").click()
+    page.locator(".st-key-conversation-result").wait_for(state="detached")
+    page.get_by_text("Dry run (test mode)").click()
+    page.get_by_role("button", name="Start dry run").click()
+    dry = page.locator(".st-key-conversation-result")
+    dry.wait_for()
+    assert "Dry run created" in dry.inner_text()
+    dry_id = dry.get_by_role("link", name="Open conversation").get_attribute(
+        "href").rsplit("/", 1)[1]
+    assert dry_id != conversation_id
+    with TavusClient(sim, DEMO_API_KEY) as tavus:
+        assert tavus.get_conversation(dry_id).status == "ended"
+        assert tavus.list_conversations(status="active").total_count == 0
+    assert_no_exception(page)
+    shot(page, "calls-3-dry-run")
