@@ -171,18 +171,82 @@ def test_replicas_page_keeps_working_when_tavus_fails() -> None:
     assert any("Tavus is having trouble" in e.value for e in at.error)
 
 
-def test_conversations_page_offers_only_ready_replicas_and_gives_a_link() -> None:
+@pytest.fixture
+def no_live_calls() -> Iterator[None]:
+    """The demo simulator is shared by these tests and allows 3 live calls: end them all."""
+    yield
+    with sim_client() as tavus:
+        for call in tavus.list_conversations(status="active", limit=100).conversations:
+            tavus.end_conversation(call.conversation_id)
+
+
+def start_call(at: AppTest) -> None:
+    at.button(key="start_call").click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_conversations_page_offers_only_ready_replicas_and_gives_a_link(no_live_calls) -> None:
     at = open_page("pages/conversations.py")
     everything = sim_client().list_all_replicas()
     ready = {r.replica_id for r in everything if r.state is ReplicaStatus.READY}
     assert ready != {r.replica_id for r in everything}  # the demo seeds some that are not ready
     offered = {label.rsplit("(", 1)[1].rstrip(")") for label in at.selectbox[0].options}
     assert offered == ready
-    at.button[0].click()
-    at.run()
-    assert not at.exception
+    start_call(at)
     url = at.get("link_button")[0].proto.url
     assert "/rooms/c" in url
+
+
+def test_one_click_one_conversation_and_a_rerun_makes_no_second(no_live_calls) -> None:
+    at = open_page("pages/conversations.py")
+    before = sim_client().list_conversations(limit=100).total_count
+    start_call(at)
+    assert at.button(key="start_call").disabled  # until "Start another"
+    at.run()
+    assert sim_client().list_conversations(limit=100).total_count == before + 1
+    made = at.session_state.call_attempt.conversation
+    assert made.status == "active"
+    assert any(made.conversation_id in m.value for m in at.markdown)  # listed below
+    live = next(m for m in at.metric if m.label.startswith("Live now"))
+    assert live.value == "1"
+
+
+def test_the_concurrency_limit_is_explained_with_what_to_do(no_live_calls) -> None:
+    open_page()
+    with sim_client() as tavus:
+        stock = next(r for r in tavus.list_all_replicas(replica_type="system")
+                     if r.state is ReplicaStatus.READY)
+        live = tavus.list_conversations(status="active", limit=100).total_count
+        for _ in range(3 - live):
+            tavus.create_conversation(replica_id=stock.replica_id)
+    at = open_page("pages/conversations.py")
+    start_call(at)
+    text = " ".join(shown(e) for e in at.error)
+    assert "maximum concurrent conversations" in text
+    assert "End a conversation" in text
+    assert at.session_state.call_attempt.conversation is None
+
+
+def test_dry_run_creates_an_ended_conversation() -> None:
+    at = open_page("pages/conversations.py")
+    at.toggle(key="call_dry_run").set_value(True)
+    at.run()
+    start_call(at)
+    made = at.session_state.call_attempt.conversation
+    assert made.status == "ended"
+    assert sim_client().get_conversation(made.conversation_id).status == "ended"
+    assert any("Dry run created" in i.value for i in at.info)
+
+
+def test_a_private_room_link_carries_its_token(no_live_calls) -> None:
+    at = open_page("pages/conversations.py")
+    at.toggle(key="call_private").set_value(True)
+    at.run()
+    start_call(at)
+    made = at.session_state.call_attempt.conversation
+    url = at.get("link_button")[0].proto.url
+    assert made.meeting_token and url.endswith(f"?t={made.meeting_token}")
 
 
 def test_invalid_configuration_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
