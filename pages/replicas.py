@@ -123,7 +123,7 @@ def details(replica_id: str) -> None:
     record = records.get(replica_id)
     name = replica.replica_name or replica_id
     with st.container(key="replica-details", border=True):
-        st.subheader(name, anchor=False)
+        st.subheader(ui.escape_markdown(name), anchor=False)  # a name is text, not Markdown
         photo_col, info_col = st.columns([1, 3])
         photo = ui.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
         if photo:
