@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.access import parse_list
+
 # Name -> one-line description. The README's configuration table documents the same names
 # (a test checks that every name here appears there).
 CONFIG_NAMES: dict[str, str] = {
@@ -28,6 +30,9 @@ CONFIG_NAMES: dict[str, str] = {
     "SIMULATOR_TRAINING_SECONDS": "Demo mode: how long a simulated training takes.",
     "SIMULATOR_PORT": "Demo mode: fixed loopback port for the Tavus simulator (0 = any free port).",
     "DEMO_S3_PORT": "Demo mode: fixed loopback port for the local S3 server (0 = any free port).",
+    "ALLOWED_EMAILS": "With st.login: e-mail addresses allowed in (comma-separated).",
+    "ALLOWED_DOMAINS": "With st.login: e-mail domains allowed in (comma-separated).",
+    "PRIVATE_APP": "1 when Community Cloud's viewer allow-list protects the app.",
 }
 
 DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
@@ -81,6 +86,9 @@ class Settings:
     simulator_training_seconds: float
     simulator_port: int
     demo_s3_port: int = 0
+    allowed_emails: frozenset[str] = frozenset()
+    allowed_domains: frozenset[str] = frozenset()
+    private_app: bool = False
 
 
 def read_raw(secrets: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, str]:
@@ -93,6 +101,8 @@ def read_raw(secrets: Mapping[str, Any] | None, environ: Mapping[str, str]) -> d
         value: Any = None
         if secrets is not None and name in secrets:
             value = secrets[name]
+        if isinstance(value, list | tuple):  # a TOML array, e.g. ALLOWED_EMAILS = ["a@x.com"]
+            value = ",".join(str(item) for item in value)
         if value is None or str(value).strip() == "":
             value = environ.get(name)
         if value is not None and str(value).strip() != "":
@@ -122,6 +132,17 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
     demo_text = raw.get("DEMO_MODE", "").lower()
     if demo_text not in _TRUE | _FALSE:
         problems.append(f"DEMO_MODE must be 1 or 0; got {raw['DEMO_MODE']!r}.")
+    private_text = raw.get("PRIVATE_APP", "").lower()
+    if private_text not in _TRUE | _FALSE:
+        problems.append(f"PRIVATE_APP must be 1 or 0; got {raw['PRIVATE_APP']!r}.")
+    emails = parse_list(raw.get("ALLOWED_EMAILS"))
+    domains = parse_list(raw.get("ALLOWED_DOMAINS"), domains=True)
+    bad = sorted(e for e in emails if e.count("@") != 1 or e.startswith("@")) + sorted(
+        d for d in domains if "@" in d or "." not in d)
+    if bad:
+        problems.append("ALLOWED_EMAILS holds whole addresses (jane@example.com) and "
+                        "ALLOWED_DOMAINS bare domains (example.com); these do not fit: "
+                        + ", ".join(bad) + ".")
     key = raw.get("TAVUS_API_KEY")
     demo_mode = demo_text in _TRUE or not key
 
@@ -190,4 +211,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         simulator_training_seconds=training,
         simulator_port=port,
         demo_s3_port=s3_port,
+        allowed_emails=emails,
+        allowed_domains=domains,
+        private_app=private_text in _TRUE,
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from lib.access import Access, AccessPolicy, decide
 from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.errors import user_message
 from lib.ledger import Ledger, LedgerRecord
@@ -92,6 +93,7 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
                      + "\n\nSet these in `.streamlit/secrets.toml` (or the app's Secrets on "
                      "Streamlit Community Cloud) or as environment variables, then reload.")
         st.stop()
+    _gate(title, settings)
     services = _services(_settings_key(raw), settings)
     if settings.demo_mode:
         with st.container(key="demo-banner"):
@@ -111,6 +113,48 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
         _watch_trainings(result)
     flush_toasts()
     return result
+
+
+def _login_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except StreamlitSecretNotFoundError:
+        return False
+
+
+def _gate(title: str, settings: Settings) -> None:
+    """Stop the page unless the visitor may use the app (every page, deep links included)."""
+    policy = AccessPolicy(login_configured=_login_configured(),
+                          emails=settings.allowed_emails, domains=settings.allowed_domains)
+    logged_in = bool(st.user.get("is_logged_in")) if policy.login_configured else False
+    email = st.user.get("email") if logged_in else None
+    decision = decide(policy, logged_in=logged_in, email=email)
+    if decision is Access.SIGN_IN:
+        st.title(APP_NAME)
+        with st.container(key="sign-in"):
+            st.info("Sign in with your team account to use Replica Studio.",
+                    icon=":material/lock:")
+            st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
+        st.stop()
+    if decision is Access.REFUSED:
+        st.title(APP_NAME)
+        with st.container(key="access-refused"):
+            st.error(f"You are signed in as **{escape_markdown(email or 'an unknown user')}**, "
+                     "who is not on this app's allow-list. Sign out and use your team account, "
+                     "or ask an admin to add you to ALLOWED_EMAILS or ALLOWED_DOMAINS.",
+                     icon=":material/block:")
+            st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+        st.stop()
+    if decision is Access.ALLOWED:
+        with st.sidebar:
+            st.caption(f"Signed in as {escape_markdown(email or '')}")
+            st.button("Sign out", on_click=st.logout, key="sign-out", icon=":material/logout:")
+    elif not settings.demo_mode and not settings.private_app:
+        with st.container(key="open-warning"):
+            st.warning("**No sign-in is configured:** anyone with this link can use the Tavus "
+                       "key (and its paid plan). Configure `st.login` with an allow-list, or "
+                       r"make the Community Cloud app private and set PRIVATE\_APP=1. See the "
+                       "README's security section.", icon=":material/lock_open:")
 
 
 def _sidebar() -> None:
@@ -187,10 +231,9 @@ def analyse_photo(data: bytes, filename: str | None) -> PhotoAnalysis:
 
 def current_user_email() -> str | None:
     """The signed-in user's e-mail when st.login is configured and used, else None."""
-    try:
-        return st.user.get("email") if st.user.get("is_logged_in") else None
-    except Exception:  # no auth configured: st.user has nothing to say
+    if not _login_configured():
         return None
+    return st.user.get("email") if st.user.get("is_logged_in") else None
 
 
 _LEVEL_ICONS = {"pass": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
