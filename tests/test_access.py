@@ -1,4 +1,4 @@
-"""The access gate: st.login with an allow-list on every page; a warning when nothing guards a key."""
+"""The access gate: st.login with an allow-list on every page; a warning when no gate is set."""
 
 from __future__ import annotations
 
