@@ -286,7 +286,7 @@ def personas(frame: Frame) -> tuple[list[Persona], str | None]:
 @st.cache_data(ttl=10, show_spinner=False)
 def _active_calls(settings_key: str, _services: Services) -> int | None:
     try:
-        return _services.tavus.list_conversations(status="active", limit=1).total_count
+        return _services.live.list_conversations(status="active", limit=1).total_count
     except TavusError:
         return None
 
@@ -363,7 +363,7 @@ def _watch_trainings(frame: Frame) -> None:
         if not ids:
             return
         try:
-            for replica in finished(frame.services.tavus, ids):
+            for replica in finished(frame.services.live, ids):
                 error = None
                 if replica.state is ReplicaStatus.FAILED:
                     messages = _failure_messages(_key(frame))  # shared with the table

@@ -154,7 +154,8 @@ live = any(c.status == "active" for c in conversations_now)
 @st.fragment(run_every=frame.settings.refresh_seconds if live else None)
 def call_list() -> None:
     try:
-        calls = sort_conversations(tavus.list_conversations(limit=25).conversations)
+        calls = sort_conversations(
+            frame.services.live.list_conversations(limit=25).conversations)
     except TavusError as error:
         ui.show_error(error)
         return

@@ -154,9 +154,14 @@ with action_slot:
                 st.warning("The replica is fine, but its team record could not be saved: "
                            f"{ui.escape_markdown(attempt.ledger_error)} It is retried on the next "
                            "Create click.", icon=":material/cloud_off:")
-            if attempt.training_url and attempt.training_url.limited_by_session:
-                st.warning("The AWS credentials are temporary: the training URL stops working "
-                           "when they expire, which may be before Tavus downloads the photo.")
+            if attempt.training_url:
+                until = f"{attempt.training_url.expires_at:%Y-%m-%d %H:%M} UTC"
+                if attempt.training_url.limited_by_session:
+                    st.warning(f"The training URL is signed until {until}, but with temporary "
+                               "AWS credentials: it stops working as soon as they expire, which "
+                               "may be before Tavus downloads the photo.")
+                else:
+                    st.caption(f"Tavus can download the photo until {until}.")
             link_col, again_col = st.columns(2)
             with link_col:
                 st.page_link(str(ui.APP_DIR / "pages/replicas.py"), label="Watch it train",

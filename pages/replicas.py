@@ -35,7 +35,7 @@ def live_table() -> None:
     if st.session_state.pop("tracker_just_loaded", False):
         changes = []  # loaded a moment ago in this very run: a tick would only repeat it
     else:
-        changes = tracker.tick(tavus).changes
+        changes = tracker.tick(frame.services.live).changes
     for change in changes:
         ui.announce(change.replica_id, change.replica_name, change.new, change.error_message)
     if tracker.interval_seconds != interval:

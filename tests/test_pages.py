@@ -302,7 +302,9 @@ def test_temporary_credentials_are_called_out_after_create(
         at.run()
         assert not at.exception
         assert any("Training started" in m.value for m in at.success)
-        assert any("credentials are temporary" in w.value for w in at.warning)
+        expires = at.session_state.create_attempt.training_url.expires_at
+        assert any("temporary AWS credentials" in w.value
+                   and f"{expires:%Y-%m-%d %H:%M} UTC" in w.value for w in at.warning)
         url = at.session_state.create_attempt.training_url.url
         assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
     finally:

@@ -1,0 +1,110 @@
+"""Faults in a browser: Tavus going down under an open table, and two people creating at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from lib.demo import DEMO_API_KEY, DEMO_BUCKET
+from lib.tavus import TavusClient
+from tests.conftest import free_port
+from tests.e2e.conftest import (
+    RunningApp,
+    assert_no_exception,
+    shot,
+    start_app,
+    stop_app,
+    wait_idle,
+    wait_until,
+)
+from tests.e2e.test_journeys import row_named, upload
+from tests.photos import astronaut_jpeg, astronaut_png
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fault_demo() -> Iterator[tuple[RunningApp, str, int]]:
+    sim_port, s3_port = free_port(), free_port()
+    app = start_app("faults-journey", {
+        "DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "3600", "REFRESH_SECONDS": "2",
+        "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)})
+    yield app, f"http://127.0.0.1:{sim_port}", s3_port
+    stop_app(app)
+
+
+def test_tavus_down_then_back_while_the_table_is_open(
+        page: Page, fault_demo: tuple[RunningApp, str, int]) -> None:
+    app, sim, _ = fault_demo
+    page.goto(f"{app.url}/replicas")
+    wait_idle(page)
+    wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=30,
+               what="the table")
+    page.evaluate("window.__sameDocument = true")
+
+    httpx.post(f"{sim}/_sim/faults", json={"kind": "500", "count": 100000,
+                                           "path_prefix": "/v2/"}).raise_for_status()
+    try:
+        stale = page.get_by_text("Stale since")
+        stale.wait_for(timeout=30_000)
+        assert row_named(page, "Demo — Ready") is not None  # the last good table stays
+        assert page.locator('[data-testid="stException"]').count() == 0
+        shot(page, "faults-1-stale")
+    finally:
+        httpx.delete(f"{sim}/_sim/faults").raise_for_status()
+    stale.wait_for(state="detached", timeout=30_000)  # recovers with no user action
+    assert row_named(page, "Demo — Ready") is not None
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    assert_no_exception(page)
+
+
+def test_two_people_creating_at_the_same_time_each_get_their_own(
+        browser: Browser, fault_demo: tuple[RunningApp, str, int], tmp_path: Path) -> None:
+    app, sim, s3_port = fault_demo
+    photos = {"Alice Parallel": ("alice.png", astronaut_png()),
+              "Bruno Parallel": ("bruno.jpg", astronaut_jpeg())}
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in photos]
+    pages = [context.new_page() for context in contexts]
+    try:
+        for page, (name, (filename, data)) in zip(pages, photos.items(), strict=True):
+            path = tmp_path / filename
+            path.write_bytes(data)
+            page.goto(app.url)
+            wait_idle(page)
+            upload(page, path)
+            page.locator(".st-key-photo-verdict").wait_for()
+            page.get_by_label("Replica name").fill(name)
+            page.get_by_label("Replica name").press("Enter")
+            wait_idle(page)
+        for page in pages:  # both clicks go out before either answer comes back
+            page.get_by_role("button", name="Create replica").click()
+        ids = []
+        for page in pages:
+            result = page.locator(".st-key-create-result")
+            result.wait_for()
+            ids.append(result.locator("code").first.inner_text())
+            assert_no_exception(page)
+        assert len(set(ids)) == 2
+        with TavusClient(sim, DEMO_API_KEY) as tavus:
+            names = {r.replica_id: r.replica_name for r in tavus.list_all_replicas()}
+        assert {names[i] for i in ids} == set(photos)
+
+        import boto3
+        from botocore.config import Config
+
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}",
+                          region_name="us-east-1", aws_access_key_id="demo",
+                          aws_secret_access_key="demo-secret",
+                          config=Config(signature_version="s3v4"))
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
+        uploaded = [k for k in keys if not k.endswith(".json")]
+        assert len(uploaded) == 2 and any(k.endswith("-alice.png") for k in uploaded)
+        assert any(k.endswith("-bruno.jpg") for k in uploaded)
+        shot(pages[1], "faults-2-parallel")
+    finally:
+        for context in contexts:
+            context.close()
