@@ -133,6 +133,19 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     assert link.get_attribute("href").startswith(external_tavus.base_url + "/rooms/")
     assert_no_exception(page)
 
+    # Error paths and the details panel must not leak either.
+    external_tavus.inject_fault("500", count=100, path_prefix="/v2/replicas")
+    try:
+        page.get_by_role("link", name="Replicas").first.click()
+        page.get_by_text("could not be loaded").or_(page.get_by_text("Stale since")).first \
+            .wait_for()
+    finally:
+        external_tavus.clear_faults()
+    page.goto(f"{real_app.url}/replicas?replica={created[0].replica_id}")
+    wait_idle(page)
+    page.locator(".st-key-replica-details").wait_for()
+    assert "External Astro" in page.locator(".st-key-replica-details").inner_text()
+
     # Neither stand-in was started: the app's process listens on its own port only.
     app_port = int(real_app.url.rsplit(":", 1)[1])
     assert listening_ports(real_app.process.pid) == {app_port}
@@ -140,6 +153,7 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
 
     # No secret anywhere a person or a log reader could see it.
     html = page.content()
+    assert "External Astro" in html  # the scan below reads a real, full page
     assert frames, "no websocket traffic was recorded"
     for secret in (TAVUS_KEY, AWS_SECRET):
         assert secret not in html
