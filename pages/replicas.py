@@ -42,14 +42,16 @@ def live_table() -> None:
         st.rerun()  # something started or stopped training: tick at the new pace
     ui.flush_toasts()
 
+    # Always present, so a warning appearing in it does not shift (and re-mount) the table.
+    status_slot = st.container(key="replica-status")
     if tracker.stale_since is not None:
         why = ui.escape_markdown(user_message(tracker.last_error))
         if not tracker.replicas:
-            st.error(f"The replicas could not be loaded. {why} Retrying every "
-                     f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
+            status_slot.error(f"The replicas could not be loaded. {why} Retrying every "
+                              f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
             return
-        st.warning(f"Stale since {tracker.stale_since.astimezone():%H:%M} — retrying. {why}",
-                   icon=":material/cloud_off:")
+        status_slot.warning(f"Stale since {tracker.stale_since.astimezone():%H:%M} — retrying. "
+                            f"{why}", icon=":material/cloud_off:")
     counts = status_counts(tracker.replicas)
     with st.container(key="replica-counts", horizontal=True):
         for label in ("Ready", "Training", "Failed"):
