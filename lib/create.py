@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from lib.ledger import Ledger, LedgerRecord, clean_notes, now_iso
 from lib.photo import PreparedPhoto
+from lib.replica_table import parse_created
 from lib.storage import ImageStore, StorageError, StoredImage, TrainingUrl
-from lib.tavus import DEFAULT_MODEL, TavusClient
+from lib.tavus import DEFAULT_MODEL, TavusClient, TavusError
 
 MAX_NAME_LENGTH = 80
 
@@ -46,6 +48,9 @@ class CreateAttempt:
     form: ReplicaForm | None = None
     ledger_key: str | None = None
     ledger_error: str | None = None
+    # Set when a create was sent but no readable answer came back (timeout, dropped connection,
+    # garbled 200): Tavus may have made the replica, so the next try looks before posting.
+    unanswered_create: tuple[datetime, ReplicaForm] | None = None
 
 
 def replica_name_for(name: str, filename: str) -> str:
@@ -69,6 +74,20 @@ def callback_url_from(text: str) -> str | None:
 
 def photo_fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# Tavus's clock and ours may differ a little; a replica made this long before we sent is not ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def find_landed_replica(tavus: TavusClient, name: str, sent_at: datetime) -> str | None:
+    """The newest user replica with this name created since a create was sent, if any."""
+    candidates = []
+    for replica in tavus.list_all_replicas(replica_type="user"):
+        created = parse_created(replica.created_at)
+        if replica.replica_name == name and created and created >= sent_at - CLOCK_SKEW:
+            candidates.append((created, replica.replica_id))
+    return max(candidates)[1] if candidates else None
 
 
 def attempt_for(photo: bytes, previous: CreateAttempt | None) -> CreateAttempt:
@@ -108,17 +127,30 @@ def create_replica_from_photo(
         attempt.training_url = store.presign_get(attempt.upload.key, ttl_hours=ttl_hours)
 
         on_step("creating")
-        created = tavus.create_replica_from_image(
-            train_image_url=attempt.training_url.url,
-            voice_name=form.voice_name,
-            replica_name=form.replica_name,
-            auto_fix_training_image=form.auto_fix_training_image,
-            callback_url=form.callback_url,
-            model_name=form.model_name,
-            background_green_screen=form.background_green_screen or None,
-        )
-        attempt.replica_id = created.replica_id
-        attempt.form = form
+        if attempt.unanswered_create is not None:
+            sent_at, sent_form = attempt.unanswered_create
+            landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
+            if landed is not None:
+                attempt.replica_id, attempt.form = landed, sent_form
+        if attempt.replica_id is None:
+            sent_at = datetime.now(UTC)
+            try:
+                created = tavus.create_replica_from_image(
+                    train_image_url=attempt.training_url.url,
+                    voice_name=form.voice_name,
+                    replica_name=form.replica_name,
+                    auto_fix_training_image=form.auto_fix_training_image,
+                    callback_url=form.callback_url,
+                    model_name=form.model_name,
+                    background_green_screen=form.background_green_screen or None,
+                )
+            except TavusError as error:
+                if error.status_code in (None, 200):  # sent, but the answer is unknown
+                    attempt.unanswered_create = (sent_at, form)
+                raise
+            attempt.replica_id = created.replica_id
+            attempt.form = form
+            attempt.unanswered_create = None
 
     if attempt.ledger_key is None:
         on_step("recording")

@@ -195,8 +195,14 @@ _HINTS = {
 }
 
 
+# Some answers carry no XML body (S3 for HEAD, moto for a bucket-policy denial, proxies):
+# the status alone still says which setting to look at.
+_CODE_FOR_STATUS = {403: "AccessDenied", 404: "NoSuchBucket"}
+
+
 def _explain(code: str | None, status: int | None, bucket: str, detail: str | None) -> StorageError:
-    hint = _HINTS.get(code or "", "Check the S3 settings, then try again.").format(bucket=bucket)
+    hint_code = code or _CODE_FOR_STATUS.get(status or 0, "")
+    hint = _HINTS.get(hint_code, "Check the S3 settings, then try again.").format(bucket=bucket)
     what = code or (f"HTTP {status}" if status else "an error")
     text = f"The photo store refused the request ({what})"
     if detail:

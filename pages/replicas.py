@@ -167,7 +167,7 @@ def details(replica_id: str) -> None:
                 act(lambda: tavus.delete_replica(replica_id), "Replica deleted.", closing=True)
             st.divider()
             st.write("**Hard delete** also erases its training assets. This cannot be undone.")
-            typed = st.text_input(f"Type the name ({name}) to confirm",
+            typed = st.text_input(f"Type the name ({ui.escape_markdown(name)}) to confirm",
                                   key=f"confirm-{replica_id}")
             if st.button("Delete permanently", type="primary", disabled=typed != name,
                          key=f"hard-delete-{replica_id}"):
