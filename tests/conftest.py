@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -38,3 +39,43 @@ def s3_settings(s3_endpoint: str, request: pytest.FixtureRequest) -> S3Settings:
                           secret_access_key="test-secret-value")
     ImageStore(settings).ensure_bucket()
     return settings
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """AppTest in demo mode: no real credentials in sight, and fresh Streamlit data caches."""
+    import streamlit as st
+
+    for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS",
+                 "PRIVATE_APP", "ALLOWED_EMAILS", "ALLOWED_DOMAINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEMO_MODE", "1")
+    monkeypatch.setenv("SIMULATOR_TRAINING_SECONDS", "30")
+    st.cache_data.clear()  # st.cache_data outlives AppTest runs within one pytest process
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers: a server at its slowest."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

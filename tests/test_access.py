@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.access import Access, AccessPolicy, decide, email_allowed, parse_list
 from lib.demo import running_demo_services
 from lib.ledger import Ledger
 from lib.storage import ImageStore
+from tests.apptest import APP
 from tests.photos import astronaut_png
 
-APP = "../streamlit_app.py"
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 32,
         "client_id": "replica-studio-test", "client_secret": "not-a-real-secret",
         "server_metadata_url": "https://login.example.com/.well-known/openid-configuration"}
@@ -22,15 +19,9 @@ PAGES = [None, "pages/replicas.py", "pages/conversations.py"]
 
 
 @pytest.fixture(autouse=True)
-def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRIVATE_APP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DEMO_MODE", "1")
+def allow_list(demo_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOWED_EMAILS", "ana@example.com")
     monkeypatch.setenv("ALLOWED_DOMAINS", "team.example.org")
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 def run(user: dict | None, page: str | None = None, *, auth: bool = True) -> AppTest:

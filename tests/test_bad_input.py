@@ -53,11 +53,10 @@ from lib.simulator import TavusSimulator
 from lib.storage import ImageStore, StorageError
 from lib.tavus import ReplicaStatus, TavusClient, TavusError
 from lib.text import escape_markdown
+from tests.apptest import APP, TIMEOUT, open_page, shown
 from tests.photos import astronaut, astronaut_png, cat, coffee, encode, on_canvas
 
 KEY = "bad-input-sim-key-7f3a9c"
-APP = "../streamlit_app.py"  # AppTest resolves it against this file
-APP_TIMEOUT = 30
 MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
 
 
@@ -261,7 +260,6 @@ def test_every_refused_or_blocked_photo_is_in_the_app_matrix() -> None:
 # ================================================================================================
 # the app (AppTest, demo mode): a refused or blocked photo cannot be created from
 # ================================================================================================
-@pytest.fixture
 def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS"):
         monkeypatch.delenv(name, raising=False)
@@ -270,21 +268,6 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_data.clear()  # st.cache_data outlives AppTest runs within one pytest process
     yield
     st.cache_data.clear()
-
-
-def shown(element) -> str:
-    """Text as the user reads it: Markdown escapes removed."""
-    return element.value.replace("\\", "")
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def upload(at: AppTest, data: bytes, name: str) -> None:
@@ -336,7 +319,7 @@ def test_a_refused_or_blocked_photo_creates_and_uploads_nothing_in_the_app(
     case = PHOTO_BY_ID[photo_id]
     if case.upload_limit:
         monkeypatch.setattr(lib.photo, "MAX_UPLOAD_BYTES", case.upload_limit)
-    at = open_app()
+    at = open_page()
     before = demo_world()
     upload(at, case.make(), case.filename)
 
@@ -468,7 +451,7 @@ MARKUP_NAMES = [c[1] for c in NAME_CASES if c[0] in ("script", "html-bold", "mar
 @pytest.mark.parametrize("name", MARKUP_NAMES, ids=["app-name-script", "app-name-html-bold",
                                                      "app-name-markdown"])
 def test_a_markup_name_is_stored_as_typed_and_shown_as_text(name: str, demo_env: None) -> None:
-    at = open_app()
+    at = open_page()
     before = demo_world()
     upload(at, astronaut_png(), "astro.png")
     at.text_input(key="replica_name").set_value(name)
@@ -482,7 +465,7 @@ def test_a_markup_name_is_stored_as_typed_and_shown_as_text(name: str, demo_env:
     assert len([k for k in after.object_keys - before.object_keys
                 if not k.endswith(".json")]) == 1  # one photo uploaded
 
-    details = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
+    details = AppTest.from_file(APP, default_timeout=TIMEOUT)
     details.query_params["replica"] = replica_id
     details.switch_page("pages/replicas.py")
     details.run()
@@ -499,7 +482,7 @@ def test_the_hard_delete_confirmation_shows_the_name_as_text(demo_env: None) -> 
     labels render Markdown, and the replica name goes into the label unescaped, so
     "**bold** [link](http://x)" shows bold with a live link. Fails until the label escapes it."""
     name = "**bold** [link](http://x) :red[red]"
-    at = open_app()
+    at = open_page()
     upload(at, astronaut_png(), "astro.png")
     at.text_input(key="replica_name").set_value(name)
     at.button(key="create_button").click()
@@ -507,7 +490,7 @@ def test_the_hard_delete_confirmation_shows_the_name_as_text(demo_env: None) -> 
     assert not at.exception, at.exception
     replica_id = at.session_state.create_attempt.replica_id
     assert replica_id
-    details = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
+    details = AppTest.from_file(APP, default_timeout=TIMEOUT)
     details.query_params["replica"] = replica_id
     details.switch_page("pages/replicas.py")
     details.run()
@@ -531,7 +514,7 @@ def test_a_bad_callback_url_is_refused_before_anything_is_uploaded_or_created(
         callback_url_from(url)
     assert "https://" in str(caught.value) and "left empty" in str(caught.value)
 
-    at = open_app()
+    at = open_page()
     before = demo_world()
     upload(at, astronaut_png(), "callback.png")
     name = f"Callback {url}"[:MAX_NAME_LENGTH]
@@ -782,7 +765,6 @@ def fake_s3() -> Iterator[Callable[..., FakeS3]]:
         server.stop()
 
 
-@pytest.fixture
 def black_hole() -> Iterator[str]:
     """A TCP server that accepts connections and never answers."""
     server = socket.create_server(("127.0.0.1", 0))

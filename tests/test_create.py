@@ -46,7 +46,6 @@ def tavus(simulator: TavusSimulator) -> Iterator[TavusClient]:
         yield client
 
 
-@pytest.fixture
 def black_hole() -> Iterator[str]:
     """A TCP server that accepts connections and never answers: S3 at its slowest."""
     server = socket.create_server(("127.0.0.1", 0))

@@ -10,13 +10,12 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.tavus import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
+from tests.apptest import APP, TIMEOUT, open_page, shown
 from tests.photos import astronaut_jpeg, astronaut_png, small_png
 
-APP = "../streamlit_app.py"  # AppTest resolves it against this file
-TIMEOUT = 30
+pytestmark = pytest.mark.usefixtures("demo_env")
 
 
-@pytest.fixture(autouse=True)
 def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS"):
         monkeypatch.delenv(name, raising=False)
@@ -26,21 +25,6 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_data.clear()
     yield
     st.cache_data.clear()
-
-
-def shown(element) -> str:
-    """An alert's text as the user reads it: Markdown escapes removed."""
-    return element.value.replace("\\", "")
-
-
-def open_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def sim_client() -> TavusClient:
