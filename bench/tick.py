@@ -1,0 +1,125 @@
+"""1. The timed refresh of the Replicas table: HTTP calls per tick and server-side time per tick.
+
+Per account size (100, 1,000, 10,000 user replicas, 20 of them training) a `ReplicaTracker` is
+loaded once, then ticked. One tick sample is what `pages/replicas.py` does on the server for one
+table refresh, Streamlit calls aside: `tracker.tick(services.live)`, the status counts, the failure
+messages, `replicas_frame`, `filter_frame` and the row-order digest that keys the table widget.
+The naive tick does the same table work after re-listing every page (`list_all_replicas`, 100 a
+page, the client's default). Ticks and naive ticks alternate, so both see the same machine state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from bench import prototypes
+from bench.common import TAVUS_KEY, Ratio, Section, Simulator, Stat, Target, gc_collected
+
+SIZES = (100, 1_000, 10_000)
+TRAINING = 20
+TICKS = 7
+TARGET_CALLS = 2
+TARGET_TICK_MS = 50.0
+
+
+def build_table(tracker_replicas, error_message, frame=None):
+    """The non-Streamlit work of one run of the page's `live_table` fragment."""
+    from lib.replica_table import filter_frame, replicas_frame, status_counts
+    from lib.tavus import ReplicaStatus
+
+    counts = status_counts(tracker_replicas)
+    errors = {r.replica_id: error_message(r.replica_id) or "" for r in tracker_replicas
+              if r.state is ReplicaStatus.FAILED}
+    table = filter_frame((frame or replicas_frame)(tracker_replicas, ledger={},
+                                                   error_messages=errors, photos={}),
+                         search="", statuses=[], models=[])
+    ids = list(table["replica_id"])
+    hashlib.sha256("|".join(ids).encode()).hexdigest()
+    return table, counts
+
+
+def run(sim: Simulator, *, ticks: int = TICKS, with_prototypes: bool = True) -> Section:
+    from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
+
+    from lib.replica_sync import ReplicaTracker
+    from lib.services import live_timeout
+    from lib.tavus import TavusClient
+
+    section = Section("tick", "1. Refresh tick (server side, per table refresh)")
+    print(f"\n{section.title}", flush=True)
+    tavus = TavusClient(sim.url, TAVUS_KEY)
+    live = TavusClient(sim.url, TAVUS_KEY, timeout=live_timeout(15), max_retries=0)
+    worst_calls = 0
+    for n in SIZES:
+        sim.add(n - sim.count, training=TRAINING if sim.count == 0 else 0)
+        tracker = ReplicaTracker(messages={})
+        tracker.load(tavus)
+        if len(tracker.replicas) != n or len(tracker.training_ids) != TRAINING:
+            raise RuntimeError(f"account holds {len(tracker.replicas)} replicas "
+                               f"({len(tracker.training_ids)} training), expected {n} ({TRAINING})")
+        http, total, naive, calls, naive_calls, arrow = (Stat(), Stat(), Stat(), [], [], Stat())
+        proto = Stat()
+        for _ in range(ticks):
+            sim.reset_requests()
+            with gc_collected():
+                start = time.perf_counter()
+                report = tracker.tick(live)
+                ticked = time.perf_counter()
+                table, _ = build_table(tracker.replicas, tracker.error_message)
+                end = time.perf_counter()
+            seen = len(sim.requests())
+            if seen != report.calls:
+                raise RuntimeError(f"the simulator saw {seen} calls, the tracker says "
+                                   f"{report.calls}")
+            if report.full_reload or report.error is not None:
+                raise RuntimeError(f"tick did a full reload or failed: {report}")
+            calls.append(seen)
+            http.add((ticked - start) * 1000)
+            total.add((end - start) * 1000)
+
+            sim.reset_requests()
+            with gc_collected():
+                start = time.perf_counter()
+                replicas = tavus.list_all_replicas(page_size=100, replica_type="user")
+                build_table(replicas, lambda _rid: None)
+                naive.add((time.perf_counter() - start) * 1000)
+            naive_calls.append(len(sim.requests()))
+            start = time.perf_counter()
+            convert_pandas_df_to_arrow_bytes(table)
+            arrow.add((time.perf_counter() - start) * 1000)
+            if with_prototypes:
+                with gc_collected():
+                    start = time.perf_counter()
+                    tracker.tick(live)
+                    build_table(tracker.replicas, tracker.error_message,
+                                frame=prototypes.columnwise_frame)
+                    proto.add((time.perf_counter() - start) * 1000)
+        ratio = Ratio(naive, total)
+        worst_calls = max(worst_calls, *calls)
+        section.row(f"{n:>6,} replicas: calls per tick",
+                    f"{max(calls)} (naive: {max(naive_calls)})")
+        section.row(f"{n:>6,} replicas: tick, total server side", total.fmt())
+        section.row(f"{n:>6,}   of which the 2 Tavus calls", http.fmt())
+        section.row(f"{n:>6,} replicas: naive tick (re-list every page)", naive.fmt())
+        section.row(f"{n:>6,} replicas: naive / tick", ratio.fmt())
+        section.row(f"{n:>6,}   (info) Streamlit's Arrow encoding of the table", arrow.fmt())
+        if proto.samples:
+            section.row(f"{n:>6,} prototype: column-wise replicas_frame", proto.fmt())
+            section.figures.setdefault("prototype_columnwise_tick_ms", {})[str(n)] = (
+                proto.to_json())
+        section.figures[str(n)] = {
+            "calls_per_tick": calls, "naive_calls_per_tick": naive_calls,
+            "tick_ms": total.to_json(), "tick_http_ms": http.to_json(),
+            "naive_ms": naive.to_json(), "naive_over_tick": ratio.to_json(),
+            "arrow_encode_ms": arrow.to_json(),
+        }
+        if n == SIZES[-1]:
+            section.target(Target("tick_ms_10k", "Tick at 10,000 replicas (server side)",
+                                  total.median, TARGET_TICK_MS, "ms",
+                                  f"naive {naive.median:.0f} ms, {ratio.value:.1f}× the tick"))
+    section.target(Target("tick_calls", "HTTP calls per tick, worst of all sizes", worst_calls,
+                          TARGET_CALLS, "calls", "counted in the simulator's request log"))
+    tavus.close()
+    live.close()
+    return section
