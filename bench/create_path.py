@@ -136,7 +136,7 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
         marks: list[tuple[str, float]] = []
         with ExitStack() as stack:
             futures = stack.enter_context((patch or nullcontext)())
-            attempt = attempt_for(prepared.data, None)  # the page does this on upload
+            attempt = attempt_for(prepared, None)  # the page does this on upload
             start = time.perf_counter()
             attempt = create_replica_from_photo(
                 tavus=tavus, store=store, attempt=attempt, photo=prepared,

@@ -7,8 +7,8 @@ replica. The caller stores the attempt before running, so a failure half-way kee
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -48,6 +48,8 @@ class CreateAttempt:
     form: ReplicaForm | None = None
     ledger_key: str | None = None
     ledger_error: str | None = None
+    # The record is written in the background: a slow S3 never holds the create result up.
+    ledger_write: Future[str] | None = field(default=None, repr=False, compare=False)
     # Set when a create was sent but no readable answer came back (timeout, dropped connection,
     # garbled 200): Tavus may have made the replica, so the next try looks before posting.
     unanswered_create: tuple[datetime, ReplicaForm] | None = None
@@ -72,10 +74,6 @@ def callback_url_from(text: str) -> str | None:
     return text
 
 
-def photo_fingerprint(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 # Tavus's clock and ours may differ a little; a replica made this long before we sent is not ours.
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -90,12 +88,11 @@ def find_landed_replica(tavus: TavusClient, name: str, sent_at: datetime) -> str
     return max(candidates)[1] if candidates else None
 
 
-def attempt_for(photo: bytes, previous: CreateAttempt | None) -> CreateAttempt:
+def attempt_for(photo: PreparedPhoto, previous: CreateAttempt | None) -> CreateAttempt:
     """The attempt to continue for this photo: the previous one if it was the same photo."""
-    fingerprint = photo_fingerprint(photo)
-    if previous is not None and previous.photo_sha256 == fingerprint:
+    if previous is not None and previous.photo_sha256 == photo.sha256:
         return previous
-    return CreateAttempt(photo_sha256=fingerprint)
+    return CreateAttempt(photo_sha256=photo.sha256)
 
 
 def create_replica_from_photo(
@@ -114,10 +111,11 @@ def create_replica_from_photo(
     """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
 
     Raises StorageError or TavusError for the upload and the create; the caller keeps `attempt`,
-    so calling again resumes. The ledger record never raises: its failure lands in
-    `attempt.ledger_error` and is retried on the next call.
+    so calling again resumes. The ledger record is written in the background and never raises:
+    `settle_ledger` moves its outcome onto the attempt (a failure lands in `ledger_error` and is
+    retried on the next call).
     """
-    if attempt.photo_sha256 != photo_fingerprint(photo.data):
+    if attempt.photo_sha256 != photo.sha256:
         raise ValueError("this attempt belongs to another photo; use attempt_for()")
     if attempt.replica_id is None:
         if attempt.upload is None:
@@ -152,7 +150,8 @@ def create_replica_from_photo(
             attempt.form = form
             attempt.unanswered_create = None
 
-    if attempt.ledger_key is None:
+    settle_ledger(attempt)
+    if attempt.ledger_key is None and attempt.ledger_write is None:
         on_step("recording")
         used = attempt.form or form  # what the replica was created with, even on a later retry
         record = LedgerRecord(
@@ -168,9 +167,29 @@ def create_replica_from_photo(
             check_score=check_score,
             notes=clean_notes(used.notes),
         )
-        try:
-            attempt.ledger_key = Ledger(store).write(record)
-            attempt.ledger_error = None
-        except StorageError as error:
-            attempt.ledger_error = error.message
+        attempt.ledger_error = None
+        attempt.ledger_write = _ledger_writer.submit(Ledger(store).write, record)
     return attempt
+
+
+# One long-lived worker: records are small and few, and a thread per create would be waste.
+_ledger_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger")
+
+
+def settle_ledger(attempt: CreateAttempt) -> None:
+    """Move a finished background write's outcome onto the attempt (key, or the error text)."""
+    future = attempt.ledger_write
+    if future is None or not future.done():
+        return
+    attempt.ledger_write = None
+    try:
+        attempt.ledger_key = future.result()
+    except StorageError as error:
+        attempt.ledger_error = error.message
+
+
+def wait_for_ledger(attempt: CreateAttempt, timeout: float | None = None) -> None:
+    """Block until the record is written or failed (tests, and callers that must know)."""
+    if attempt.ledger_write is not None:
+        wait([attempt.ledger_write], timeout=timeout)
+    settle_ledger(attempt)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lib.checks import PhotoReport, check_photo, draw_overlay
-from lib.create import photo_fingerprint
 from lib.photo import PhotoError, PreparedPhoto, prepare_photo
 
 
@@ -21,7 +20,7 @@ class PhotoAnalysis:
 
     @property
     def fingerprint(self) -> str | None:
-        return photo_fingerprint(self.prepared.data) if self.prepared else None
+        return self.prepared.sha256 if self.prepared else None
 
 
 def analyse_photo(data: bytes, filename: str | None = None) -> PhotoAnalysis:

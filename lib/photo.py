@@ -8,6 +8,7 @@ do), rotates the photo upright, normalises odd pixel formats and strips every pi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class PreparedPhoto:
     converted: bool  # container or pixel format changed (WebP -> PNG, CMYK -> RGB, ...)
     rotated: bool  # the EXIF orientation was applied to the pixels
     metadata_removed: bool  # there was metadata (EXIF, GPS, XMP, text) and it is gone
+    sha256: str  # of `data`: identifies the photo across reruns, hashed once here
     notes: list[str] = field(default_factory=list)  # human-readable, one per change
 
 
@@ -233,9 +235,11 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
         # level 3: a 12-MP PNG encodes in ~0.6 s instead of ~1.5 s at 6, for ~15% more bytes
         pixels.save(out, format="PNG", compress_level=3)
     w, h = pixels.size
-    return PreparedPhoto(data=out.getvalue(), content_type=_CONTENT_TYPES[target], width=w,
+    data = out.getvalue()
+    return PreparedPhoto(data=data, content_type=_CONTENT_TYPES[target], width=w,
                          height=h, source_format=fmt, converted=converted, rotated=rotated,
-                         metadata_removed=metadata_removed, notes=notes)
+                         metadata_removed=metadata_removed, sha256=hashlib.sha256(data).hexdigest(),
+                         notes=notes)
 
 
 def _jpeg_subsampling(image: Image.Image) -> int:

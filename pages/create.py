@@ -9,6 +9,7 @@ from lib.create import (
     callback_url_from,
     create_replica_from_photo,
     replica_name_for,
+    settle_ledger,
 )
 from lib.tavus import MODELS
 
@@ -23,6 +24,25 @@ def reset_for_another() -> None:
         state.pop(key, None)
     # Set, not popped: a popped widget key comes back with the value the browser still holds.
     state.update(replica_name="", notes="", callback_url="", create_anyway=False)
+
+
+def ledger_status(attempt) -> None:
+    """The team record's outcome; while it is being written, look again every second."""
+
+    @st.fragment(run_every=1 if attempt.ledger_write is not None else None)
+    def status() -> None:
+        pending = attempt.ledger_write is not None
+        settle_ledger(attempt)
+        if attempt.ledger_write is not None:
+            st.caption("Saving the record for the team…")
+        elif pending:
+            st.rerun()  # written or failed: redraw the page once, which stops this timer
+        elif attempt.ledger_error:
+            st.warning("The replica is fine, but its team record could not be saved: "
+                       f"{ui.escape_markdown(attempt.ledger_error)} It is retried on the next "
+                       "Create click.", icon=":material/cloud_off:")
+
+    status()
 
 
 MODEL_HELP = {
@@ -86,6 +106,8 @@ with form_col:
                                       key="create_anyway")
     ready = analysis is not None and analysis.prepared is not None and (not blocking or anyway)
     done = state.get("create_attempt")
+    if done is not None:
+        settle_ledger(done)  # the team record is written in the background
     already_created = bool(ready and done and done.replica_id
                            and done.photo_sha256 == analysis.fingerprint and not done.ledger_error)
     if already_created:
@@ -122,7 +144,7 @@ with action_slot:
                     auto_fix_training_image=auto_fix, background_green_screen=green_screen,
                     callback_url=callback_url_from(callback), notes=notes)
                 # Stored before running, so that a failure half-way keeps what succeeded.
-                attempt = attempt_for(analysis.prepared.data, state.get("create_attempt"))
+                attempt = attempt_for(analysis.prepared, state.get("create_attempt"))
                 state.create_attempt = attempt
                 steps = {"uploading": "Uploading the photo to S3",
                          "signing": "Signing the training URL",
@@ -150,10 +172,7 @@ with action_slot:
         with st.container(key="create-result"):
             st.success(f"Training started: replica `{attempt.replica_id}`.",
                        icon=":material/check:")
-            if attempt.ledger_error:
-                st.warning("The replica is fine, but its team record could not be saved: "
-                           f"{ui.escape_markdown(attempt.ledger_error)} It is retried on the next "
-                           "Create click.", icon=":material/cloud_off:")
+            ledger_status(attempt)
             if attempt.training_url:
                 until = f"{attempt.training_url.expires_at:%Y-%m-%d %H:%M} UTC"
                 if attempt.training_url.limited_by_session:

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.access import Access, AccessPolicy, decide, email_allowed, parse_list
+from lib.create import wait_for_ledger
 from lib.demo import running_demo_services
 from lib.ledger import Ledger
 from lib.storage import ImageStore
@@ -77,6 +78,7 @@ def test_the_signed_in_user_is_recorded_as_the_creator() -> None:
     assert not at.exception, at.exception
     attempt = at.session_state.create_attempt
     store = ImageStore(running_demo_services().s3)
+    wait_for_ledger(attempt, timeout=10)  # written in the background
     record = Ledger(store).read(attempt.ledger_key)
     assert record.created_by == "zoe@team.example.org"
 

@@ -394,7 +394,7 @@ def create(tavus: TavusClient, store: ImageStore, form: ReplicaForm,
            filename: str = "astro.png", ttl_hours: int = 72) -> CreateAttempt:
     """As the Create page does it: the attempt is kept before running, so a failure keeps it."""
     prepared = prepare_photo(astronaut_png() if photo is None else photo, filename)
-    attempt = attempt_for(prepared.data, attempt)
+    attempt = attempt_for(prepared, attempt)
     create_replica_from_photo(tavus=tavus, store=store, attempt=attempt, photo=prepared,
                               filename=filename, form=form, ttl_hours=ttl_hours)
     return attempt
@@ -536,7 +536,7 @@ def test_a_bad_callback_url_is_refused_before_anything_is_uploaded_or_created(
 def test_an_unknown_voice_is_tavus_text_and_the_retry_keeps_the_upload(
         sim: TavusSimulator, s3_settings: S3Settings) -> None:
     store = ImageStore(s3_settings)
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)  # the page keeps it first
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)  # the page keeps it first
     with client(sim) as tavus:
         with pytest.raises(TavusError) as caught:
             create(tavus, store, ReplicaForm("Voice Test", "nosuchvoice"), attempt=attempt)
@@ -634,7 +634,7 @@ def test_every_tavus_error_is_explained_and_nothing_is_created_twice_or_lost(
     name = f"Tavus {case.id}"
     slept: list[float] = []
     store = ImageStore(s3_settings)
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)  # the page keeps it first
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)  # the page keeps it first
     with client(sim, case.key, sleep=slept.append, **case.options) as tavus:
         if case.fault:
             sim.inject_fault(**{"path_prefix": "/v2/", **case.fault})
@@ -684,7 +684,7 @@ def test_a_retry_after_a_create_that_timed_out_but_landed_makes_no_second_replic
     Fails until a retry after an uncertain create finds the replica it already made."""
     name = "Timed Out Once"
     store = ImageStore(s3_settings)
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)
     sim.inject_fault("slow", delay=1.0, path_prefix="/v2/replicas")  # > the client's 0.3 s
     with client(sim, timeout=0.3) as tavus, pytest.raises(TavusError) as caught:
         create(tavus, store, ReplicaForm(name, "anna"), attempt=attempt)
@@ -846,7 +846,7 @@ def test_every_s3_fault_is_explained_and_nothing_reaches_tavus(
     elif case.fake is not None:
         fake = fake_s3(*case.fake)
         settings = replace(s3_settings, bucket="photos", endpoint_url=fake.url)
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)
     with client(sim) as tavus, pytest.raises(StorageError) as caught:
         create(tavus, ImageStore(settings, timeout=timeout), ReplicaForm("S3 " + case.id, "anna"),
                attempt=attempt)
@@ -878,7 +878,7 @@ def test_a_bucket_policy_denial_names_the_credentials_even_without_an_error_body
         "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
         "Resource": f"arn:aws:s3:::{s3_settings.bucket}/*"}]}
     store._s3.put_bucket_policy(Bucket=s3_settings.bucket, Policy=json.dumps(policy))
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)
     with client(sim) as tavus, pytest.raises(StorageError) as caught:
         create(tavus, store, ReplicaForm("Denied", "anna"), attempt=attempt)
     error = caught.value

@@ -20,6 +20,7 @@ from lib.create import (
     callback_url_from,
     create_replica_from_photo,
     replica_name_for,
+    wait_for_ledger,
 )
 from lib.ledger import Ledger, record_key
 from lib.photo import prepare_photo
@@ -78,7 +79,7 @@ def create(tavus: TavusClient, settings: S3Settings, attempt: CreateAttempt | No
            photo: bytes | None = None, steps: list[str] | None = None,
            form: ReplicaForm = FORM) -> CreateAttempt:
     prepared = prepare_photo(astronaut_png() if photo is None else photo)
-    attempt = attempt_for(prepared.data, attempt)
+    attempt = attempt_for(prepared, attempt)
     return create_replica_from_photo(
         tavus=tavus, store=ImageStore(settings), attempt=attempt, photo=prepared,
         filename="astro.png", form=form, ttl_hours=72, created_by="ana@example.com",
@@ -90,6 +91,7 @@ def test_photo_goes_to_s3_tavus_trains_from_the_presigned_url_and_the_team_gets_
     steps: list[str] = []
     attempt = create(tavus, s3_settings, steps=steps)
     assert steps == ["uploading", "signing", "creating", "recording"]
+    wait_for_ledger(attempt, timeout=10)
     assert photo_keys(s3_settings) == [attempt.upload.key]
     url = attempt.training_url.url
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == [str(72 * 3600)]
@@ -131,7 +133,7 @@ def test_jpeg_is_uploaded_as_jpeg(tavus: TavusClient, s3_settings: S3Settings) -
 def test_a_failed_create_keeps_the_upload_and_a_retry_reuses_it(
         tavus: TavusClient, simulator: TavusSimulator, s3_settings: S3Settings) -> None:
     simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)  # the page stores it first
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)  # the page stores it first
     with pytest.raises(TavusError) as caught:
         create(tavus, s3_settings, attempt=attempt)
     assert caught.value.status_code == 500
@@ -163,7 +165,7 @@ def test_a_different_photo_starts_a_new_attempt(tavus: TavusClient,
 
 def test_an_attempt_cannot_be_used_for_another_photo(tavus: TavusClient,
                                                      s3_settings: S3Settings) -> None:
-    attempt = attempt_for(prepare_photo(astronaut_png()).data, None)
+    attempt = attempt_for(prepare_photo(astronaut_png()), None)
     with pytest.raises(ValueError, match="another photo"):
         create_replica_from_photo(tavus=tavus, store=ImageStore(s3_settings), attempt=attempt,
                                   photo=prepare_photo(astronaut_jpeg()), filename="a.jpg",
@@ -175,18 +177,21 @@ def test_a_slow_photo_store_does_not_block_creation_it_is_reported_and_retried(
         black_hole: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lib.ledger, "WRITE_TIMEOUT_SECONDS", 0.5)
     prepared = prepare_photo(astronaut_png())
-    attempt = attempt_for(prepared.data, None)
+    attempt = attempt_for(prepared, None)
     # The photo went up while S3 was fine; then S3 stops answering.
     attempt.upload = ImageStore(s3_settings).upload_image(prepared.data, "a.png", "image/png")
     slow_store = ImageStore(replace(s3_settings, endpoint_url=black_hole))
     create_replica_from_photo(tavus=tavus, store=slow_store, attempt=attempt, photo=prepared,
                               filename="a.png", form=FORM, ttl_hours=72)
-    assert attempt.replica_id is not None  # the replica exists
+    assert attempt.replica_id is not None  # the replica exists, whatever the record does
+    assert attempt.ledger_write is not None  # the record is still on its way
+    wait_for_ledger(attempt, timeout=10)
     assert attempt.ledger_key is None and "Could not reach the photo store" in attempt.ledger_error
 
     simulator.reset_requests()
     create_replica_from_photo(tavus=tavus, store=ImageStore(s3_settings), attempt=attempt,
                               photo=prepared, filename="a.png", form=FORM, ttl_hours=72)
+    wait_for_ledger(attempt, timeout=10)
     assert attempt.ledger_key == record_key(attempt.upload.key) and attempt.ledger_error is None
     assert simulator.requests == []  # the retry wrote the record only
 

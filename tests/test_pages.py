@@ -8,6 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lib.create import wait_for_ledger
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.tavus import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
 from tests.apptest import APP, TIMEOUT, open_page, shown
@@ -78,6 +79,7 @@ def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked
     assert len(user_replicas_named("AppTest Astro")) == 1
     attempt = at.session_state.create_attempt
     assert attempt.upload is not None and attempt.upload.key.startswith("demo/")
+    wait_for_ledger(attempt, timeout=10)  # the team record is written in the background
     assert attempt.ledger_key is not None and attempt.ledger_error is None
 
 

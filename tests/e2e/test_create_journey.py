@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     start_app,
     stop_app,
     wait_idle,
+    wait_until,
 )
 from tests.e2e.test_journeys import upload
 from tests.photos import astronaut_png, cat, encode
@@ -124,10 +125,18 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
     s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
                       aws_access_key_id="demo", aws_secret_access_key="demo-secret",
                       config=Config(signature_version="s3v4"))
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
-    records = [json.loads(s3.get_object(Bucket=DEMO_BUCKET, Key=k)["Body"].read())
-               for k in keys if k.endswith(".json")]
-    mine_records = [r for r in records if r["replica_id"] == replica_id]
+    def records_for_replica() -> list[dict]:
+        found = [json.loads(s3.get_object(Bucket=DEMO_BUCKET, Key=k)["Body"].read())
+                 for k in object_keys() if k.endswith(".json")]
+        return [r for r in found if r["replica_id"] == replica_id]
+
+    def object_keys() -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
+
+    # The record is written in the background, a moment after the result shows.
+    wait_until(lambda: bool(records_for_replica()), timeout=10, what="the team record")
+    keys = object_keys()
+    mine_records = records_for_replica()
     assert len(mine_records) == 1
     record = mine_records[0]
     assert record["voice_name"] == "julia" and record["notes"] == "Client demo, take 1"

@@ -109,8 +109,12 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
         created = [r for r in tavus.list_all_replicas() if r.replica_name == "External Astro"]
     assert len(created) == 1
-    keys = [o["Key"] for o in ImageStore(external_s3)._s3.list_objects_v2(
-        Bucket=BUCKET).get("Contents", [])]
+    def bucket_keys() -> list[str]:
+        return [o["Key"] for o in ImageStore(external_s3)._s3.list_objects_v2(
+            Bucket=BUCKET).get("Contents", [])]
+
+    wait_until(lambda: len(bucket_keys()) == 2, timeout=10, what="photo and team record")
+    keys = bucket_keys()
     photos = [k for k in keys if not k.endswith(".json")]
     assert len(photos) == 1 and photos[0].startswith("team/")
     assert sorted(keys) == sorted([photos[0], record_key(photos[0])])  # photo + team record
