@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 
 import httpx
 
-from bench import prototypes
 from bench.common import TAVUS_KEY, Ratio, S3Server, Section, Simulator, Stat, Target, timed
 
 REPS = 15
@@ -87,8 +86,7 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
 
     # --- checks ---
     prepare, check, overlay, checks = Stat(), Stat(), Stat(), Stat()
-    proto_checks = Stat()
-    prepared = report = fast = None
+    prepared = report = None
     for _ in range(reps):
         a, prepared = timed(lambda: prepare_photo(photo, "portrait.jpg"))
         b, report = timed(lambda p=prepared: check_photo(p.data))
@@ -97,13 +95,6 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
         check.add(b)
         overlay.add(c)
         checks.add(a + b)
-        if with_prototypes:
-            with prototypes.jpeg_without_optimize():
-                d, fast = timed(lambda: prepare_photo(photo, "portrait.jpg"))
-            e, fast_report = timed(lambda p=fast: check_photo(p.data))
-            if fast_report.verdict != report.verdict:
-                raise RuntimeError("the checks prototype changes the verdict")
-            proto_checks.add(d + e)
     assert prepared is not None and report is not None
     section.row("prepare_photo (decode, strip metadata, re-encode)", prepare.fmt())
     section.row("check_photo (faces, framing, light, sharpness)", check.fmt())
@@ -118,14 +109,6 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
     section.target(Target("checks_ms", "Checks on a 12 MP photo (prepare + check)",
                           checks.median, TARGET_CHECKS_MS, "ms",
                           f"overlay {overlay.median:.0f} ms more"))
-    if with_prototypes:
-        assert fast is not None
-        section.row("prototype: checks, JPEG saved without optimize", proto_checks.fmt())
-        section.row("  prepared JPEG: with / without optimize",
-                    f"{len(prepared.data) / 1e6:.2f} / {len(fast.data) / 1e6:.2f} MB")
-        section.figures["prototype_checks_ms"] = proto_checks.to_json()
-        section.figures["prototype_prepared_bytes"] = len(fast.data)
-
     # --- upload + create ---
     tavus = TavusClient(sim.url, TAVUS_KEY)
     store = ImageStore(s3.settings("bench-create/"))

@@ -7,7 +7,6 @@ to be measured, not the fix itself: the report names the file and function to ch
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -121,28 +120,3 @@ def dict_columns_load(tavus, page_size: int = 100):
                                                  dtype=object),
                                        utc=True, format="ISO8601", errors="coerce")
     return items, pd.DataFrame(series, columns=t.COLUMNS)
-
-
-# --- 4. Create path -------------------------------------------------------------------------------
-_S3_CLIENTS: dict[str, Any] = {}
-
-
-
-
-# --- 4. Checks ------------------------------------------------------------------------------------
-@contextmanager
-def jpeg_without_optimize() -> Iterator[None]:
-    """lib/photo.py _prepare: re-encode JPEGs with optimize=False. optimize=True adds a second
-    Huffman pass, ~95 ms on 12 MP here, for a file ~5 % smaller."""
-    from PIL import Image
-
-    original = Image.Image.save
-
-    def save(self, fp, format=None, **params):
-        if (format or "").upper() == "JPEG" and isinstance(fp, io.BytesIO):
-            params["optimize"] = False
-        return original(self, fp, format, **params)
-
-    with _patched(Image.Image, "save", save):
-        yield
-
