@@ -394,11 +394,10 @@ def ledger_records(frame: Frame) -> tuple[dict[str, LedgerRecord], str | None]:
 
 
 @st.cache_data(ttl=50 * 60, max_entries=5000, show_spinner=False)
-def _photo_url(photo_key: str, settings_key: str, _store: ImageStore) -> str | None:
+def _photo_url(photo_key: str, settings_key: str, _store: ImageStore, inline: bool) -> str | None:
     # Cached under the URL's 1 h life, so the table's image URLs do not change on every tick.
-    endpoint = _store.settings.endpoint_url
     try:
-        if endpoint and served_locally(endpoint):
+        if inline:
             # Demo mode's S3 listens on the server's loopback, which a remote browser cannot
             # reach: send a small thumbnail instead of a URL.
             return thumbnail_data_url(_store.read_object(photo_key))
@@ -408,7 +407,8 @@ def _photo_url(photo_key: str, settings_key: str, _store: ImageStore) -> str | N
 
 
 def photo_urls(frame: Frame, records: dict[str, LedgerRecord]) -> dict[str, str]:
-    urls = {rid: _photo_url(r.photo_key, _key(frame), frame.services.store)
+    inline = frame.services.demo_mode  # not "is the endpoint on loopback": a local MinIO is fine
+    urls = {rid: _photo_url(r.photo_key, _key(frame), frame.services.store, inline)
             for rid, r in records.items()}
     return {rid: url for rid, url in urls.items() if url}
 

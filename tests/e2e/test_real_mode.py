@@ -149,6 +149,12 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     wait_idle(page)
     page.locator(".st-key-replica-details").wait_for()
     assert "External Astro" in page.locator(".st-key-replica-details").inner_text()
+    # Real mode shows the photo through a short presigned URL of the configured S3.
+    photo = page.locator('.st-key-replica-details [data-testid="stImage"] img').first
+    src = photo.get_attribute("src")
+    assert src.startswith(f"{external_s3.endpoint_url}/{BUCKET}/team/"), src
+    assert "X-Amz-Expires=3600" in src
+    assert photo.evaluate("img => img.complete && img.naturalWidth") > 0
 
     # Neither stand-in was started: the app's process listens on its own port only.
     app_port = int(real_app.url.rsplit(":", 1)[1])
