@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import struct
 import threading
 import time
@@ -26,7 +25,6 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 import pytest
-import streamlit as st
 from PIL import Image, ImageFile
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
@@ -260,16 +258,6 @@ def test_every_refused_or_blocked_photo_is_in_the_app_matrix() -> None:
 # ================================================================================================
 # the app (AppTest, demo mode): a refused or blocked photo cannot be created from
 # ================================================================================================
-def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DEMO_MODE", "1")
-    monkeypatch.setenv("SIMULATOR_TRAINING_SECONDS", "30")
-    st.cache_data.clear()  # st.cache_data outlives AppTest runs within one pytest process
-    yield
-    st.cache_data.clear()
-
-
 def upload(at: AppTest, data: bytes, name: str) -> None:
     mime = "image/jpeg" if name.lower().endswith((".jpg", ".jpeg")) else "image/png"
     at.file_uploader[0].set_value((name, data, mime))
@@ -763,30 +751,6 @@ def fake_s3() -> Iterator[Callable[..., FakeS3]]:
     yield start
     for server in started:
         server.stop()
-
-
-def black_hole() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 @dataclass(frozen=True)

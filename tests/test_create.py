@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -45,30 +43,6 @@ def tavus(simulator: TavusSimulator) -> Iterator[TavusClient]:
     simulator.clear_faults()
     with TavusClient(simulator.base_url, KEY, sleep=lambda _: None) as client:
         yield client
-
-
-def black_hole() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers: S3 at its slowest."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def photo_keys(settings: S3Settings) -> list[str]:

@@ -17,17 +17,6 @@ from tests.photos import astronaut_jpeg, astronaut_png, small_png
 pytestmark = pytest.mark.usefixtures("demo_env")
 
 
-def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("TAVUS_API_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "PRESIGN_TTL_HOURS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DEMO_MODE", "1")
-    monkeypatch.setenv("SIMULATOR_TRAINING_SECONDS", "30")
-    # st.cache_data outlives AppTest runs within one pytest process.
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
-
-
 def sim_client() -> TavusClient:
     services = running_demo_services()
     assert services is not None, "demo mode did not start its stand-ins"
