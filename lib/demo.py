@@ -19,8 +19,8 @@ log = logging.getLogger("replica_studio.demo")
 DEMO_API_KEY = "demo-local-simulator-key"
 DEMO_BUCKET = "replica-studio-demo"
 DEMO_REGION = "us-east-1"
-_DEMO_AWS_KEY_ID = "demo"
-_DEMO_AWS_SECRET = "demo-secret"
+DEMO_AWS_KEY_ID = "demo"
+DEMO_AWS_SECRET = "demo-secret"  # not a secret: moto accepts any credentials
 
 _lock = threading.Lock()
 _services: DemoServices | None = None
@@ -63,8 +63,8 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
             region=DEMO_REGION,
             endpoint_url=f"http://127.0.0.1:{s3_port}",
             prefix="demo/",
-            access_key_id=_DEMO_AWS_KEY_ID,
-            secret_access_key=_DEMO_AWS_SECRET,
+            access_key_id=DEMO_AWS_KEY_ID,
+            secret_access_key=DEMO_AWS_SECRET,
         )
         ImageStore(s3).ensure_bucket()
 

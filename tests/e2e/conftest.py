@@ -13,10 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from lib.demo import DEMO_API_KEY, DEMO_AWS_KEY_ID, DEMO_AWS_SECRET, DEMO_BUCKET, DEMO_REGION
+from lib.tavus import TavusClient
 from tests.conftest import free_port
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -70,6 +74,38 @@ def start_app(name: str, env: dict[str, str]) -> RunningApp:
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"streamlit did not become healthy:\n{log_path.read_text()}")
+
+
+@dataclass
+class DemoApp:
+    """A demo-mode app whose stand-ins listen on known ports, so a test can look inside them."""
+
+    app: RunningApp
+    simulator_url: str
+    s3_port: int
+
+    def tavus(self) -> TavusClient:
+        return TavusClient(self.simulator_url, DEMO_API_KEY)
+
+    def s3(self):  # a boto3 S3 client on demo mode's local server
+        return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.s3_port}",
+                            region_name=DEMO_REGION, aws_access_key_id=DEMO_AWS_KEY_ID,
+                            aws_secret_access_key=DEMO_AWS_SECRET,
+                            config=Config(signature_version="s3v4"))
+
+    def bucket_keys(self) -> list[str]:
+        listing = self.s3().list_objects_v2(Bucket=DEMO_BUCKET)
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def start_demo_app(name: str, *, training_seconds: float | None = None,
+                   refresh_seconds: int = 2) -> DemoApp:
+    sim_port, s3_port = free_port(), free_port()
+    env = {"DEMO_MODE": "1", "REFRESH_SECONDS": str(refresh_seconds),
+           "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)}
+    if training_seconds is not None:
+        env["SIMULATOR_TRAINING_SECONDS"] = str(training_seconds)
+    return DemoApp(start_app(name, env), f"http://127.0.0.1:{sim_port}", s3_port)
 
 
 def stop_app(app: RunningApp) -> None:

@@ -14,12 +14,11 @@ from playwright.sync_api import Page
 
 from lib.demo import DEMO_API_KEY
 from lib.tavus import TavusClient
-from tests.conftest import free_port
 from tests.e2e.conftest import (
-    RunningApp,
+    DemoApp,
     assert_no_exception,
     shot,
-    start_app,
+    start_demo_app,
     stop_app,
     wait_idle,
     wait_until,
@@ -29,12 +28,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def calls_demo() -> Iterator[tuple[RunningApp, str]]:
-    sim_port = free_port()
-    app = start_app("conversations-journey", {
-        "DEMO_MODE": "1", "REFRESH_SECONDS": "2", "SIMULATOR_PORT": str(sim_port)})
-    yield app, f"http://127.0.0.1:{sim_port}"
-    stop_app(app)
+def calls_demo() -> Iterator[DemoApp]:
+    demo = start_demo_app("conversations-journey")
+    yield demo
+    stop_app(demo.app)
 
 
 def decode_qr(png: bytes) -> str:
@@ -47,9 +44,9 @@ def call_box(page: Page, conversation_id: str):
     return page.locator(f".st-key-call-{conversation_id}")
 
 
-def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: tuple[RunningApp, str]
+def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: DemoApp
                                            ) -> None:
-    app, sim = calls_demo
+    app, sim = calls_demo.app, calls_demo.simulator_url
     page.goto(app.url)  # the first page view starts demo mode's stand-ins
     wait_idle(page)
     with TavusClient(sim, DEMO_API_KEY) as tavus:

@@ -8,19 +8,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 from playwright.sync_api import Page
 
-from lib.demo import DEMO_API_KEY, DEMO_BUCKET
-from lib.tavus import TavusClient
-from tests.conftest import free_port
+from lib.demo import DEMO_BUCKET
 from tests.e2e.conftest import (
-    RunningApp,
+    DemoApp,
     assert_no_exception,
     shot,
-    start_app,
+    start_demo_app,
     stop_app,
     wait_idle,
     wait_until,
@@ -32,14 +28,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def pinned_demo() -> Iterator[tuple[RunningApp, int, int]]:
-    """Demo mode with the stand-ins on known ports, so the test can look inside them."""
-    sim_port, s3_port = free_port(), free_port()
-    app = start_app("create-journey", {
-        "DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "30", "REFRESH_SECONDS": "2",
-        "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)})
-    yield app, sim_port, s3_port
-    stop_app(app)
+def pinned_demo() -> Iterator[DemoApp]:
+    demo = start_demo_app("create-journey", training_seconds=30)
+    yield demo
+    stop_app(demo.app)
 
 
 def create_button(page: Page):
@@ -47,8 +39,9 @@ def create_button(page: Page):
 
 
 def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_record(
-        page: Page, pinned_demo: tuple[RunningApp, int, int], tmp_path: Path) -> None:
-    app, sim_port, s3_port = pinned_demo
+        page: Page, pinned_demo: DemoApp, tmp_path: Path) -> None:
+    demo = pinned_demo
+    app = demo.app
     page.goto(app.url)
     wait_idle(page)
 
@@ -116,22 +109,19 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
                            page.locator(".st-key-create-result").inner_text())[0]
     assert_no_exception(page)
     shot(page, "create-3-created")
-    with TavusClient(f"http://127.0.0.1:{sim_port}", DEMO_API_KEY) as tavus:
+    with demo.tavus() as tavus:
         mine = [r for r in tavus.list_all_replicas(replica_type="user")
                 if r.replica_name == "Double Click Astro"]
     assert [r.replica_id for r in mine] == [replica_id]
 
     # The ledger record sits beside the photo in the local S3.
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
-                      aws_access_key_id="demo", aws_secret_access_key="demo-secret",
-                      config=Config(signature_version="s3v4"))
+    s3 = demo.s3()
     def records_for_replica() -> list[dict]:
         found = [json.loads(s3.get_object(Bucket=DEMO_BUCKET, Key=k)["Body"].read())
                  for k in object_keys() if k.endswith(".json")]
         return [r for r in found if r["replica_id"] == replica_id]
 
-    def object_keys() -> list[str]:
-        return [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
+    object_keys = demo.bucket_keys
 
     # The record is written in the background, a moment after the result shows.
     wait_until(lambda: bool(records_for_replica()), timeout=10, what="the team record")
@@ -152,8 +142,9 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
 
 
 def test_a_refused_value_keeps_every_field_and_says_what_to_do(
-        page: Page, pinned_demo: tuple[RunningApp, int, int], tmp_path: Path) -> None:
-    app, sim_port, _ = pinned_demo
+        page: Page, pinned_demo: DemoApp, tmp_path: Path) -> None:
+    demo = pinned_demo
+    app = demo.app
     page.goto(app.url)
     wait_idle(page)
     path = tmp_path / "keep.png"
@@ -172,7 +163,7 @@ def test_a_refused_value_keeps_every_field_and_says_what_to_do(
     assert page.get_by_label("Notes for the team").input_value() == "notes survive"
     assert page.locator('[data-testid="stFileChipName"]').count() == 1
     assert page.locator(".st-key-create-result").count() == 0
-    with TavusClient(f"http://127.0.0.1:{sim_port}", DEMO_API_KEY) as tavus:
+    with demo.tavus() as tavus:
         assert not [r for r in tavus.list_all_replicas() if "Keep" in (r.replica_name or "")]
     assert_no_exception(page)
     shot(page, "create-refused-callback")

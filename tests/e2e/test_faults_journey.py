@@ -9,14 +9,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from lib.demo import DEMO_API_KEY, DEMO_BUCKET
+from lib.demo import DEMO_API_KEY
 from lib.tavus import TavusClient
-from tests.conftest import free_port
 from tests.e2e.conftest import (
-    RunningApp,
+    DemoApp,
     assert_no_exception,
     shot,
-    start_app,
+    start_demo_app,
     stop_app,
     wait_idle,
     wait_until,
@@ -28,18 +27,15 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def fault_demo() -> Iterator[tuple[RunningApp, str, int]]:
-    sim_port, s3_port = free_port(), free_port()
-    app = start_app("faults-journey", {
-        "DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "3600", "REFRESH_SECONDS": "2",
-        "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)})
-    yield app, f"http://127.0.0.1:{sim_port}", s3_port
-    stop_app(app)
+def fault_demo() -> Iterator[DemoApp]:
+    demo = start_demo_app("faults-journey", training_seconds=3600)
+    yield demo
+    stop_app(demo.app)
 
 
 def test_tavus_down_then_back_while_the_table_is_open(
-        page: Page, fault_demo: tuple[RunningApp, str, int]) -> None:
-    app, sim, _ = fault_demo
+        page: Page, fault_demo: DemoApp) -> None:
+    app, sim = fault_demo.app, fault_demo.simulator_url
     page.goto(f"{app.url}/replicas")
     wait_idle(page)
     wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=30,
@@ -65,8 +61,8 @@ def test_tavus_down_then_back_while_the_table_is_open(
 
 
 def test_two_people_creating_at_the_same_time_each_get_their_own(
-        browser: Browser, fault_demo: tuple[RunningApp, str, int], tmp_path: Path) -> None:
-    app, sim, s3_port = fault_demo
+        browser: Browser, fault_demo: DemoApp, tmp_path: Path) -> None:
+    app, sim = fault_demo.app, fault_demo.simulator_url
     photos = {"Alice Parallel": ("alice.png", astronaut_png()),
               "Bruno Parallel": ("bruno.jpg", astronaut_jpeg())}
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in photos]
@@ -95,14 +91,7 @@ def test_two_people_creating_at_the_same_time_each_get_their_own(
             names = {r.replica_id: r.replica_name for r in tavus.list_all_replicas()}
         assert {names[i] for i in ids} == set(photos)
 
-        import boto3
-        from botocore.config import Config
-
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}",
-                          region_name="us-east-1", aws_access_key_id="demo",
-                          aws_secret_access_key="demo-secret",
-                          config=Config(signature_version="s3v4"))
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=DEMO_BUCKET).get("Contents", [])]
+        keys = fault_demo.bucket_keys()
         uploaded = [k for k in keys if not k.endswith(".json")]
         assert len(uploaded) == 2 and any(k.endswith("-alice.png") for k in uploaded)
         assert any(k.endswith("-bruno.jpg") for k in uploaded)

@@ -14,12 +14,11 @@ from playwright.sync_api import Page
 
 from lib.demo import DEMO_API_KEY
 from lib.tavus import TavusClient
-from tests.conftest import free_port
 from tests.e2e.conftest import (
-    RunningApp,
+    DemoApp,
     assert_no_exception,
     shot,
-    start_app,
+    start_demo_app,
     stop_app,
     wait_idle,
     wait_until,
@@ -31,15 +30,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def live_demo() -> Iterator[tuple[RunningApp, str]]:
+def live_demo() -> Iterator[DemoApp]:
     # A long training clock keeps the seeded replica training (so the table ticks fast); the
     # test jumps the clock through the simulator's /_sim/advance control instead of waiting.
-    sim_port = free_port()
-    app = start_app("replicas-journey", {
-        "DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "600", "REFRESH_SECONDS": "2",
-        "SIMULATOR_PORT": str(sim_port)})
-    yield app, f"http://127.0.0.1:{sim_port}"
-    stop_app(app)
+    demo = start_demo_app("replicas-journey", training_seconds=600)
+    yield demo
+    stop_app(demo.app)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +65,8 @@ def details_text(page: Page) -> str:
 
 
 def test_live_table_filters_selection_toasts_rename_delete_and_deep_link(
-        page: Page, live_demo: tuple[RunningApp, str], photo_url: str) -> None:
-    app, sim = live_demo
+        page: Page, live_demo: DemoApp, photo_url: str) -> None:
+    app, sim = live_demo.app, live_demo.simulator_url
     page.goto(f"{app.url}/replicas")
     wait_idle(page)
     wait_until(lambda: row_named(page, "Demo — Failed") is not None, timeout=30,
