@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import segno
 
-from lib.tavus import Conversation, TavusClient, TavusError
+from lib.tavus import Conversation, TavusClient, TavusError, parse_time
 
 __all__ = [
     "DEFAULT_MAX_CALL_MINUTES",
@@ -291,31 +291,20 @@ def shutdown_reason(conversation: Conversation) -> str | None:
     return " ".join(raw.replace("_", " ").split())
 
 
-def _when(stamp: str | None) -> datetime | None:
-    """Tavus's ISO timestamps ("...Z"); a naive one is taken as UTC, junk as unknown."""
-    if not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def elapsed(conversation: Conversation, now: datetime) -> timedelta | None:
     """How long it has been running: from created_at to `now`.
 
     An ended conversation stops its clock at updated_at (its last change, i.e. when it ended), so
     the list shows how long the call lasted rather than how long ago it started. Never negative.
     """
-    started = _when(conversation.created_at)
+    started = parse_time(conversation.created_at)
     if started is None:
         return None
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     until = now
     if (conversation.status or "").lower() == "ended":
-        until = _when(conversation.updated_at) or now
+        until = parse_time(conversation.updated_at) or now
     return max(timedelta(0), until - started)
 
 
@@ -325,7 +314,7 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 def sort_conversations(conversations: Iterable[Conversation]) -> list[Conversation]:
     """Active first, then newest created first, ties by id (so the order never jumps)."""
     ordered = sorted(conversations, key=lambda c: c.conversation_id)
-    ordered.sort(key=lambda c: _when(c.created_at) or _EPOCH, reverse=True)
+    ordered.sort(key=lambda c: parse_time(c.created_at) or _EPOCH, reverse=True)
     ordered.sort(key=lambda c: (c.status or "").lower() != "active")
     return ordered
 

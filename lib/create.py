@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from lib.ledger import Ledger, LedgerRecord, clean_notes, now_iso
 from lib.photo import PreparedPhoto
-from lib.replica_table import parse_created
 from lib.storage import ImageStore, StorageError, StoredImage, TrainingUrl
-from lib.tavus import DEFAULT_MODEL, TavusClient, TavusError
+from lib.tavus import DEFAULT_MODEL, TavusClient, TavusError, parse_time
 
 MAX_NAME_LENGTH = 80
 
@@ -82,7 +81,7 @@ def find_landed_replica(tavus: TavusClient, name: str, sent_at: datetime) -> str
     """The newest user replica with this name created since a create was sent, if any."""
     candidates = []
     for replica in tavus.list_all_replicas(replica_type="user"):
-        created = parse_created(replica.created_at)
+        created = parse_time(replica.created_at)
         if replica.replica_name == name and created and created >= sent_at - CLOCK_SKEW:
             candidates.append((created, replica.replica_id))
     return max(candidates)[1] if candidates else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lib.tavus import Replica, ReplicaStatus
+from lib.tavus import Replica, ReplicaStatus, parse_time
 
 if TYPE_CHECKING:  # annotations only: importing the ledger would load boto3 for every table
     from lib.ledger import LedgerRecord
@@ -38,25 +38,13 @@ _MIN_PROGRESS_FOR_ETA = 5
 
 
 # --- Order ---------------------------------------------------------------------------------------
-def parse_created(value: str | None) -> datetime | None:
-    """Tavus's ISO time ("2026-01-02T03:04:05.678Z"), as an aware UTC datetime; junk -> None."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    # A time without a zone is taken as UTC, which is what Tavus sends.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def sort_replicas(replicas: Iterable[Replica]) -> list[Replica]:
     """Newest created first, ties by replica_id, unknown times last.
 
     A stable order keeps a positional table selection on the same replica across refreshes.
     """
     def key(r: Replica) -> tuple[bool, float, str]:
-        created = parse_created(r.created_at)
+        created = parse_time(r.created_at)
         return (created is None, -created.timestamp() if created else 0.0, r.replica_id)
 
     return sorted(replicas, key=key)
@@ -88,7 +76,7 @@ def training_time(replica: Replica, now: datetime) -> TrainingTime:
     """
     if replica.state is not ReplicaStatus.TRAINING:
         return _NOT_TRAINING
-    created = parse_created(replica.created_at)
+    created = parse_time(replica.created_at)
     if created is None:
         return _NOT_TRAINING
     # A clock a little behind Tavus's must not give a negative age.

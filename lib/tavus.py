@@ -101,6 +101,18 @@ def replica_status(raw: str | None) -> ReplicaStatus:
     return ReplicaStatus.TRAINING
 
 
+def parse_time(value: str | None) -> datetime | None:
+    """Tavus's ISO time ("2026-01-02T03:04:05.678Z"), as an aware UTC datetime; junk -> None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # A time without a zone is taken as UTC, which is what Tavus sends.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def parse_progress(raw: str | None) -> int | None:
     """'42/100' -> 42, '3/4' -> 75 (percent, clamped to 0..100); anything unreadable -> None."""
     if not isinstance(raw, str) or "/" not in raw:
