@@ -17,7 +17,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lib.demo import DEMO_API_KEY, DEMO_AWS_KEY_ID, DEMO_AWS_SECRET, DEMO_BUCKET, DEMO_REGION
 from lib.tavus import TavusClient
@@ -25,6 +25,9 @@ from tests.conftest import free_port
 
 APP_DIR = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+# Streamlit draws a container element by element, and this machine has 2 cores: retrying
+# assertions (expect) get more than their 5 s default to see the whole of it.
+expect.set_options(timeout=20_000)
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google on this closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_no_exception, shot, start_app, stop_app, wait_idle
 
@@ -35,7 +35,7 @@ def test_cold_deep_link_meets_the_sign_in_gate(page: Page, tmp_path: Path, path:
         wait_idle(page)
         gate = page.locator(".st-key-sign-in")
         gate.wait_for()
-        assert "Sign in with your team account" in gate.inner_text()
+        expect(gate).to_contain_text("Sign in with your team account")
         assert page.get_by_role("button", name="Sign in").is_visible()
         assert page.locator('[data-testid="stDataFrame"]').count() == 0
         assert page.locator('[data-testid="stFileUploader"]').count() == 0

@@ -10,7 +10,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from lib.demo import DEMO_API_KEY
 from lib.tavus import TavusClient
@@ -95,7 +95,8 @@ def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: DemoApp
     # Listed as active, with its limit; End turns it ended.
     box = call_box(page, conversation_id)
     box.wait_for()
-    assert "active" in box.inner_text() and "of 5 min" in box.inner_text()
+    expect(box).to_contain_text("active")
+    expect(box).to_contain_text("of 5 min")
     box.get_by_role("button", name="End").click()
     wait_until(lambda: "active" not in call_box(page, conversation_id).inner_text(),
                timeout=20, what="the conversation to end")
@@ -111,7 +112,7 @@ def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: DemoApp
     page.get_by_role("button", name="Start dry run").click()
     dry = page.locator(".st-key-conversation-result")
     dry.wait_for()
-    assert "Dry run created" in dry.inner_text()
+    expect(dry).to_contain_text("Dry run created")
     dry_id = dry.get_by_role("link", name="Open conversation").get_attribute(
         "href").rsplit("/", 1)[1]
     assert dry_id != conversation_id

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from lib.demo import DEMO_BUCKET
 from tests.e2e.conftest import (
@@ -52,7 +52,7 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
     wait_idle(page)
     checks = page.locator(".st-key-photo-checks")
     checks.wait_for()
-    assert "No face found" in checks.inner_text()
+    expect(checks).to_contain_text("No face found")
     assert create_button(page).is_disabled()
     shot(page, "create-1-cat-blocked")
 
@@ -94,8 +94,7 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
 
     # Tavus's own check, beside the local ones.
     page.get_by_role("button", name="Check with Tavus").click()
-    page.locator(".st-key-tavus-check").wait_for()
-    assert "passed" in page.locator(".st-key-tavus-check").inner_text()
+    expect(page.locator(".st-key-tavus-check")).to_contain_text("passed")
     page.get_by_label("Replica name").fill("Double Click Astro")
     page.get_by_text("More options").click()
     page.get_by_label("Notes for the team").fill("Client demo, take 1")
@@ -158,7 +157,7 @@ def test_a_refused_value_keeps_every_field_and_says_what_to_do(
     create_button(page).click()
     alert = page.locator('[data-testid="stAlertContentError"]').last
     alert.wait_for()
-    assert "https://" in alert.inner_text()
+    expect(alert).to_contain_text("https://")
     assert page.get_by_label("Replica name").input_value() == "Keep <b>me</b> **as text**"
     assert page.get_by_label("Notes for the team").input_value() == "notes survive"
     assert page.locator('[data-testid="stFileChipName"]').count() == 1

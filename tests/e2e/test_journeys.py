@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
     RunningApp,
@@ -129,8 +129,8 @@ def test_too_small_photo_is_explained_and_create_is_blocked(
     upload(page, photo)
     checks = page.locator(".st-key-photo-checks")
     checks.wait_for()
-    assert "512" in checks.inner_text()
-    assert "Will likely fail" in page.locator(".st-key-photo-verdict").inner_text()
+    expect(checks).to_contain_text("512")
+    expect(page.locator(".st-key-photo-verdict")).to_contain_text("Will likely fail")
     assert page.get_by_role("button", name="Create replica").is_disabled()
     assert page.get_by_label("Replica name").input_value() == "tiny"
     assert page.locator(".st-key-create-result").count() == 0

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, WebSocket
+from playwright.sync_api import Page, WebSocket, expect
 
 from lib.config import S3Settings
 from lib.ledger import record_key
@@ -147,8 +147,7 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
         external_tavus.clear_faults()
     page.goto(f"{real_app.url}/replicas?replica={created[0].replica_id}")
     wait_idle(page)
-    page.locator(".st-key-replica-details").wait_for()
-    assert "External Astro" in page.locator(".st-key-replica-details").inner_text()
+    expect(page.locator(".st-key-replica-details")).to_contain_text("External Astro")
     # Real mode shows the photo through a short presigned URL of the configured S3.
     photo = page.locator('.st-key-replica-details [data-testid="stImage"] img').first
     src = photo.get_attribute("src")
