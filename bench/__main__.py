@@ -92,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated subset of {','.join(ALL)} (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions (a smoke run; figures are noisier)")
-    parser.add_argument("--no-prototypes", action="store_true",
-                        help="skip the rows that measure recommended fixes by monkeypatching")
     parser.add_argument("--no-latest", action="store_true",
                         help="do not update bench/latest.json even on a full run")
     args = parser.parse_args(argv)
@@ -119,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ! load average {busy:.2f} at start (another job, or a run that just ended): "
               "on 2 cores the figures will be noisier", flush=True)
     reps = {"quick": args.quick}
-    protos = not args.no_prototypes
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
@@ -132,18 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         if "tick" in chosen:
             from bench import tick
 
-            sections.append(tick.run(sim, ticks=3 if reps["quick"] else tick.TICKS,
-                                     with_prototypes=protos))
+            sections.append(tick.run(sim, ticks=3 if reps["quick"] else tick.TICKS))
         if "load" in chosen:
             from bench import first_load
 
             sections.append(first_load.run(sim, reps=2 if reps["quick"] else first_load.REPS,
-                                           with_prototypes=protos, wan=not reps["quick"]))
+                                           wan=not reps["quick"]))
         if "create" in chosen:
             from bench import create_path
 
             sections.append(create_path.run(sim, s3, reps=3 if reps["quick"]
-                                            else create_path.REPS, with_prototypes=protos))
+                                            else create_path.REPS))
         if "cold" in chosen:
             from bench import cold_start
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
 
 import httpx
 
@@ -70,8 +68,7 @@ def _wait_for_download(tavus, replica_id: str, timeout: float = 20) -> None:
     raise RuntimeError("the simulator did not download the training photo")
 
 
-def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
-        with_prototypes: bool = True) -> Section:
+def run(sim: Simulator, s3: S3Server, *, reps: int = REPS) -> Section:
     from lib.checks import check_photo, draw_overlay
     from lib.create import ReplicaForm, attempt_for, create_replica_from_photo
     from lib.photo import prepare_photo
@@ -115,19 +112,15 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
     form = ReplicaForm(replica_name="Bench portrait", voice_name="anna")
     raw_http = httpx.Client(timeout=30)
 
-    def product(patch: Callable[[], AbstractContextManager] | None = None) -> dict[str, float]:
+    def product() -> dict[str, float]:
         marks: list[tuple[str, float]] = []
-        with ExitStack() as stack:
-            futures = stack.enter_context((patch or nullcontext)())
-            attempt = attempt_for(prepared, None)  # the page does this on upload
-            start = time.perf_counter()
-            attempt = create_replica_from_photo(
-                tavus=tavus, store=store, attempt=attempt, photo=prepared,
-                filename="portrait.jpg", form=form, ttl_hours=72,
-                on_step=lambda step: marks.append((step, time.perf_counter())))
-            end = time.perf_counter()
-            for future in futures or []:
-                future.result()  # the background record, outside the timing
+        attempt = attempt_for(prepared, None)  # the page does this on upload
+        start = time.perf_counter()
+        attempt = create_replica_from_photo(
+            tavus=tavus, store=store, attempt=attempt, photo=prepared,
+            filename="portrait.jpg", form=form, ttl_hours=72,
+            on_step=lambda step: marks.append((step, time.perf_counter())))
+        end = time.perf_counter()
         if attempt.replica_id is None or attempt.ledger_error:
             raise RuntimeError(f"create failed: {attempt.ledger_error}")
         steps = {"before": (marks[0][1] - start) * 1000}
@@ -155,22 +148,13 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
         _wait_for_download(tavus, post.json()["replica_id"])
         return elapsed
 
-    # The three fixes this section once prototyped (a pooled HTTP client in ImageStore, the photo
-    # hashed once in prepare_photo, the team record written in the background) are the product
-    # now; there is nothing left here to prototype.
-    variants: dict[str, Callable[[], AbstractContextManager]] = {}
     product(), raw()  # warm every path (connections, boto3's endpoint resolution)
-    for patch in variants.values():
-        product(patch)
     steps: dict[str, Stat] = {}
     raw_stat = Stat()
-    proto = {name: Stat() for name in variants}
     for _ in range(reps):
         for step, ms in product().items():
             steps.setdefault(step, Stat()).add(ms)
         raw_stat.add(raw())
-        for name, patch in variants.items():
-            proto[name].add(product(patch)["total"])
     total = steps["total"]
     for step in ("before", "uploading", "signing", "creating", "recording"):
         label = {"before": "hash check of the photo", "uploading": "upload (presigned PUT)",
@@ -191,28 +175,6 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS,
     section.target(Target("create_ratio", "Create (beyond checks) / raw PUT + POST",
                           ratio.value, TARGET_RATIO, "x",
                           f"{total.median:.0f} ms vs {raw_stat.median:.0f} ms raw"))
-    if variants:
-        section.figures["prototype"] = {}
-        for name, stat in proto.items():
-            r = Ratio(stat, raw_stat)
-            section.row(f"prototype: {name}", f"{stat.fmt()} → {r.value:.2f}× raw")
-            section.figures["prototype"][name] = {"total_ms": stat.to_json(),
-                                                  "over_raw": r.to_json()}
     tavus.close()
     raw_http.close()
     return section
-
-
-def _stack(*makers: Callable[[], AbstractContextManager]) -> AbstractContextManager:
-    """Several prototypes at once; yields what the last one yields."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def combined():
-        with ExitStack() as stack:
-            value = None
-            for make in makers:
-                value = stack.enter_context(make())
-            yield value
-
-    return combined()

@@ -2,11 +2,11 @@
 paged HTTP fetch alone.
 
 raw  = httpx GET of every page (same page size, same query as the app), bodies read, not parsed.
-full = `ReplicaTracker(page_size=…).load(tavus)` + `replicas_frame(tracker.replicas)`, which is
-       what the Replicas page does for a session's first paint (lib/ui.py replica_tracker).
+full = `ReplicaTracker(page_size=…).load(tavus)` + `items_frame(tracker.items,
+       states=tracker.states)`, which is what the Replicas page does for a session's first paint
+       (lib/ui.py replica_tracker, pages/replicas.py).
 Raw and full alternate within each repetition. Page sizes 50–1000 are tried; the app uses
-ReplicaTracker's default, 100. Prototype rows re-run "full" at 100 with a recommended fix
-monkeypatched in (bench/prototypes.py).
+ReplicaTracker's default, 100.
 """
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 
 import httpx
 
-from bench import prototypes
 from bench.common import TAVUS_KEY, Ratio, Section, Simulator, Stat, Target, gc_collected
 
 PAGE_SIZES = (50, 100, 250, 500, 1000)
@@ -30,17 +26,11 @@ REPS = 5
 TARGET_RATIO = 1.5
 WAN_DELAY = 0.05  # seconds added to each list call in the "with a network" rows
 WAN_REPS = {100: 1, 250: 2, 1000: 3}  # page size -> runs (median; a run at 100 takes ~10 s)
-# name -> (patch around the load, frame builder or None for lib's replicas_frame)
-PROTOTYPES: dict[str, tuple[Callable[[], AbstractContextManager], Callable | None]] = {
-    "column-wise replicas_frame": (nullcontext, prototypes.columnwise_frame),
-}
-SKETCH = "sketch: page dicts → columns, no Replica objects"
 
 
-def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
-        wan: bool = True) -> Section:
+def run(sim: Simulator, *, reps: int = REPS, wan: bool = True) -> Section:
     from lib.replica_sync import ReplicaTracker
-    from lib.replica_table import replicas_frame
+    from lib.replica_table import items_frame
     from lib.tavus import TavusClient
 
     section = Section("first_load", f"2. First load of {N:,} replicas")
@@ -73,14 +63,13 @@ def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
 
     frame_only = Stat()
 
-    def full(page_size: int, patch: Callable[[], AbstractContextManager] | None = None,
-             build: Callable | None = None, frame_stat: Stat | None = None) -> float:
-        with (patch or nullcontext)(), gc_collected():
+    def full(page_size: int, frame_stat: Stat | None = None) -> float:
+        with gc_collected():
             start = time.perf_counter()
             tracker = ReplicaTracker(page_size=page_size, messages={})
             report = tracker.load(tavus)
             loaded = time.perf_counter()
-            frame = (build or replicas_frame)(tracker.replicas)
+            frame = items_frame(tracker.items, states=tracker.states)
             end = time.perf_counter()
         if report.error is not None or len(frame) != N:
             raise RuntimeError(f"load failed: {report.error} ({len(frame)} rows)")
@@ -88,22 +77,8 @@ def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
             frame_stat.add((end - loaded) * 1000)
         return (end - start) * 1000
 
-    if with_prototypes:
-        _check_prototypes(tavus)
-
     results: dict[int, tuple[Stat, Stat]] = {}
-    proto: dict[str, Stat] = {name: Stat() for name in PROTOTYPES} if with_prototypes else {}
     parsed = Stat()
-    sketch = Stat()
-
-    def floor_sketch(page_size: int) -> float:
-        with gc_collected():
-            start = time.perf_counter()
-            _, frame = prototypes.dict_columns_load(tavus, page_size)
-            elapsed = (time.perf_counter() - start) * 1000
-        if len(frame) != N:
-            raise RuntimeError(f"the sketch read {len(frame)} rows")
-        return elapsed
     for page_size in PAGE_SIZES:
         raw_stat, full_stat = Stat(), Stat()
         for _ in range(reps):
@@ -112,10 +87,6 @@ def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
                                if page_size == APP_PAGE_SIZE else None))
             if page_size == APP_PAGE_SIZE:
                 parsed.add(raw_json(page_size))
-                for name, (patch, build) in (PROTOTYPES.items() if proto else ()):
-                    proto[name].add(full(page_size, patch, build))
-                if proto:
-                    sketch.add(floor_sketch(page_size))
         results[page_size] = (raw_stat, full_stat)
         ratio = Ratio(full_stat, raw_stat)
         pages = math.ceil(N / page_size)
@@ -128,7 +99,7 @@ def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
 
     raw_app, full_app = results[APP_PAGE_SIZE]
     section.row(f"page size {APP_PAGE_SIZE}: raw fetch + json.loads (parsing floor)", parsed.fmt())
-    section.row(f"page size {APP_PAGE_SIZE}:   of the full load, replicas_frame alone",
+    section.row(f"page size {APP_PAGE_SIZE}:   of the full load, items_frame alone",
                 frame_only.fmt())
     section.figures[f"page_{APP_PAGE_SIZE}"].update(raw_json_ms=parsed.to_json(),
                                                     frame_ms=frame_only.to_json())
@@ -161,48 +132,6 @@ def run(sim: Simulator, *, reps: int = REPS, with_prototypes: bool = True,
                                       f"({Ratio(slow_full, slow_raw).value:.2f}×, n={runs})")
             section.figures["with_50ms_per_call"][f"page_{page_size}"] = {
                 "raw_ms": slow_raw.to_json(), "full_ms": slow_full.to_json()}
-    if proto:
-        section.figures["prototype"] = {}
-        for name, stat in proto.items():
-            ratio = Ratio(stat, raw_app)
-            section.row(f"prototype: {name}", f"{stat.fmt()} → {ratio.value:.2f}× raw")
-            section.figures["prototype"][name] = {"full_ms": stat.to_json(),
-                                                  "full_over_raw": ratio.to_json()}
-        ratio = Ratio(sketch, raw_app)
-        section.row(SKETCH, f"{sketch.fmt()} → {ratio.value:.2f}× raw")
-        section.figures["prototype"][SKETCH] = {"full_ms": sketch.to_json(),
-                                                "full_over_raw": ratio.to_json()}
     tavus.close()
     http.close()
     return section
-
-
-def _check_prototypes(tavus) -> None:
-    """The column-wise frame must build the very same table, failed rows, team records and
-    photos included."""
-    from dataclasses import replace
-
-    from lib.ledger import LedgerRecord
-    from lib.replica_sync import ReplicaTracker
-    from lib.replica_table import replicas_frame
-
-    plain = ReplicaTracker(messages={})
-    plain.load(tavus)
-    mixed = list(plain.replicas)
-    for i in range(0, len(mixed), 997):  # some failed rows, one with a message from the cache
-        mixed[i] = replace(mixed[i], status="error",
-                           error_message="HeadNotFullyInFrameError" if i % 2 else None)
-    first = mixed[1].replica_id
-    ledger = {first: LedgerRecord(first, "x", "k.png", "anna", "phoenix-4", True, "2026",
-                                  created_by="a@b.c", notes="n")}
-    kwargs = {"now": datetime.now(UTC), "ledger": ledger, "photos": {first: "data:,"},
-              "error_messages": {mixed[0].replica_id: "ImageQualityError"}}
-    if not prototypes.columnwise_frame(mixed, **kwargs).equals(replicas_frame(mixed, **kwargs)):
-        raise RuntimeError("the column-wise frame prototype builds a different table")
-    # The sketch leaves out what only non-ready rows show; the rest must match, row for row.
-    _, sketch = prototypes.dict_columns_load(tavus)
-    same = ["replica_id", "name", "status", "progress", "model", "created", "type"]
-    mine = sketch[same].sort_values("replica_id", ignore_index=True)
-    theirs = replicas_frame(plain.replicas)[same].sort_values("replica_id", ignore_index=True)
-    if not mine.equals(theirs):
-        raise RuntimeError("the floor sketch reads a different table")

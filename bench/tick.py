@@ -2,10 +2,10 @@
 
 Per account size (100, 1,000, 10,000 user replicas, 20 of them training) a `ReplicaTracker` is
 loaded once, then ticked. One tick sample is what `pages/replicas.py` does on the server for one
-table refresh, Streamlit calls aside: `tracker.tick(services.live)`, the status counts, the failure
-messages, `replicas_frame`, `filter_frame` and the row-order digest that keys the table widget.
-The naive tick does the same table work after re-listing every page (`list_all_replicas`, 100 a
-page, the client's default). Ticks and naive ticks alternate, so both see the same machine state.
+table refresh, Streamlit calls aside: `tracker.tick(services.live)`, the status counts,
+`items_frame`, `filter_frame` and the row-order digest that keys the table widget. The naive tick
+does the same table work after re-listing every page (`list_all_replicas`, 100 a page, the
+client's default). Ticks and naive ticks alternate, so both see the same machine state.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-from bench import prototypes
 from bench.common import TAVUS_KEY, Ratio, Section, Simulator, Stat, Target, gc_collected
 
 SIZES = (100, 1_000, 10_000)
@@ -23,28 +22,26 @@ TARGET_CALLS = 2
 TARGET_TICK_MS = 50.0
 
 
-def build_table(tracker_replicas, error_message, frame=None):
+def build_table(items, states, messages):
     """The non-Streamlit work of one run of the page's `live_table` fragment."""
-    from lib.replica_table import filter_frame, replicas_frame, status_counts
-    from lib.tavus import ReplicaStatus
+    from lib.replica_table import filter_frame, items_frame, status_counts
 
-    counts = status_counts(tracker_replicas)
-    errors = {r.replica_id: error_message(r.replica_id) or "" for r in tracker_replicas
-              if r.state is ReplicaStatus.FAILED}
-    table = filter_frame((frame or replicas_frame)(tracker_replicas, ledger={},
-                                                   error_messages=errors, photos={}),
+    counts = status_counts(states)
+    table = filter_frame(items_frame(items, states=states, ledger={}, error_messages=messages,
+                                     photos={}),
                          search="", statuses=[], models=[])
     ids = list(table["replica_id"])
     hashlib.sha256("|".join(ids).encode()).hexdigest()
     return table, counts
 
 
-def run(sim: Simulator, *, ticks: int = TICKS, with_prototypes: bool = True) -> Section:
+def run(sim: Simulator, *, ticks: int = TICKS) -> Section:
     from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
     from lib.replica_sync import ReplicaTracker
+    from lib.replica_table import sort_items
     from lib.services import live_timeout
-    from lib.tavus import TavusClient
+    from lib.tavus import TavusClient, replica_status
 
     section = Section("tick", "1. Refresh tick (server side, per table refresh)")
     print(f"\n{section.title}", flush=True)
@@ -55,18 +52,17 @@ def run(sim: Simulator, *, ticks: int = TICKS, with_prototypes: bool = True) -> 
         sim.add(n - sim.count, training=TRAINING if sim.count == 0 else 0)
         tracker = ReplicaTracker(messages={})
         tracker.load(tavus)
-        if len(tracker.replicas) != n or len(tracker.training_ids) != TRAINING:
-            raise RuntimeError(f"account holds {len(tracker.replicas)} replicas "
+        if tracker.count != n or len(tracker.training_ids) != TRAINING:
+            raise RuntimeError(f"account holds {tracker.count} replicas "
                                f"({len(tracker.training_ids)} training), expected {n} ({TRAINING})")
         http, total, naive, calls, naive_calls, arrow = (Stat(), Stat(), Stat(), [], [], Stat())
-        proto = Stat()
         for _ in range(ticks):
             sim.reset_requests()
             with gc_collected():
                 start = time.perf_counter()
                 report = tracker.tick(live)
                 ticked = time.perf_counter()
-                table, _ = build_table(tracker.replicas, tracker.error_message)
+                table, _ = build_table(tracker.items, tracker.states, tracker.messages)
                 end = time.perf_counter()
             seen = len(sim.requests())
             if seen != report.calls:
@@ -82,19 +78,13 @@ def run(sim: Simulator, *, ticks: int = TICKS, with_prototypes: bool = True) -> 
             with gc_collected():
                 start = time.perf_counter()
                 replicas = tavus.list_all_replicas(page_size=100, replica_type="user")
-                build_table(replicas, lambda _rid: None)
+                items = sort_items(r.raw for r in replicas)
+                build_table(items, [replica_status(d.get("status")) for d in items], {})
                 naive.add((time.perf_counter() - start) * 1000)
             naive_calls.append(len(sim.requests()))
             start = time.perf_counter()
             convert_pandas_df_to_arrow_bytes(table)
             arrow.add((time.perf_counter() - start) * 1000)
-            if with_prototypes:
-                with gc_collected():
-                    start = time.perf_counter()
-                    tracker.tick(live)
-                    build_table(tracker.replicas, tracker.error_message,
-                                frame=prototypes.columnwise_frame)
-                    proto.add((time.perf_counter() - start) * 1000)
         ratio = Ratio(naive, total)
         worst_calls = max(worst_calls, *calls)
         section.row(f"{n:>6,} replicas: calls per tick",
@@ -104,10 +94,6 @@ def run(sim: Simulator, *, ticks: int = TICKS, with_prototypes: bool = True) -> 
         section.row(f"{n:>6,} replicas: naive tick (re-list every page)", naive.fmt())
         section.row(f"{n:>6,} replicas: naive / tick", ratio.fmt())
         section.row(f"{n:>6,}   (info) Streamlit's Arrow encoding of the table", arrow.fmt())
-        if proto.samples:
-            section.row(f"{n:>6,} prototype: column-wise replicas_frame", proto.fmt())
-            section.figures.setdefault("prototype_columnwise_tick_ms", {})[str(n)] = (
-                proto.to_json())
         section.figures[str(n)] = {
             "calls_per_tick": calls, "naive_calls_per_tick": naive_calls,
             "tick_ms": total.to_json(), "tick_http_ms": http.to_json(),

@@ -14,19 +14,24 @@ List items do not carry `error_message`, hence the one-off detail fetch per fail
 messages go to a mapping the caller may share between sessions, so each is fetched once.
 Tavus errors never escape: the last good data stays, with `stale_since` and `last_error` set.
 
+The tracker keeps Tavus's replica objects as received (`items`, in table order, with their
+mapped `states`): the table is built from them column by column, and `Replica` objects are made
+only when asked for (`by_id`, `replicas`). At 10,000 replicas, making them all on every load
+was a third of the first load's own cost (bench/, first load).
+
 Plain Python (no Streamlit). Not thread-safe: one tracker per session.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from lib.replica_table import sort_replicas
-from lib.tavus import Replica, ReplicaStatus, TavusClient, TavusError
+from lib.replica_table import sort_items
+from lib.tavus import Replica, ReplicaStatus, TavusClient, TavusError, item_id, replica_status
 
 log = logging.getLogger("replica_studio.replica_sync")
 
@@ -99,8 +104,13 @@ class ReplicaTracker:
         # Failure messages by replica id; "" means "fetched, Tavus gave none" (not fetched again).
         self.messages: MutableMapping[str, str] = messages if messages is not None else {}
         self._clock = clock
-        self._replicas: list[Replica] = []
+        # Tavus's objects in table order, their mapped statuses, and where each id sits.
+        self._items: list[Mapping[str, Any]] = []
+        self._states: list[ReplicaStatus] = []
         self._position: dict[str, int] = {}
+        # Replica objects made on demand, dropped whenever their item changes.
+        self._made: dict[str, Replica] = {}
+        self._all: list[Replica] | None = None
         self._total: int | None = None
         self._loaded = False
         # Failed replicas whose message is still to fetch, oldest first (one per tick).
@@ -113,13 +123,39 @@ class ReplicaTracker:
 
     # --- What the page reads ---------------------------------------------------------------------
     @property
+    def items(self) -> Sequence[Mapping[str, Any]]:
+        """Tavus's replica objects as received, in table order (`lib.replica_table.sort_items`).
+
+        Read only: they are the tracker's own. Build the table with `items_frame(items,
+        states=states)`.
+        """
+        return self._items
+
+    @property
+    def states(self) -> Sequence[ReplicaStatus]:
+        """The mapped status of each of `items`, in the same order."""
+        return self._states
+
+    @property
+    def count(self) -> int:
+        return len(self._items)
+
+    @property
     def replicas(self) -> list[Replica]:
-        """Newest created first, ties by id (the order of `lib.replica_table.sort_replicas`)."""
-        return list(self._replicas)
+        """Every replica as a `Replica`, newest created first, ties by id (the order of
+        `lib.replica_table.sort_replicas`). Made on first use after a change: for one replica,
+        `by_id` is cheaper, and for the table, `items`."""
+        if self._all is None:
+            self._all = [self._replica_at(i) for i in range(len(self._items))]
+        return list(self._all)
 
     def by_id(self, replica_id: str) -> Replica | None:
         position = self._position.get(replica_id)
-        return None if position is None else self._replicas[position]
+        return None if position is None else self._replica_at(position)
+
+    @property
+    def failed_ids(self) -> list[str]:
+        return self._ids_in(ReplicaStatus.FAILED)
 
     @property
     def total_count(self) -> int | None:
@@ -130,12 +166,12 @@ class ReplicaTracker:
 
     @property
     def training_ids(self) -> list[str]:
-        return [r.replica_id for r in self._replicas if r.state is ReplicaStatus.TRAINING]
+        return self._ids_in(ReplicaStatus.TRAINING)
 
     @property
     def interval_seconds(self) -> float:
         """Fast while something trains (or a failure message is due), else one check a minute."""
-        busy = self._pending or any(r.state is ReplicaStatus.TRAINING for r in self._replicas)
+        busy = self._pending or ReplicaStatus.TRAINING in self._states
         return self.fast_seconds if busy else self.slow_seconds
 
     # --- Refreshing ------------------------------------------------------------------------------
@@ -194,15 +230,21 @@ class ReplicaTracker:
         calls.n += 1  # counted before the call: a call that fails was still made
         return fn()
 
-    def _fetch_all(self, tavus: TavusClient, calls: _Calls) -> tuple[list[Replica], int]:
+    def _fetch_all(
+        self, tavus: TavusClient, calls: _Calls
+    ) -> tuple[list[Mapping[str, Any]], int]:
         """Every page, de-duplicated by id (a create between reads shifts items a page down)."""
-        collected: dict[str, Replica] = {}
+        collected: dict[str, Mapping[str, Any]] = {}
         page = 1
         while True:
             result = self._call(calls, lambda p=page: tavus.list_replicas(
                 page=p, limit=self.page_size, verbose=True, replica_type=self._replica_type))
-            new = [r for r in result.replicas if r.replica_id not in collected]
-            collected.update((r.replica_id, r) for r in new)
+            new = {}
+            for item in result.items:
+                rid = item_id(item)
+                if rid not in collected:
+                    new[rid] = item
+            collected.update(new)
             # An empty or all-seen page also ends the walk: a server ignoring `page` cannot
             # keep us here forever.
             if not new or len(collected) >= result.total_count:
@@ -211,20 +253,19 @@ class ReplicaTracker:
 
     def _full_load(self, tavus: TavusClient, calls: _Calls) -> list[StatusChange]:
         fetched, total = self._fetch_all(tavus, calls)
-        before = {r.replica_id: r.state for r in self._replicas}
-        self._install(sort_replicas(fetched))
+        held_training = self.training_ids
+        self._install(sort_items(fetched))
         self._total = total
         self._loaded = True
         self.loaded_at = self._clock()
         # Only replicas we held as training can transition (so never on the first load).
         changes = [
-            self._change(r) for r in self._replicas
-            if before.get(r.replica_id) is ReplicaStatus.TRAINING
-            and r.state is not ReplicaStatus.TRAINING
+            self._change(rid) for rid in held_training
+            if rid in self._position
+            and self._states[self._position[rid]] is not ReplicaStatus.TRAINING
         ]
-        for r in self._replicas:
-            if r.state is ReplicaStatus.FAILED:
-                self._note_failed(r)
+        for rid in self.failed_ids:
+            self._note_failed(rid)
         # Full loads are not ticks: every message still missing may be fetched here.
         while self._next_pending() is not None:
             try:
@@ -251,22 +292,23 @@ class ReplicaTracker:
         wanted = set(chunk)
         result = self._call(calls, lambda: tavus.list_replicas(
             page=1, limit=len(chunk), verbose=True, replica_ids=chunk))
-        for fresh in result.replicas:
-            if fresh.replica_id not in wanted:
+        for fresh in result.items:
+            rid = item_id(fresh)
+            if rid not in wanted:
                 continue  # only what we asked for: a server ignoring the filter changes nothing
-            self._replace(fresh)
-            if fresh.state is not ReplicaStatus.TRAINING:
-                if fresh.state is ReplicaStatus.FAILED:
-                    self._note_failed(fresh)
-                changes.append(self._change(fresh))
+            state = self._replace(fresh)
+            if state is not ReplicaStatus.TRAINING:
+                if state is ReplicaStatus.FAILED:
+                    self._note_failed(rid)
+                changes.append(self._change(rid))
 
-    def _note_failed(self, replica: Replica) -> None:
+    def _note_failed(self, rid: str) -> None:
         """Queue a failed replica's message, unless cached or carried by the list item."""
-        rid = replica.replica_id
         if rid in self.messages:
             return
-        if replica.error_message:
-            self.messages[rid] = replica.error_message
+        carried = self.by_id(rid).error_message
+        if carried:
+            self.messages[rid] = carried
         elif rid not in self._pending:
             self._pending.append(rid)
 
@@ -274,9 +316,9 @@ class ReplicaTracker:
         """The oldest failed replica still missing its message (skipping any resolved since)."""
         while self._pending:
             rid = self._pending[0]
-            held = self.by_id(rid)
-            if (rid not in self.messages and held is not None
-                    and held.state is ReplicaStatus.FAILED):
+            position = self._position.get(rid)
+            if (rid not in self.messages and position is not None
+                    and self._states[position] is ReplicaStatus.FAILED):
                 return rid
             self._pending.pop(0)
         return None
@@ -294,20 +336,43 @@ class ReplicaTracker:
         self._pending.pop(0)
         self.messages[rid] = detail.error_message or ""
         if detail.replica_id == rid:
-            self._replace(detail)
+            self._replace(detail.raw or detail.as_item())
 
-    def _install(self, replicas: list[Replica]) -> None:
-        self._replicas = replicas
-        self._position = {r.replica_id: i for i, r in enumerate(replicas)}
+    def _install(self, items: list[Mapping[str, Any]]) -> None:
+        self._items = items
+        self._states = [replica_status(d.get("status")) for d in items]
+        self._position = {item_id(d): i for i, d in enumerate(items)}
+        self._made = {}
+        self._all = None
 
-    def _replace(self, fresh: Replica) -> None:
-        position = self._position.get(fresh.replica_id)
+    def _replace(self, fresh: Mapping[str, Any]) -> ReplicaStatus:
+        """Put a fresh copy of a held replica in its place. -> its status."""
+        state = replica_status(fresh.get("status"))
+        rid = item_id(fresh)
+        position = self._position.get(rid)
         if position is not None:
-            self._replicas[position] = fresh  # created_at does not change: the order holds
+            # created_at does not change: the order holds.
+            self._items[position] = fresh
+            self._states[position] = state
+            self._made.pop(rid, None)
+            self._all = None
+        return state
 
-    def _change(self, replica: Replica) -> StatusChange:
-        return StatusChange(replica.replica_id, replica.replica_name, replica.state,
-                            self.error_message(replica.replica_id))
+    def _replica_at(self, position: int) -> Replica:
+        item = self._items[position]
+        rid = item_id(item)
+        made = self._made.get(rid)
+        if made is None:
+            made = self._made[rid] = Replica.from_api(item)
+        return made
+
+    def _ids_in(self, state: ReplicaStatus) -> list[str]:
+        items = self._items
+        return [item_id(items[i]) for i, s in enumerate(self._states) if s is state]
+
+    def _change(self, rid: str) -> StatusChange:
+        replica = self.by_id(rid)
+        return StatusChange(rid, replica.replica_name, replica.state, self.error_message(rid))
 
     def _with_messages(self, changes: list[StatusChange]) -> list[StatusChange]:
         """Fill in a failure message fetched later in the same tick."""

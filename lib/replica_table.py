@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from lib.tavus import Replica, ReplicaStatus, parse_time
+from lib.tavus import Replica, ReplicaStatus, item_id, parse_time, replica_status
 
 if TYPE_CHECKING:  # annotations only: importing the ledger would load boto3 for every table
     from lib.ledger import LedgerRecord
@@ -38,16 +39,41 @@ _MIN_PROGRESS_FOR_ETA = 5
 
 
 # --- Order ---------------------------------------------------------------------------------------
+def _created_times(created: Iterable[object]) -> pd.Series:
+    """Tavus's created_at values as UTC times, NaT where unreadable: one vectorised parse ("Z",
+    offsets and fractions all accepted) for the table's order and its Created column alike."""
+    # Anything but text is no time at all (a number would be read as nanoseconds).
+    text = [c if type(c) is str else None for c in created]
+    return pd.to_datetime(pd.Series(text, dtype=object), utc=True, format="ISO8601",
+                          errors="coerce")
+
+
+def _table_order(created: Sequence[object], ids: Sequence[str]) -> list[int]:
+    """Positions in table order: newest created first, unknown times last, ties by replica_id."""
+    times = _created_times(created)
+    unknown = times.isna().to_numpy()
+    # Newest first is the smallest key; unknown times get the largest.
+    keys = np.full(len(times), np.iinfo(np.int64).max)
+    np.negative(times.dt.tz_convert(None).to_numpy().view("int64"), out=keys, where=~unknown)
+    key_list = keys.tolist()
+    return sorted(range(len(key_list)), key=lambda i: (key_list[i], ids[i]))
+
+
 def sort_replicas(replicas: Iterable[Replica]) -> list[Replica]:
     """Newest created first, ties by replica_id, unknown times last.
 
     A stable order keeps a positional table selection on the same replica across refreshes.
     """
-    def key(r: Replica) -> tuple[bool, float, str]:
-        created = parse_time(r.created_at)
-        return (created is None, -created.timestamp() if created else 0.0, r.replica_id)
+    replicas = list(replicas)
+    order = _table_order([r.created_at for r in replicas], [r.replica_id for r in replicas])
+    return [replicas[i] for i in order]
 
-    return sorted(replicas, key=key)
+
+def sort_items(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Tavus's replica objects as received, in the order of `sort_replicas`."""
+    items = list(items)
+    order = _table_order([d.get("created_at") for d in items], [item_id(d) for d in items])
+    return [items[i] for i in order]
 
 
 # --- Progress and training time ------------------------------------------------------------------
@@ -159,51 +185,74 @@ def replicas_frame(
 ) -> pd.DataFrame:
     """One row per replica in the stable order (see `sort_replicas`), columns as in COLUMNS.
 
-    `ledger`, `error_messages` and `photos` are keyed by replica id; a replica missing from them
-    gets empty text (photo too: "" draws a blank cell, None would draw "None").
+    The same table as `items_frame`, for replicas held as `Replica` objects.
+    """
+    ordered = sort_replicas(replicas)
+    return items_frame([r.as_item() for r in ordered], states=[r.state for r in ordered],
+                       now=now, ledger=ledger, error_messages=error_messages, photos=photos)
+
+
+def items_frame(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    states: Sequence[ReplicaStatus] | None = None,
+    now: datetime | None = None,
+    ledger: Mapping[str, LedgerRecord] | None = None,
+    error_messages: Mapping[str, str] | None = None,
+    photos: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per Tavus replica object (as received), in the order given, columns as in COLUMNS.
+
+    `states` are the items' mapped statuses when the caller holds them already. `ledger`,
+    `error_messages` (read for failed rows only) and `photos` are keyed by replica id; a replica
+    missing from them gets empty text (photo too: "" draws a blank cell, None would draw "None").
     """
     now = now or datetime.now(UTC)
     ledger = ledger or {}
     error_messages = error_messages or {}
-    photos = photos or {}
-    ordered = sort_replicas(replicas)
-    # Column lists built in one pass and handed to pandas once: per-row DataFrame work is what
-    # makes a 10,000-replica table slow.
-    cols: dict[str, list] = {name: [] for name in COLUMNS}
-    training_label = STATUS_LABELS[ReplicaStatus.TRAINING]
-    for r in ordered:
-        rid = r.replica_id
-        state = r.state  # once per row: it is the hot spot at 10,000 rows
-        record = ledger.get(rid)
-        if state is ReplicaStatus.TRAINING:
-            timing = training_time(r, now)
-            label = STUCK_LABEL if timing.stuck else training_label
-            elapsed, eta = format_duration(timing.elapsed), format_duration(timing.remaining)
+    # Built column by column from the dicts: at 10,000 rows, objects and per-row appends are
+    # what the first load would spend its time on (bench/, first load). Ready rows, the bulk of
+    # an account, take only the comprehensions; the others get a Replica and the full treatment.
+    n = len(items)
+    if states is None:
+        states = [replica_status(d.get("status")) for d in items]
+    ids = [item_id(d) for d in items]
+    ready = ReplicaStatus.READY
+    status = [STATUS_LABELS[s] for s in states]
+    progress = [100] * n
+    elapsed, eta, error = [""] * n, [""] * n, [""] * n
+    for i in [i for i, s in enumerate(states) if s is not ready]:
+        replica = Replica.from_api(items[i])
+        progress[i] = replica.progress or 0
+        if states[i] is ReplicaStatus.TRAINING:
+            timing = training_time(replica, now)
+            if timing.stuck:
+                status[i] = STUCK_LABEL
+            elapsed[i] = format_duration(timing.elapsed)
+            eta[i] = format_duration(timing.remaining)
         else:
-            label, elapsed, eta = STATUS_LABELS[state], "", ""
-        cols["photo"].append(photos.get(rid, ""))  # "" draws blank; None draws "None"
-        cols["name"].append(r.replica_name or "")
-        cols["replica_id"].append(rid)
-        cols["status"].append(label)
-        cols["progress"].append(100 if state is ReplicaStatus.READY else (r.progress or 0))
-        cols["model"].append(r.model_name or "")
-        cols["created"].append(r.created_at)
-        cols["elapsed"].append(elapsed)
-        cols["eta"].append(eta)
-        cols["creator"].append((record.created_by or "") if record else "")
-        cols["notes"].append((record.notes or "") if record else "")
-        message = error_messages.get(rid) or r.error_message
-        cols["error"].append(_error_text(message) if state is ReplicaStatus.FAILED else "")
-        cols["type"].append(r.replica_type or "")
+            error[i] = _error_text(error_messages.get(ids[i]) or replica.error_message)
+    records = [ledger.get(rid) for rid in ids] if ledger else [None] * n
+    cols = {
+        "photo": [photos.get(rid, "") for rid in ids] if photos else [""] * n,
+        "name": [d.get("replica_name") or "" for d in items],
+        "replica_id": ids,
+        "status": status,
+        "progress": progress,
+        "model": [d.get("model_name") or "" for d in items],
+        "elapsed": elapsed,
+        "eta": eta,
+        "creator": [(rec.created_by or "") if rec else "" for rec in records],
+        "notes": [(rec.notes or "") if rec else "" for rec in records],
+        "error": error,
+        "type": [d.get("replica_type") or "" for d in items],
+    }
     series = {
         # Explicit dtypes, so an empty table still has text columns that .str works on, and
         # photo is "" (not None or NaN) for replicas without one.
-        name: pd.Series(values, dtype=_DTYPES.get(name, "str"))
-        for name, values in cols.items() if name != "created"
+        name: pd.Series(values, dtype=_DTYPES.get(name, "str")) for name, values in cols.items()
     }
-    # One vectorised parse for the whole column ("Z", offsets and fractions all accepted).
-    series["created"] = pd.to_datetime(pd.Series(cols["created"], dtype=object), utc=True,
-                                       format="ISO8601", errors="coerce")
+    series["created"] = _created_times(d.get("created_at") for d in items)
     return pd.DataFrame(series, columns=COLUMNS)
 
 
@@ -234,11 +283,11 @@ def filter_frame(
     return frame[mask].reset_index(drop=True)
 
 
-def status_counts(replicas: Iterable[Replica]) -> dict[str, int]:
+def status_counts(states: Iterable[ReplicaStatus]) -> dict[str, int]:
     """{"Ready": n, "Training": n, "Failed": n}, every key present even at 0."""
     counts = dict.fromkeys(STATUS_LABELS.values(), 0)
-    for r in replicas:
-        counts[STATUS_LABELS[r.state]] += 1
+    for state in states:
+        counts[STATUS_LABELS[state]] += 1
     return counts
 
 

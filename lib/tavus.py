@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
@@ -39,6 +39,7 @@ __all__ = [
     "TavusError",
     "ValidationCheck",
     "Voice",
+    "item_id",
     "parse_progress",
     "replica_status",
 ]
@@ -93,7 +94,7 @@ class ReplicaStatus(StrEnum):
 
 def replica_status(raw: str | None) -> ReplicaStatus:
     """THE one status mapping. The API says "completed", the webhook "ready", others "training"."""
-    normalized = (raw or "").strip().lower()
+    normalized = raw.strip().lower() if isinstance(raw, str) else ""
     if normalized in ("completed", "ready"):
         return ReplicaStatus.READY
     if normalized == "error":
@@ -101,9 +102,9 @@ def replica_status(raw: str | None) -> ReplicaStatus:
     return ReplicaStatus.TRAINING
 
 
-def parse_time(value: str | None) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
     """Tavus's ISO time ("2026-01-02T03:04:05.678Z"), as an aware UTC datetime; junk -> None."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
@@ -192,6 +193,11 @@ def _str(value: Any) -> str:
     return value if type(value) is str else ("" if value is None else str(value))
 
 
+def item_id(item: Mapping[str, Any]) -> str:
+    """The replica_id of a Tavus list item as received, read as `Replica.from_api` reads it."""
+    return _str(item.get("replica_id"))
+
+
 def _dicts(value: Any) -> list[dict]:
     """A list of JSON objects, skipping anything else Tavus might put in there."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
@@ -249,16 +255,34 @@ class Replica:
     def progress(self) -> int | None:
         return parse_progress(self.training_progress)
 
+    def as_item(self) -> dict[str, str | None]:
+        """This replica as a Tavus list item (from its fields, not `raw`: see ReplicaPage)."""
+        return {name: getattr(self, name) for name in _ITEM_FIELDS}
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Replica) if f.name != "raw")
+
 
 @dataclass(frozen=True)
 class ReplicaPage:
-    replicas: list[Replica]
+    """One page of `GET /v2/replicas`.
+
+    `items` are Tavus's objects as received (JSON objects only), for callers that read thousands
+    (the table builds its columns straight from them); `replicas` makes `Replica` objects of
+    them on first use.
+    """
+
+    items: list[dict[str, Any]]
     total_count: int
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> ReplicaPage:
-        replicas = [Replica.from_api(item) for item in _dicts(d.get("data"))]
-        return cls(replicas=replicas, total_count=_total(d, len(replicas)))
+        items = _dicts(d.get("data"))
+        return cls(items=items, total_count=_total(d, len(items)))
+
+    @cached_property
+    def replicas(self) -> list[Replica]:
+        return [Replica.from_api(item) for item in self.items]
 
 
 @dataclass(frozen=True)

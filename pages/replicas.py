@@ -9,7 +9,7 @@ from lib import ui
 from lib.details import replica_summary
 from lib.errors import user_message
 from lib.ledger import Ledger
-from lib.replica_table import error_hint, filter_frame, replicas_frame, status_counts
+from lib.replica_table import error_hint, filter_frame, items_frame, status_counts
 from lib.tavus import MODELS, ReplicaStatus
 
 frame = ui.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
@@ -46,29 +46,26 @@ def live_table() -> None:
     status_slot = st.container(key="replica-status")
     if tracker.stale_since is not None:
         why = ui.escape_markdown(user_message(tracker.last_error))
-        if not tracker.replicas:
+        if not tracker.count:
             status_slot.error(f"The replicas could not be loaded. {why} Retrying every "
                               f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
             return
         status_slot.warning(f"Stale since {tracker.stale_since.astimezone():%H:%M} — retrying. "
                             f"{why}", icon=":material/cloud_off:")
-    counts = status_counts(tracker.replicas)
+    counts = status_counts(tracker.states)
     with st.container(key="replica-counts", horizontal=True):
         for label in ("Ready", "Training", "Failed"):
             st.metric(label, counts[label])
-        st.metric("All", len(tracker.replicas))
+        st.metric("All", tracker.count)
 
     records, ledger_problem = ui.ledger_records(frame)
     table = filter_frame(
-        replicas_frame(tracker.replicas, ledger=records,
-                       error_messages={r.replica_id: tracker.error_message(r.replica_id) or ""
-                                       for r in tracker.replicas
-                                       if r.state is ReplicaStatus.FAILED},
-                       photos=ui.photo_urls(frame, records)),
+        items_frame(tracker.items, states=tracker.states, ledger=records,
+                    error_messages=tracker.messages, photos=ui.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
     updated = tracker.updated_at.astimezone() if tracker.updated_at else datetime.now()
     with st.container(key="replica-updated"):
-        st.caption(f"{len(table)} of {len(tracker.replicas)} shown · updated {updated:%H:%M:%S}"
+        st.caption(f"{len(table)} of {tracker.count} shown · updated {updated:%H:%M:%S}"
                    f" · checks every {tracker.interval_seconds:g} s"
                    + (" · team records unavailable" if ledger_problem else ""))
 

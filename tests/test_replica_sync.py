@@ -248,6 +248,36 @@ def test_training_to_ready_is_reported_once(sim: TavusSimulator, tavus: TavusCli
     assert len(seen) == 1  # nothing trains: just the count
 
 
+def test_items_states_and_replica_objects_agree_before_and_after_a_tick(
+        sim: TavusSimulator, tavus: TavusClient) -> None:
+    ids = sim.add_replicas(6, training=2)
+    tracker = ReplicaTracker()
+    tracker.load(tavus)
+
+    def agree() -> None:
+        replicas = tracker.replicas
+        assert tracker.count == len(replicas) == len(tracker.items) == len(tracker.states) == 6
+        assert [r.replica_id for r in replicas] == [d["replica_id"] for d in tracker.items]
+        assert [r.state for r in replicas] == list(tracker.states)
+        assert [r.replica_id for r in replicas] == [
+            r.replica_id for r in sort_replicas(replicas)]
+        for r in replicas:
+            assert tracker.by_id(r.replica_id) == r
+
+    agree()
+    assert tracker.by_id(ids[-1]) is tracker.by_id(ids[-1])  # made once, then kept
+    before = tracker.by_id(ids[-1])
+    assert before.state is ReplicaStatus.TRAINING
+    sim.advance(TRAINING_SECONDS + 1)
+    tracker.tick(tavus)
+    agree()
+    # The tick's fresh copy replaced the old one everywhere: no stale object is handed out.
+    assert tracker.by_id(ids[-1]).state is ReplicaStatus.READY
+    assert tracker.by_id(ids[-1]) is not before
+    assert list(tracker.states).count(ReplicaStatus.TRAINING) == 0
+    assert tracker.failed_ids == [] and tracker.training_ids == []
+
+
 def test_the_first_load_reports_no_transitions(sim: TavusSimulator, tavus: TavusClient) -> None:
     sim.add_replicas(3, training=1)
     sim.advance(TRAINING_SECONDS + 1)

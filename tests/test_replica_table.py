@@ -15,8 +15,10 @@ from lib.replica_table import (
     error_hint,
     filter_frame,
     format_duration,
+    items_frame,
     ready_replicas,
     replicas_frame,
+    sort_items,
     sort_replicas,
     status_counts,
     training_time,
@@ -110,9 +112,10 @@ def test_created_is_a_utc_datetime_and_rows_are_newest_first_ties_by_id() -> Non
         Replica("r-a", "A", "completed", created_at=same.isoformat()),  # "+00:00" form
         Replica("r-none", "N", "completed", created_at=None),
         replica("r-new", age=timedelta(minutes=1)),
+        Replica("r-junk", "J", "completed", created_at="yesterday"),
     ]
     frame = replicas_frame(replicas, now=NOW)
-    assert list(frame["replica_id"]) == ["r-new", "r-a", "r-b", "r-old", "r-none"]
+    assert list(frame["replica_id"]) == ["r-new", "r-a", "r-b", "r-old", "r-junk", "r-none"]
     assert [r.replica_id for r in sort_replicas(replicas)] == list(frame["replica_id"])
     assert frame.loc[1, "created"] == pd.Timestamp(same)
     assert str(frame["created"].dt.tz) == "UTC"
@@ -248,6 +251,51 @@ def test_the_error_column_shows_the_message_with_its_hint_only_for_failed_replic
     assert row(frame, "r-none")["error"] == ""
 
 
+# --- From Tavus's objects as received (the tracker's path) --------------------------------------
+def test_items_frame_builds_the_same_table_as_replicas_frame() -> None:
+    replicas = [
+        replica("r-ready", age=timedelta(days=3)),
+        replica("r-train", "started", progress="40/100", age=timedelta(hours=1)),
+        replica("r-stuck", "started", progress="2/100", age=timedelta(hours=7)),
+        replica("r-head", "error", age=timedelta(days=2)),
+        replica("r-own", "error", error="ImageQualityError: too small"),
+        replica("r-tie-b", age=timedelta(hours=5)),
+        replica("r-tie-a", age=timedelta(hours=5)),
+    ]
+    kwargs = {
+        "now": NOW,
+        "ledger": {"r-ready": ledger_record("r-ready", by="jane@example.com", notes="demo")},
+        "error_messages": {"r-head": "HeadNotFullyInFrameError: chin cut off"},
+        "photos": {"r-train": "data:,"},
+    }
+    ordered = sort_replicas(replicas)
+    from_items = items_frame([r.as_item() for r in ordered], **kwargs)
+    pd.testing.assert_frame_equal(from_items, replicas_frame(replicas, **kwargs))
+    order = list(from_items["replica_id"])
+    assert order[order.index("r-tie-a") + 1] == "r-tie-b"  # same time: by id
+    assert order[-2:] == ["r-head", "r-ready"]  # oldest last
+    assert row(from_items, "r-stuck")["status"] == STUCK_LABEL
+    assert row(from_items, "r-head")["error"].startswith("HeadNotFullyInFrameError")
+
+
+def test_items_frame_reads_odd_values_in_tavus_objects_without_failing() -> None:
+    items = [
+        {"replica_id": "r-num", "replica_name": 42, "status": 7, "created_at": 1700000000,
+         "training_progress": None, "model_name": None},
+        {"replica_id": "r-junk", "status": "error", "created_at": "not a time",
+         "error_message": "HeadNotFullyInFrameError"},
+        {"replica_id": "r-fine", "status": "completed", "created_at": "2026-03-01T10:00:00Z"},
+    ]
+    frame = items_frame(items, now=NOW)
+    number = row(frame, "r-num")
+    assert (number["name"], number["status"], number["progress"]) == ("42", "Training", 0)
+    assert pd.isna(number["created"])  # a number is no time, not 1970 plus nanoseconds
+    junk = row(frame, "r-junk")
+    assert pd.isna(junk["created"]) and junk["error"].startswith("HeadNotFullyInFrameError — ")
+    assert row(frame, "r-fine")["created"] == pd.Timestamp("2026-03-01T10:00:00Z")
+    assert sort_items(items)[0]["replica_id"] == "r-fine"  # unknown times go last
+
+
 # --- Ledger and photos ----------------------------------------------------------------------------
 def test_creator_notes_and_photo_come_from_the_callers_mappings() -> None:
     replicas = [replica("r-mine"), replica("r-nobody"), replica("r-elsewhere")]
@@ -315,7 +363,7 @@ def test_status_counts_always_has_all_three_keys() -> None:
     assert status_counts([]) == {"Ready": 0, "Training": 0, "Failed": 0}
     replicas = [replica("a", "completed"), replica("b", "ready"), replica("c", "started"),
                 replica("d", "error"), replica("e", "weird")]
-    assert status_counts(replicas) == {"Ready": 2, "Training": 2, "Failed": 1}
+    assert status_counts(r.state for r in replicas) == {"Ready": 2, "Training": 2, "Failed": 1}
 
 
 def test_ready_replicas_still_filters_by_the_mapping() -> None:
