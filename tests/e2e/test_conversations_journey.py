@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -23,6 +21,7 @@ from tests.e2e.conftest import (
     wait_idle,
     wait_until,
 )
+from tests.qr import decode_qr
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +31,6 @@ def calls_demo() -> Iterator[DemoApp]:
     demo = start_demo_app("conversations-journey")
     yield demo
     stop_app(demo.app)
-
-
-def decode_qr(png: bytes) -> str:
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return text
 
 
 def call_box(page: Page, conversation_id: str):
