@@ -219,11 +219,11 @@ def items_frame(
     ids = [item_id(d) for d in items]
     ready = ReplicaStatus.READY
     status = [STATUS_LABELS[s] for s in states]
-    progress = [100] * n
+    progress = [100] * n  # what replica_progress gives every ready row
     elapsed, eta, error = [""] * n, [""] * n, [""] * n
     for i in [i for i, s in enumerate(states) if s is not ready]:
         replica = Replica.from_api(items[i])
-        progress[i] = replica.progress or 0
+        progress[i] = replica_progress(replica)
         if states[i] is ReplicaStatus.TRAINING:
             timing = training_time(replica, now)
             if timing.stuck:
