@@ -92,7 +92,7 @@ class ReplicaStatus(StrEnum):
     FAILED = "failed"
 
 
-def replica_status(raw: str | None) -> ReplicaStatus:
+def replica_status(raw: object) -> ReplicaStatus:
     """THE one status mapping. The API says "completed", the webhook "ready", others "training"."""
     normalized = raw.strip().lower() if isinstance(raw, str) else ""
     if normalized in ("completed", "ready"):
