@@ -93,7 +93,7 @@ def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: DemoApp
     box.get_by_role("button", name="End").click()
     wait_until(lambda: "active" not in call_box(page, conversation_id).inner_text(),
                timeout=20, what="the conversation to end")
-    assert "Ended" in call_box(page, conversation_id).inner_text()
+    expect(call_box(page, conversation_id)).to_contain_text("Ended")  # drawn after the status
     with TavusClient(sim, DEMO_API_KEY) as tavus:
         assert tavus.get_conversation(conversation_id).status == "ended"
     shot(page, "calls-2-ended")
