@@ -1,7 +1,7 @@
-"""Replica Studio: entry point. Navigation only; every page draws its own frame (see lib/ui.py)."""
+"""Replica Studio: entry point. Navigation only; every page draws its own frame (lib/ui/shell)."""
 
 import streamlit as st
 
-from lib import ui
+from lib.ui import shell
 
-st.navigation(ui.navigation_pages(), position="hidden").run()
+st.navigation(shell.navigation_pages(), position="hidden").run()

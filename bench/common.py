@@ -1,8 +1,9 @@
 """Shared bench plumbing: samples and ratios, targets, and the servers the bench starts.
 
 Everything the bench measures runs against real HTTP on loopback: the Tavus simulator and moto's
-S3 server each run in their own process (`python -m lib.simulator`, `python -m moto.server`), like
-a remote Tavus and S3 would, so their work never competes for the bench's (or the app's) GIL.
+S3 server each run in their own process (`python -m lib.tavus.simulator`, `python -m
+moto.server`), like a remote Tavus and S3 would, so their work never competes for the
+bench's (or the app's) GIL.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         self.process = subprocess.Popen(
-            [PY, "-m", "lib.simulator", "--host", "127.0.0.1", "--port", str(self.port),
+            [PY, "-m", "lib.tavus.simulator", "--host", "127.0.0.1", "--port", str(self.port),
              "--key", TAVUS_KEY, "--training-seconds", str(TRAINING_SECONDS), "--no-demo-data"],
             cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(f"{self.url}/", process=self.process)
@@ -284,7 +285,7 @@ class S3Server:
 
     It listens on 127.0.0.2, not 127.0.0.1: the app treats a 127.0.0.1/localhost S3 endpoint as
     demo mode's private server and sends photos as thumbnails it downloads itself
-    (lib/ui.py _photo_url), where a real S3 gets presigned URLs. 127.0.0.2 is still loopback.
+    (lib/ui/cached.py _photo_url), where a real S3 gets presigned URLs. 127.0.0.2 is still loopback.
     """
 
     HOST = "127.0.0.2"
@@ -299,7 +300,7 @@ class S3Server:
             [PY, "-m", "moto.server", "-H", self.HOST, "-p", str(self.port)],
             cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(f"{self.url}/", process=self.process)
-        from lib.storage import ImageStore
+        from lib.storage.s3 import ImageStore
 
         ImageStore(self.settings()).ensure_bucket()
         return self
@@ -317,15 +318,15 @@ class S3Server:
                 "AWS_ACCESS_KEY_ID": AWS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
 
     def seed_team_records(self, prefix: str, replica_ids: list[str]) -> None:
-        """A team record (lib/ledger.py) and a small source photo for each replica, as if the
-        team had made them with the app: the table shows creator, notes and a photo for them."""
+        """A team record (lib/storage/ledger.py) and a small source photo for each replica, as if
+        the team had made them with the app: the table shows creator, notes and a photo for them."""
         import io
 
         from PIL import Image
         from skimage import data
 
-        from lib.ledger import Ledger, LedgerRecord, now_iso
-        from lib.storage import ImageStore
+        from lib.storage.ledger import Ledger, LedgerRecord, now_iso
+        from lib.storage.s3 import ImageStore
 
         buffer = io.BytesIO()
         Image.fromarray(data.astronaut()).save(buffer, format="JPEG", quality=85)

@@ -69,11 +69,12 @@ def _wait_for_download(tavus, replica_id: str, timeout: float = 20) -> None:
 
 
 def run(sim: Simulator, s3: S3Server, *, reps: int = REPS) -> Section:
-    from lib.checks import check_photo, draw_overlay
-    from lib.create import ReplicaForm, attempt_for, create_replica_from_photo
-    from lib.photo import prepare_photo
-    from lib.storage import ImageStore
-    from lib.tavus import TavusClient
+    from lib.photos.checks import check_photo
+    from lib.photos.intake import prepare_photo
+    from lib.photos.overlay import draw_overlay
+    from lib.replicas.create import ReplicaForm, attempt_for, create_replica_from_photo
+    from lib.storage.s3 import ImageStore
+    from lib.tavus.client import TavusClient
 
     section = Section("create", "4. Create path with a 5 MB photo")
     print(f"\n{section.title}", flush=True)

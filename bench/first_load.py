@@ -4,7 +4,7 @@ paged HTTP fetch alone.
 raw  = httpx GET of every page (same page size, same query as the app), bodies read, not parsed.
 full = `ReplicaTracker(page_size=…).load(tavus)` + `items_frame(tracker.items,
        states=tracker.states)`, which is what the Replicas page does for a session's first paint
-       (lib/ui.py replica_tracker, pages/replicas.py).
+       (lib/ui/live.py replica_tracker, pages/replicas.py).
 Raw and full alternate within each repetition. Page sizes 50–1000 are tried; the app uses
 ReplicaTracker's default, 100.
 """
@@ -20,7 +20,7 @@ import httpx
 from bench.common import TAVUS_KEY, Ratio, Section, Simulator, Stat, Target, gc_collected
 
 PAGE_SIZES = (50, 100, 250, 500, 1000)
-APP_PAGE_SIZE = 100  # ReplicaTracker's default, used by lib/ui.py
+APP_PAGE_SIZE = 100  # ReplicaTracker's default, used by lib/ui/live.py
 N = 10_000
 REPS = 5
 TARGET_RATIO = 1.5
@@ -29,9 +29,9 @@ WAN_REPS = {100: 1, 250: 2, 1000: 3}  # page size -> runs (median; a run at 100 
 
 
 def run(sim: Simulator, *, reps: int = REPS, wan: bool = True) -> Section:
-    from lib.replica_sync import ReplicaTracker
-    from lib.replica_table import items_frame
-    from lib.tavus import TavusClient
+    from lib.replicas.table import items_frame
+    from lib.replicas.tracker import ReplicaTracker
+    from lib.tavus.client import TavusClient
 
     section = Section("first_load", f"2. First load of {N:,} replicas")
     print(f"\n{section.title}", flush=True)

@@ -24,7 +24,7 @@ TARGET_TICK_MS = 50.0
 
 def build_table(items, states, messages):
     """The non-Streamlit work of one run of the page's `live_table` fragment."""
-    from lib.replica_table import filter_frame, items_frame, status_counts
+    from lib.replicas.table import filter_frame, items_frame, status_counts
 
     counts = status_counts(states)
     table = filter_frame(items_frame(items, states=states, ledger={}, error_messages=messages,
@@ -38,10 +38,10 @@ def build_table(items, states, messages):
 def run(sim: Simulator, *, ticks: int = TICKS) -> Section:
     from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
-    from lib.replica_sync import ReplicaTracker
-    from lib.replica_table import sort_items
+    from lib.replicas.table import sort_items
+    from lib.replicas.tracker import ReplicaTracker
     from lib.services import live_timeout
-    from lib.tavus import TavusClient, replica_status
+    from lib.tavus.client import TavusClient, replica_status
 
     section = Section("tick", "1. Refresh tick (server side, per table refresh)")
     print(f"\n{section.title}", flush=True)

@@ -1,1 +1,6 @@
-"""Replica Studio library layer: plain Python, no Streamlit (except lib/ui.py)."""
+"""Replica Studio's library layer: plain Python grouped by domain; only lib/ui imports Streamlit.
+
+Packages: tavus (client, simulator), storage (S3, ledger, thumbnails), photos (intake, checks,
+overlay), replicas (create, tracker, table, facts, outcomes, voices), conversations (requests,
+links, history) and ui (the Streamlit layer). Top-level modules are the cross-cutting ones.
+"""

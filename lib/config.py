@@ -1,7 +1,7 @@
 """Configuration: every setting's name, default and rule, in one place.
 
 Values come from Streamlit secrets when a secrets file exists, else from the environment.
-This module does not import Streamlit: `lib/ui.py` hands it the secrets as a plain mapping.
+This module does not import Streamlit: `lib/ui` hands it the secrets as a plain mapping.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class DemoServices:
     tavus_url: str
     tavus_api_key: str
     s3: S3Settings
-    simulator: object  # lib.simulator.TavusSimulator, typed loosely to keep imports lazy
+    simulator: object  # lib.tavus.simulator.TavusSimulator, typed loosely to keep imports lazy
 
 
 def free_port() -> int:
@@ -50,8 +50,8 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
         # Imported here: moto and the simulator are only needed in demo mode.
         from moto.server import ThreadedMotoServer
 
-        from lib.simulator import TavusSimulator
-        from lib.storage import ImageStore
+        from lib.storage.s3 import ImageStore
+        from lib.tavus.simulator import TavusSimulator
 
         # werkzeug (moto's server) logs each request line, presigned query string included.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from lib.config import ConfigError
-from lib.create import FormError
-from lib.photo import PhotoError
-from lib.storage import StorageError
-from lib.tavus import TavusError
+from lib.photos.intake import PhotoError
+from lib.replicas.create import FormError
+from lib.storage.s3 import StorageError
+from lib.tavus.client import TavusError
 
 
 def tavus_message(error: TavusError) -> str:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import httpx
 
 from lib.config import Settings
-from lib.storage import ImageStore
-from lib.tavus import TavusClient
+from lib.storage.s3 import ImageStore
+from lib.tavus.client import TavusClient
 
 
 @dataclass(frozen=True)

@@ -4,34 +4,32 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from lib import ui
-from lib.conversations import (
+from lib.conversations.history import elapsed, shutdown_reason, sort_conversations
+from lib.conversations.links import join_url, qr_png
+from lib.conversations.requests import (
     DEFAULT_MAX_CALL_MINUTES,
     LANGUAGES,
     ConversationAttempt,
     ConversationForm,
-    elapsed,
-    join_url,
-    qr_png,
     refusal_advice,
-    shutdown_reason,
-    sort_conversations,
     start_conversation,
 )
 from lib.errors import user_message
-from lib.replica_table import format_duration, ready_replicas
-from lib.tavus import TavusError
+from lib.replicas.table import format_duration, ready_replicas
+from lib.tavus.client import TavusError
+from lib.text import escape_markdown
+from lib.ui import cached, shell, widgets
 
-frame = ui.frame("Conversations")
+frame = shell.frame("Conversations")
 tavus = frame.services.tavus
 state = st.session_state
 state.setdefault("call_limits", {})  # conversation id -> max call seconds, for those made here
 state.setdefault("call_links", {})  # conversation id -> join link (with a private room's token)
 
 try:
-    replicas = ready_replicas(ui.all_replicas(frame, include_system=True))
+    replicas = ready_replicas(cached.all_replicas(frame, include_system=True))
 except Exception as error:  # shown as a message; the list of calls below still works
-    ui.show_error(error)
+    widgets.show_error(error)
     replicas = []
 
 start_col, result_col = st.columns([3, 2], gap="large")
@@ -48,8 +46,8 @@ with start_col, st.container(border=True, key="start-conversation"):
         replica_id = pick_col.selectbox("Replica (ready ones only)", ids,
                                         format_func=labels.__getitem__,
                                         index=ids.index(wanted) if wanted in labels else 0)
-        records, _ = ui.ledger_records(frame)
-        photo = ui.photo_urls(frame, {replica_id: records[replica_id]}
+        records, _ = cached.ledger_records(frame)
+        photo = cached.photo_urls(frame, {replica_id: records[replica_id]}
                               if replica_id in records else {}).get(replica_id)
         if photo:
             photo_col.image(photo, width=72)
@@ -61,7 +59,7 @@ with start_col, st.container(border=True, key="start-conversation"):
                                placeholder="Who the replica is talking to, and about what")
         language_col, persona_col, minutes_col = st.columns(3)
         language = language_col.selectbox("Language", LANGUAGES, key="call_language")
-        persona_list, persona_problem = ui.personas(frame)
+        persona_list, persona_problem = cached.personas(frame)
         persona = persona_col.selectbox(
             "Persona", [None, *persona_list], key="call_persona",
             format_func=lambda p: "Tavus's default" if p is None else p.persona_name
@@ -95,15 +93,15 @@ with start_col, st.container(border=True, key="start-conversation"):
                 conversation = start_conversation(tavus, attempt)
                 state.call_limits[conversation.conversation_id] = form.max_call_minutes * 60
                 state.call_links[conversation.conversation_id] = join_url(conversation)
-                ui.forget_conversations()
+                cached.forget_conversations()
                 st.rerun()
             except TavusError as error:
                 advice = refusal_advice(error)
-                st.error(ui.escape_markdown(user_message(error))
-                         + (f"\n\n**What to do:** {ui.escape_markdown(advice)}" if advice else ""),
+                st.error(escape_markdown(user_message(error))
+                         + (f"\n\n**What to do:** {escape_markdown(advice)}" if advice else ""),
                          icon=":material/block:")
             except Exception as error:  # a form value Tavus would refuse: said plainly
-                ui.show_error(error)
+                widgets.show_error(error)
 
 with result_col:
     attempt = state.get("call_attempt")
@@ -128,10 +126,10 @@ with result_col:
 def end(conversation_id: str) -> None:
     try:
         tavus.end_conversation(conversation_id)
-        ui.forget_conversations()
+        cached.forget_conversations()
         st.toast("Conversation ended.", icon=":material/call_end:")
     except Exception as error:  # said plainly; the list stays
-        ui.show_error(error)
+        widgets.show_error(error)
 
 
 @st.cache_data(show_spinner=False, max_entries=500)
@@ -147,7 +145,7 @@ conversations_now = []
 try:
     conversations_now = sort_conversations(tavus.list_conversations(limit=25).conversations)
 except TavusError as error:
-    ui.show_error(error)
+    widgets.show_error(error)
 live = any(c.status == "active" for c in conversations_now)
 
 
@@ -157,7 +155,7 @@ def call_list() -> None:
         calls = sort_conversations(
             frame.services.live.list_conversations(limit=25).conversations)
     except TavusError as error:
-        ui.show_error(error)
+        widgets.show_error(error)
         return
     active = [c for c in calls if c.status == "active"]
     if bool(active) != live:
@@ -170,8 +168,8 @@ def call_list() -> None:
         with st.container(border=True, key=f"call-{call.conversation_id}"):
             info_col, time_col, action_col = st.columns([3, 2, 1], vertical_alignment="center")
             info_col.markdown(
-                f"**{ui.escape_markdown(call.conversation_name or call.conversation_id)}** · "
-                f"{ui.escape_markdown(names.get(call.replica_id or '', call.replica_id or ''))}  \n"
+                f"**{escape_markdown(call.conversation_name or call.conversation_id)}** · "
+                f"{escape_markdown(names.get(call.replica_id or '', call.replica_id or ''))}  \n"
                 f"`{call.conversation_id}` · "
                 + (":green[**active**]" if call.status == "active" else f"{call.status}"))
             spent = format_duration(elapsed(call, now))
@@ -186,7 +184,7 @@ def call_list() -> None:
                     action_col.link_button("Rejoin", link)
             else:
                 reason = ended_reason(call.conversation_id, frame.services.tavus_url)
-                time_col.caption(f"Ended: {ui.escape_markdown(reason)}" if reason else "Ended")
+                time_col.caption(f"Ended: {escape_markdown(reason)}" if reason else "Ended")
 
 
 call_list()

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from lib import ui
-from lib.create import (
+from lib.replicas.create import (
     ReplicaForm,
     attempt_for,
     callback_url_from,
@@ -11,9 +10,11 @@ from lib.create import (
     replica_name_for,
     settle_ledger,
 )
-from lib.tavus import MODELS
+from lib.tavus.client import MODELS
+from lib.text import escape_markdown
+from lib.ui import cached, live, shell, widgets
 
-frame = ui.frame("Create a replica")
+frame = shell.frame("Create a replica")
 state = st.session_state
 state.setdefault("create_round", 0)  # bumped by "Create another" to give fresh photo widgets
 
@@ -39,7 +40,7 @@ def ledger_status(attempt) -> None:
             st.rerun()  # written or failed: redraw the page once, which stops this timer
         elif attempt.ledger_error:
             st.warning("The replica is fine, but its team record could not be saved: "
-                       f"{ui.escape_markdown(attempt.ledger_error)} It is retried on the next "
+                       f"{escape_markdown(attempt.ledger_error)} It is retried on the next "
                        "Create click.", icon=":material/cloud_off:")
 
     status()
@@ -64,15 +65,15 @@ with photo_col:
         shot = st.file_uploader("Headshot (PNG, JPEG or WebP, at least 512×512)",
                                 type=["png", "jpg", "jpeg", "webp"],
                                 key=f"upload-{state.create_round}")
-    analysis = ui.analyse_photo(shot.getvalue(), shot.name) if shot is not None else None
+    analysis = cached.analyse_photo(shot.getvalue(), shot.name) if shot is not None else None
     if analysis is not None and analysis.error:
-        st.error(ui.escape_markdown(analysis.error), icon=":material/image_not_supported:")
+        st.error(escape_markdown(analysis.error), icon=":material/image_not_supported:")
     elif analysis is not None:
         st.image(analysis.overlay, caption="Face box, centre lines and the estimated head with "
                  "its margins", width="stretch")
         for note in analysis.prepared.notes:
-            st.caption(f":material/info: {ui.escape_markdown(note)}")
-        ui.show_photo_report(analysis.report)
+            st.caption(f":material/info: {escape_markdown(note)}")
+        widgets.show_photo_report(analysis.report)
     tavus_slot = st.container()  # Tavus's own check lands here, beside the local ones
 
 with form_col:
@@ -84,12 +85,12 @@ with form_col:
         state.name_default = shot.name
     st.text_input("Replica name", max_chars=80, key="replica_name",
                   placeholder="Defaults to the file name")
-    voice_list, voice_warning = ui.voices(frame)
+    voice_list, voice_warning = cached.voices(frame)
     if voice_warning:
-        st.warning(ui.escape_markdown(voice_warning), icon=":material/record_voice_over:")
+        st.warning(escape_markdown(voice_warning), icon=":material/record_voice_over:")
     voice = st.selectbox("Voice", voice_list, format_func=lambda v: v.voice_name, key="voice",
                          help="A Tavus stock voice the replica will speak with.")
-    ui.voice_preview(voice)
+    widgets.voice_preview(voice)
     model = st.selectbox("Model", MODELS, key="model")
     st.caption(MODEL_HELP[model])
     auto_fix = st.toggle("Let Tavus auto-fix the photo", value=True, key="auto_fix",
@@ -127,11 +128,11 @@ if check_clicked:
             analysis.prepared.data, analysis.prepared.content_type, model=model)
         state.tavus_check = (analysis.fingerprint, model, result)
     except Exception as error:  # shown as a message; nothing else changes
-        ui.show_error(error)
+        widgets.show_error(error)
 tavus_check = state.get("tavus_check")
 if analysis is not None and tavus_check and tavus_check[0] == analysis.fingerprint:
     with tavus_slot:
-        ui.show_tavus_check(tavus_check[2], tavus_check[1])
+        widgets.show_tavus_check(tavus_check[2], tavus_check[1])
 
 with action_slot:
     if create_clicked:
@@ -154,16 +155,16 @@ with action_slot:
                     tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
                     photo=analysis.prepared, filename=shot.name, form=form,
                     ttl_hours=frame.settings.presign_ttl_hours,
-                    created_by=ui.current_user_email(), check_score=analysis.report.score,
+                    created_by=shell.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"))
-                ui.forget_replicas()
-                ui.watch([attempt.replica_id])  # a toast when it is ready, on any page
+                live.forget_replicas()
+                live.watch([attempt.replica_id])  # a toast when it is ready, on any page
                 status.update(label="Replica created", state="complete", expanded=False)
             except Exception as error:  # shown below; every field keeps its value
                 failure = error
                 status.update(label="The replica was not created", state="error", expanded=False)
         if failure is not None:
-            ui.show_error(failure)  # outside the status box, which is collapsed
+            widgets.show_error(failure)  # outside the status box, which is collapsed
         else:
             st.rerun()  # redraw with the result and the Create button disabled for this photo
 
@@ -183,7 +184,7 @@ with action_slot:
                     st.caption(f"Tavus can download the photo until {until}.")
             link_col, again_col = st.columns(2)
             with link_col:
-                st.page_link(str(ui.APP_DIR / "pages/replicas.py"), label="Watch it train",
+                st.page_link(str(shell.APP_DIR / "pages/replicas.py"), label="Watch it train",
                              icon=":material/table_view:",
                              query_params={"replica": attempt.replica_id})
             again_col.button("Create another", on_click=reset_for_another,

@@ -5,14 +5,15 @@ from datetime import datetime
 
 import streamlit as st
 
-from lib import ui
-from lib.details import replica_summary
 from lib.errors import user_message
-from lib.ledger import Ledger
-from lib.replica_table import error_hint, filter_frame, items_frame, status_counts
-from lib.tavus import MODELS, ReplicaStatus
+from lib.replicas.facts import replica_summary
+from lib.replicas.table import error_hint, filter_frame, items_frame, status_counts
+from lib.storage.ledger import Ledger
+from lib.tavus.client import MODELS, ReplicaStatus
+from lib.text import escape_markdown
+from lib.ui import cached, live, shell, widgets
 
-frame = ui.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
+frame = shell.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
 tavus = frame.services.tavus
 
 search_col, status_col, model_col, stock_col, refresh_col = st.columns(
@@ -24,9 +25,9 @@ models = model_col.multiselect("Model", MODELS, key="replica_models")
 include_system = stock_col.toggle("Stock", key="include_system",
                                   help="Also list Tavus's own stock replicas.")
 if refresh_col.button("Refresh", icon=":material/refresh:", help="Reload every page now."):
-    ui.forget_replicas()
-tracker = ui.replica_tracker(frame, include_system=include_system)
-ui.watch(tracker.training_ids)  # so other pages keep announcing these
+    live.forget_replicas()
+tracker = live.replica_tracker(frame, include_system=include_system)
+live.watch(tracker.training_ids)  # so other pages keep announcing these
 
 
 @st.fragment(run_every=tracker.interval_seconds)
@@ -37,15 +38,15 @@ def live_table() -> None:
     else:
         changes = tracker.tick(frame.services.live).changes
     for change in changes:
-        ui.announce(change.replica_id, change.replica_name, change.new, change.error_message)
+        live.announce(change.replica_id, change.replica_name, change.new, change.error_message)
     if tracker.interval_seconds != interval:
         st.rerun()  # something started or stopped training: tick at the new pace
-    ui.flush_toasts()
+    live.flush_toasts()
 
     # Always present, so a warning appearing in it does not shift (and re-mount) the table.
     status_slot = st.container(key="replica-status")
     if tracker.stale_since is not None:
-        why = ui.escape_markdown(user_message(tracker.last_error))
+        why = escape_markdown(user_message(tracker.last_error))
         if not tracker.count:
             status_slot.error(f"The replicas could not be loaded. {why} Retrying every "
                               f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
@@ -58,10 +59,10 @@ def live_table() -> None:
             st.metric(label, counts[label])
         st.metric("All", tracker.count)
 
-    records, ledger_problem = ui.ledger_records(frame)
+    records, ledger_problem = cached.ledger_records(frame)
     table = filter_frame(
         items_frame(tracker.items, states=tracker.states, ledger=records,
-                    error_messages=tracker.messages, photos=ui.photo_urls(frame, records)),
+                    error_messages=tracker.messages, photos=cached.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
     updated = tracker.updated_at.astimezone() if tracker.updated_at else datetime.now()
     with st.container(key="replica-updated"):
@@ -115,16 +116,16 @@ def details(replica_id: str) -> None:
         try:
             replica = tavus.get_replica(replica_id)
         except Exception as error:  # a stale or mistyped link: say so, the table stays
-            st.warning(f"Replica `{ui.escape_markdown(replica_id)}` could not be opened. "
-                       + ui.escape_markdown(user_message(error)))
+            st.warning(f"Replica `{escape_markdown(replica_id)}` could not be opened. "
+                       + escape_markdown(user_message(error)))
             return
-    records, _ = ui.ledger_records(frame)
+    records, _ = cached.ledger_records(frame)
     record = records.get(replica_id)
     name = replica.replica_name or replica_id
     with st.container(key="replica-details", border=True):
-        st.subheader(ui.escape_markdown(name), anchor=False)  # a name is text, not Markdown
+        st.subheader(escape_markdown(name), anchor=False)  # a name is text, not Markdown
         photo_col, info_col = st.columns([1, 3])
-        photo = ui.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
+        photo = cached.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
         if photo:
             photo_col.image(photo, caption="Source photo", width="stretch")
         else:
@@ -135,7 +136,7 @@ def details(replica_id: str) -> None:
             error = tracker.error_message(replica_id) or replica.error_message
             if replica.state is ReplicaStatus.FAILED and error:
                 hint = error_hint(error)
-                st.error(ui.escape_markdown(error + (f" — {hint}" if hint else "")),
+                st.error(escape_markdown(error + (f" — {hint}" if hint else "")),
                          icon=":material/error:")
 
         notes_col, rename_col = st.columns(2)
@@ -156,7 +157,7 @@ def details(replica_id: str) -> None:
         if talk_col.button("Start conversation", type="primary", icon=":material/videocam:",
                            disabled=replica.state is not ReplicaStatus.READY,
                            key=f"talk-{replica_id}", help="Only a ready replica can talk."):
-            st.switch_page(str(ui.APP_DIR / "pages/conversations.py"),
+            st.switch_page(str(shell.APP_DIR / "pages/conversations.py"),
                            query_params={"replica": replica_id})
         with delete_col.popover("Delete…", icon=":material/delete:"):
             st.write("A deleted replica can no longer join conversations.")
@@ -164,7 +165,7 @@ def details(replica_id: str) -> None:
                 act(lambda: tavus.delete_replica(replica_id), "Replica deleted.", closing=True)
             st.divider()
             st.write("**Hard delete** also erases its training assets. This cannot be undone.")
-            typed = st.text_input(f"Type the name ({ui.escape_markdown(name)}) to confirm",
+            typed = st.text_input(f"Type the name ({escape_markdown(name)}) to confirm",
                                   key=f"confirm-{replica_id}")
             if st.button("Delete permanently", type="primary", disabled=typed != name,
                          key=f"hard-delete-{replica_id}"):
@@ -177,9 +178,9 @@ def act(action, done: str, *, closing: bool = False) -> None:
     try:
         action()
     except Exception as error:  # shown as a message; the panel and its values stay
-        ui.show_error(error)
+        widgets.show_error(error)
         return
-    ui.forget_replicas()
+    live.forget_replicas()
     if closing:
         del st.query_params["replica"]
     st.toast(done, icon=":material/check:")

@@ -31,7 +31,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_settings(s3_endpoint: str, request: pytest.FixtureRequest) -> S3Settings:
     """A fresh bucket per test, so tests never see each other's objects."""
-    from lib.storage import ImageStore
+    from lib.storage.s3 import ImageStore
 
     name = "test-" + request.node.name.lower().replace("_", "-")[:40].strip("-[]")
     settings = S3Settings(bucket=name, region="us-east-1", endpoint_url=s3_endpoint,

@@ -6,12 +6,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.access import Access, AccessPolicy, decide, email_allowed, parse_list
-from lib.create import wait_for_ledger
 from lib.demo import running_demo_services
-from lib.ledger import Ledger
-from lib.storage import ImageStore
+from lib.replicas.create import wait_for_ledger
+from lib.storage.ledger import Ledger
+from lib.storage.s3 import ImageStore
 from tests.apptest import APP
-from tests.photos import astronaut_png
+from tests.media import astronaut_png
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 32,
         "client_id": "replica-studio-test", "client_secret": "not-a-real-secret",
@@ -91,7 +91,7 @@ def test_without_sign_in_demo_mode_is_open_and_quiet() -> None:
 
 def test_a_real_key_without_any_gate_warns_on_every_page(monkeypatch: pytest.MonkeyPatch,
                                                          s3_settings) -> None:
-    from lib.simulator import TavusSimulator
+    from lib.tavus.simulator import TavusSimulator
 
     sim = TavusSimulator("gate-test-key", seed_demo_data=False).start()
     try:

@@ -29,10 +29,14 @@ from PIL import Image, ImageFile
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
-import lib.photo
-from lib.checks import Level, Verdict
+import lib.photos.intake
 from lib.config import S3Settings
-from lib.create import (
+from lib.demo import DEMO_API_KEY, running_demo_services
+from lib.errors import user_message
+from lib.photos.analysis import analyse_photo
+from lib.photos.checks import Level, Verdict
+from lib.photos.intake import PhotoError, prepare_photo
+from lib.replicas.create import (
     MAX_NAME_LENGTH,
     CreateAttempt,
     FormError,
@@ -42,17 +46,13 @@ from lib.create import (
     create_replica_from_photo,
     replica_name_for,
 )
-from lib.demo import DEMO_API_KEY, running_demo_services
-from lib.errors import user_message
-from lib.intake import analyse_photo
-from lib.photo import PhotoError, prepare_photo
-from lib.replica_table import error_hint
-from lib.simulator import TavusSimulator
-from lib.storage import ImageStore, StorageError
-from lib.tavus import ReplicaStatus, TavusClient, TavusError
+from lib.replicas.table import error_hint
+from lib.storage.s3 import ImageStore, StorageError
+from lib.tavus.client import ReplicaStatus, TavusClient, TavusError
+from lib.tavus.simulator import TavusSimulator
 from lib.text import escape_markdown
 from tests.apptest import APP, TIMEOUT, open_page, shown
-from tests.photos import astronaut, astronaut_png, cat, coffee, encode, on_canvas
+from tests.media import astronaut, astronaut_png, cat, coffee, encode, on_canvas
 
 KEY = "bad-input-sim-key-7f3a9c"
 MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
@@ -140,7 +140,7 @@ class PhotoCase:
     upright_as: Callable[[], Image.Image] | None = None  # the picture it must come out as
     # accepted by intake but blocked by the checks: check id -> phrase of its reason
     fails: dict[str, str] = field(default_factory=dict)
-    upload_limit: int | None = None  # patch lib.photo.MAX_UPLOAD_BYTES for this case
+    upload_limit: int | None = None  # patch lib.photos.intake.MAX_UPLOAD_BYTES for this case
 
     @property
     def blocking(self) -> bool:
@@ -200,7 +200,7 @@ PHOTO_BY_ID = {case.id: case for case in PHOTO_CASES}
 @pytest.mark.parametrize("case", PHOTO_CASES, ids=[f"photo-{c.id}" for c in PHOTO_CASES])
 def test_photo_intake_and_checks(case: PhotoCase, monkeypatch: pytest.MonkeyPatch) -> None:
     if case.upload_limit:
-        monkeypatch.setattr(lib.photo, "MAX_UPLOAD_BYTES", case.upload_limit)
+        monkeypatch.setattr(lib.photos.intake, "MAX_UPLOAD_BYTES", case.upload_limit)
     data = case.make()
     decoded: list[str] = []
     original_load = ImageFile.ImageFile.load
@@ -306,7 +306,7 @@ def test_a_refused_or_blocked_photo_creates_and_uploads_nothing_in_the_app(
         photo_id: str, demo_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     case = PHOTO_BY_ID[photo_id]
     if case.upload_limit:
-        monkeypatch.setattr(lib.photo, "MAX_UPLOAD_BYTES", case.upload_limit)
+        monkeypatch.setattr(lib.photos.intake, "MAX_UPLOAD_BYTES", case.upload_limit)
     at = open_page()
     before = demo_world()
     upload(at, case.make(), case.filename)
@@ -666,9 +666,9 @@ def test_every_tavus_error_is_explained_and_nothing_is_created_twice_or_lost(
 
 def test_a_retry_after_a_create_that_timed_out_but_landed_makes_no_second_replica(
         sim: TavusSimulator, s3_settings: S3Settings) -> None:
-    """PRODUCT BUG (lib/create.py, create_replica_from_photo): after a create POST times out,
-    `attempt.replica_id` stays None, the Create button stays enabled, and the next click POSTs
-    again although the first request reached Tavus: two replicas (two trainings billed).
+    """PRODUCT BUG (lib/replicas/create.py, create_replica_from_photo): after a create POST
+    times out, `attempt.replica_id` stays None, the Create button stays enabled, and the next
+    click POSTs again although the first request reached Tavus: two replicas (two trainings billed).
     Fails until a retry after an uncertain create finds the replica it already made."""
     name = "Timed Out Once"
     store = ImageStore(s3_settings)
@@ -833,7 +833,7 @@ def test_every_s3_fault_is_explained_and_nothing_reaches_tavus(
 
 def test_a_bucket_policy_denial_names_the_credentials_even_without_an_error_body(
         sim: TavusSimulator, s3_settings: S3Settings) -> None:
-    """PRODUCT BUG (lib/storage.py, _explain): moto enforces a bucket policy that denies
+    """PRODUCT BUG (lib/storage/s3.py, _explain): moto enforces a bucket policy that denies
     s3:PutObject, answering 403 with no XML body (as S3 does for HEAD, and proxies do). With no
     error code the user reads only "(HTTP 403). Check the S3 settings" instead of the credential
     hint. Fails until a code-less 403 gets the AccessDenied hint."""

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from lib.config import MAX_REFRESH_SECONDS, MIN_REFRESH_SECONDS
-from lib.replica_sync import ReplicaTracker
+from lib.replicas.tracker import ReplicaTracker
 from lib.services import live_timeout
-from lib.simulator import TavusSimulator
-from lib.tavus import TavusClient
+from lib.tavus.client import TavusClient
+from lib.tavus.simulator import TavusSimulator
 
 KEY = "faults-key"
 

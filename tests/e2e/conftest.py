@@ -6,6 +6,7 @@ Screenshots land in tests/e2e/artifacts/ (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from botocore.config import Config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lib.demo import DEMO_API_KEY, DEMO_AWS_KEY_ID, DEMO_AWS_SECRET, DEMO_BUCKET, DEMO_REGION
-from lib.tavus import TavusClient
+from lib.tavus.client import TavusClient
 from tests.conftest import free_port
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -111,6 +112,20 @@ def start_demo_app(name: str, *, training_seconds: float | None = None,
     return DemoApp(start_app(name, env), f"http://127.0.0.1:{sim_port}", s3_port)
 
 
+@pytest.fixture(scope="module")
+def demo_app(request: pytest.FixtureRequest) -> Iterator[DemoApp]:
+    """The journey module's own demo-mode app, started once for the module and stopped after it.
+
+    A module tunes it with a `DEMO_APP` dict of `start_demo_app` options (training clock,
+    refresh interval); its server log is named after the module.
+    """
+    options = getattr(request.module, "DEMO_APP", {})
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    demo = start_demo_app(name, **options)
+    yield demo
+    stop_app(demo.app)
+
+
 def stop_app(app: RunningApp) -> None:
     app.process.terminate()
     try:
@@ -164,3 +179,34 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
             return
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def table_rows(page: Page) -> list[dict[str, str]]:
+    """The rows of the first st.dataframe in view, by column header, from its accessible table.
+
+    Read in one go in the page: the table re-renders on every refresh tick, so reading cell by
+    cell from Python can race with it.
+    """
+    headers, cells = page.locator('[data-testid="stDataFrame"]').first.evaluate("""grid => [
+        [...grid.querySelectorAll('th[role="columnheader"]')].map(h => h.innerText.trim()),
+        [...grid.querySelectorAll('[data-testid^="glide-cell-"]')].map(
+            c => [c.getAttribute('data-testid'), c.innerText.trim()])]""")
+    parsed = [(int(m[1]), int(m[2]), text) for testid, text in cells
+              if (m := re.fullmatch(r"glide-cell-(\d+)-(\d+)", testid or ""))]
+    # With row selection on, column 0 is the checkbox column, which has no header.
+    first = min((col for col, _, _ in parsed), default=0)
+    rows: dict[int, dict[str, str]] = {}
+    for col, row, text in parsed:
+        if 0 <= col - first < len(headers):
+            rows.setdefault(row, {})[headers[col - first]] = text
+    return [rows[r] for r in sorted(rows)]
+
+
+def row_named(page: Page, name: str) -> dict[str, str] | None:
+    return next((r for r in table_rows(page) if r.get("Name") == name), None)
+
+
+def upload(page: Page, path: Path) -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    # The chip shows the name shortened in the middle ("astrona…adshot.png"): match its start.
+    page.locator('[data-testid="stFileChipName"]', has_text=path.name[:6]).wait_for()

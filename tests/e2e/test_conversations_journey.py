@@ -4,20 +4,17 @@ the QR code, end the call; and a dry run."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from lib.demo import DEMO_API_KEY
-from lib.tavus import TavusClient
+from lib.tavus.client import TavusClient
 from tests.e2e.conftest import (
     DemoApp,
     assert_no_exception,
     shot,
-    start_demo_app,
-    stop_app,
     wait_idle,
     wait_until,
 )
@@ -26,20 +23,16 @@ from tests.qr import decode_qr
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def calls_demo() -> Iterator[DemoApp]:
-    demo = start_demo_app("conversations-journey")
-    yield demo
-    stop_app(demo.app)
+DEMO_APP = {}
 
 
 def call_box(page: Page, conversation_id: str):
     return page.locator(f".st-key-call-{conversation_id}")
 
 
-def test_start_open_scan_end_and_a_dry_run(page: Page, calls_demo: DemoApp
+def test_start_open_scan_end_and_a_dry_run(page: Page, demo_app: DemoApp
                                            ) -> None:
-    app, sim = calls_demo.app, calls_demo.simulator_url
+    app, sim = demo_app.app, demo_app.simulator_url
     page.goto(app.url)  # the first page view starts demo mode's stand-ins
     wait_idle(page)
     with TavusClient(sim, DEMO_API_KEY) as tavus:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,16 @@ from tests.e2e.conftest import (
     DemoApp,
     assert_no_exception,
     shot,
-    start_demo_app,
-    stop_app,
+    upload,
     wait_idle,
     wait_until,
 )
-from tests.e2e.test_journeys import upload
-from tests.photos import astronaut_png, cat, encode
+from tests.media import astronaut_png, cat, encode
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pinned_demo() -> Iterator[DemoApp]:
-    demo = start_demo_app("create-journey", training_seconds=30)
-    yield demo
-    stop_app(demo.app)
+DEMO_APP = {"training_seconds": 30}
 
 
 def create_button(page: Page):
@@ -39,8 +32,8 @@ def create_button(page: Page):
 
 
 def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_record(
-        page: Page, pinned_demo: DemoApp, tmp_path: Path) -> None:
-    demo = pinned_demo
+        page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
+    demo = demo_app
     app = demo.app
     page.goto(app.url)
     wait_idle(page)
@@ -141,8 +134,8 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
 
 
 def test_a_refused_value_keeps_every_field_and_says_what_to_do(
-        page: Page, pinned_demo: DemoApp, tmp_path: Path) -> None:
-    demo = pinned_demo
+        page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
+    demo = demo_app
     app = demo.app
     page.goto(app.url)
     wait_idle(page)

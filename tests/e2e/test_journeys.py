@@ -3,73 +3,36 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
-    RunningApp,
+    DemoApp,
     assert_no_exception,
+    row_named,
     shot,
-    start_app,
+    start_demo_app,
     stop_app,
+    upload,
     wait_idle,
     wait_until,
 )
-from tests.photos import astronaut_png, small_png
+from tests.media import astronaut_png, small_png
 
 pytestmark = pytest.mark.e2e
 
-DEMO_ENV = {"DEMO_MODE": "1", "SIMULATOR_TRAINING_SECONDS": "10", "REFRESH_SECONDS": "2"}
+DEMO_APP = {"training_seconds": 10}
 
 
-@pytest.fixture(scope="module")
-def demo_app() -> Iterator[RunningApp]:
-    app = start_app("demo", DEMO_ENV)
-    yield app
-    stop_app(app)
-
-
-def table_rows(page: Page) -> list[dict[str, str]]:
-    """The rows of the first st.dataframe in view, by column header, from its accessible table.
-
-    Read in one go in the page: the table re-renders on every refresh tick, so reading cell by
-    cell from Python can race with it.
-    """
-    headers, cells = page.locator('[data-testid="stDataFrame"]').first.evaluate("""grid => [
-        [...grid.querySelectorAll('th[role="columnheader"]')].map(h => h.innerText.trim()),
-        [...grid.querySelectorAll('[data-testid^="glide-cell-"]')].map(
-            c => [c.getAttribute('data-testid'), c.innerText.trim()])]""")
-    parsed = [(int(m[1]), int(m[2]), text) for testid, text in cells
-              if (m := re.fullmatch(r"glide-cell-(\d+)-(\d+)", testid or ""))]
-    # With row selection on, column 0 is the checkbox column, which has no header.
-    first = min((col for col, _, _ in parsed), default=0)
-    rows: dict[int, dict[str, str]] = {}
-    for col, row, text in parsed:
-        if 0 <= col - first < len(headers):
-            rows.setdefault(row, {})[headers[col - first]] = text
-    return [rows[r] for r in sorted(rows)]
-
-
-def row_named(page: Page, name: str) -> dict[str, str] | None:
-    return next((r for r in table_rows(page) if r.get("Name") == name), None)
-
-
-def upload(page: Page, path: Path) -> None:
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    # The chip shows the name shortened in the middle ("astrona…adshot.png"): match its start.
-    page.locator('[data-testid="stFileChipName"]', has_text=path.name[:6]).wait_for()
-
-
-def test_photo_to_replica_to_conversation(page: Page, demo_app: RunningApp,
+def test_photo_to_replica_to_conversation(page: Page, demo_app: DemoApp,
                                           tmp_path: Path) -> None:
     photo = tmp_path / "astronaut-headshot.png"
     photo.write_bytes(astronaut_png())
 
     # Create: upload, name, submit.
-    page.goto(demo_app.url)
+    page.goto(demo_app.app.url)
     wait_idle(page)
     assert "Demo mode" in page.locator(".st-key-demo-banner").inner_text()
     upload(page, photo)
@@ -121,10 +84,10 @@ def test_photo_to_replica_to_conversation(page: Page, demo_app: RunningApp,
 
 
 def test_too_small_photo_is_explained_and_create_is_blocked(
-        page: Page, demo_app: RunningApp, tmp_path: Path) -> None:
+        page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
     photo = tmp_path / "tiny.png"
     photo.write_bytes(small_png(256))
-    page.goto(demo_app.url)
+    page.goto(demo_app.app.url)
     wait_idle(page)
     upload(page, photo)
     checks = page.locator(".st-key-photo-checks")
@@ -140,7 +103,7 @@ def test_too_small_photo_is_explained_and_create_is_blocked(
 
 def test_cold_deep_link_to_replicas_shows_the_whole_frame(page: Page) -> None:
     """A fresh server whose first request is /replicas runs pages/replicas.py alone."""
-    app = start_app("cold-deep-link", DEMO_ENV)
+    app = start_demo_app("cold-deep-link", training_seconds=10).app
     try:
         page.goto(f"{app.url}/replicas")
         wait_idle(page)

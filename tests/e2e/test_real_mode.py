@@ -12,21 +12,23 @@ import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
 from lib.config import S3Settings
-from lib.ledger import record_key
-from lib.simulator import TavusSimulator
-from lib.storage import ImageStore
-from lib.tavus import TavusClient
+from lib.storage.ledger import record_key
+from lib.storage.s3 import ImageStore
+from lib.tavus.client import TavusClient
+from lib.tavus.simulator import TavusSimulator
 from tests.e2e.conftest import (
     RunningApp,
     assert_no_exception,
+    row_named,
     shot,
     start_app,
+    start_demo_app,
     stop_app,
+    upload,
     wait_idle,
     wait_until,
 )
-from tests.e2e.test_journeys import DEMO_ENV, row_named, upload
-from tests.photos import astronaut_png
+from tests.media import astronaut_png
 
 pytestmark = pytest.mark.e2e
 
@@ -174,7 +176,7 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
 
 def test_demo_mode_starts_both_stand_ins_for_contrast(page: Page) -> None:
     """The positive control for the port check above."""
-    app = start_app("demo-ports", DEMO_ENV)
+    app = start_demo_app("demo-ports", training_seconds=10).app
     try:
         page.goto(app.url)
         wait_idle(page)

@@ -13,29 +13,24 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from lib.demo import DEMO_API_KEY
-from lib.tavus import TavusClient
+from lib.tavus.client import TavusClient
 from tests.e2e.conftest import (
     DemoApp,
     assert_no_exception,
+    row_named,
     shot,
-    start_demo_app,
-    stop_app,
+    table_rows,
     wait_idle,
     wait_until,
 )
-from tests.e2e.test_journeys import row_named, table_rows
-from tests.photos import astronaut_png
+from tests.media import astronaut_png
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def live_demo() -> Iterator[DemoApp]:
-    # A long training clock keeps the seeded replica training (so the table ticks fast); the
-    # test jumps the clock through the simulator's /_sim/advance control instead of waiting.
-    demo = start_demo_app("replicas-journey", training_seconds=600)
-    yield demo
-    stop_app(demo.app)
+# A long training clock keeps the seeded replica training (so the table ticks fast); the test
+# jumps the clock through the simulator's /_sim/advance control instead of waiting.
+DEMO_APP = {"training_seconds": 600}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +60,8 @@ def details_text(page: Page) -> str:
 
 
 def test_live_table_filters_selection_toasts_rename_delete_and_deep_link(
-        page: Page, live_demo: DemoApp, photo_url: str) -> None:
-    app, sim = live_demo.app, live_demo.simulator_url
+        page: Page, demo_app: DemoApp, photo_url: str) -> None:
+    app, sim = demo_app.app, demo_app.simulator_url
     page.goto(f"{app.url}/replicas")
     wait_idle(page)
     wait_until(lambda: row_named(page, "Demo — Failed") is not None, timeout=30,

@@ -1,0 +1,1 @@
+"""Conversations: validated requests, join links and QR codes, the history of calls."""

@@ -1,0 +1,252 @@
+"""Photo intake: turn whatever the user picked into a clean PNG or JPEG that Tavus can train from.
+
+Everything here is local and quick. It refuses what cannot be used (with a message that says what to
+do), rotates the photo upright, normalises odd pixel formats and strips every piece of metadata
+(EXIF with GPS, XMP, text chunks) before anything is uploaded. Whether the photo will train well
+(face, framing, light) is a separate question: see lib/photos/checks.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 512  # Tavus's minimum; prepare_photo leaves it to the checks (lib/photos/checks.py)
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # below Streamlit's server.maxUploadSize (25 MB)
+MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the header before decoding
+
+_ACCEPTED = ("PNG", "JPEG", "WEBP")
+_CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+_FORMAT_NAMES = {"WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP", "GIF": "GIF", "AVIF": "AVIF",
+                 "ICO": "ICO", "PPM": "PPM", "PSD": "Photoshop (PSD)", "JPEG2000": "JPEG 2000"}
+# ISO-BMFF brands of HEIC/HEIF stills (iPhone default); Pillow cannot read them here.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+                b"mif1", b"msf1"}
+_GPS_IFD = 0x8825
+_ORIENTATION = 0x0112
+_EXPORT = "Export it as PNG or JPEG and upload that."
+
+
+class PhotoError(ValueError):
+    """The photo cannot be used; the text says what is wrong and what to do (safe to show)."""
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """What gets uploaded, and what was done to get there."""
+
+    data: bytes  # PNG or JPEG, upright, RGB, no metadata
+    content_type: str  # "image/png" | "image/jpeg"
+    width: int
+    height: int
+    source_format: str  # Pillow's name for what was picked: "PNG", "JPEG", "WEBP", "MPO"
+    converted: bool  # container or pixel format changed (WebP -> PNG, CMYK -> RGB, ...)
+    rotated: bool  # the EXIF orientation was applied to the pixels
+    metadata_removed: bool  # there was metadata (EXIF, GPS, XMP, text) and it is gone
+    sha256: str  # of `data`: identifies the photo across reruns, hashed once here
+    notes: list[str] = field(default_factory=list)  # human-readable, one per change
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _too_many_pixels(width: int | None = None, height: int | None = None) -> PhotoError:
+    size = (f"is {width}x{height} pixels ({width * height / 1e6:.0f} MP)" if width and height
+            else "has far too many pixels")
+    return PhotoError(f"The image {size}, over the {MAX_PIXELS / 1e6:.0f} MP limit. Export it "
+                      "at a smaller size (for example 2048 px on the long side).")
+
+
+def _looks_like_heif(data: bytes) -> bool:
+    # ISO-BMFF: 4-byte box size, then "ftyp" and the major brand.
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _webp_is_lossless(data: bytes) -> bool:
+    """True when the WebP's image chunk is VP8L (lossless); walks the RIFF chunks."""
+    pos = 12  # after "RIFF", size, "WEBP"
+    while pos + 8 <= len(data):
+        fourcc = data[pos:pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if fourcc == b"VP8L":
+            return True
+        if fourcc == b"VP8 ":
+            return False
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+    return False
+
+
+def _refuse_unreadable(data: bytes, filename: str | None) -> PhotoError:
+    if _looks_like_heif(data):
+        return PhotoError("This is a HEIC photo (the iPhone default), which can't be read here. "
+                          "HEIC photos from iPhones: export as JPEG (or set Camera > Formats > "
+                          "Most Compatible) and upload that.")
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<svg")) or b"<html" in head:
+        return PhotoError("This file is a web page or other text, not a photo"
+                          f"{f' (despite the name {filename!r})' if filename else ''}. "
+                          "Save the image itself as PNG or JPEG and upload that.")
+    named = f" {filename!r}" if filename else ""
+    return PhotoError(f"The file{named} is not a readable image (not PNG, JPEG or WebP inside). "
+                      "Choose a PNG or JPEG headshot.")
+
+
+def _metadata_notes(image: Image.Image) -> list[str]:
+    """What identifying metadata the source carries (read before it is dropped)."""
+    exif = image.getexif()
+    gps = bool(exif.get_ifd(_GPS_IFD)) if exif else False
+    info = image.info
+    xmp = any(k in info for k in ("xmp", "XML:com.adobe.xmp"))
+    text = bool(getattr(image, "text", None)) if image.format == "PNG" else False
+    other = any(k in info for k in ("comment", "photoshop", "iptc"))
+    if gps:
+        return ["Removed location (GPS) and camera metadata"]
+    if exif or info.get("exif"):
+        return ["Removed camera metadata (EXIF)"]
+    if xmp or text or other:
+        return ["Removed embedded metadata (XMP, comments or text)"]
+    return []
+
+
+def _to_srgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    """Apply an embedded colour profile so colours survive dropping it (iPhone P3, Adobe RGB)."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image, []
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = (ImageCms.getProfileDescription(source) or "").strip()
+        if "srgb" in description.lower() and image.mode != "CMYK":
+            return image, []
+        mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
+                                              outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image, []  # a broken profile: keep the pixels as they are
+    if converted is None:
+        return image, []
+    return converted, [f"Converted colours to sRGB from the {description or 'embedded'} profile"]
+
+
+def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    """-> an RGB image and a note per normalisation (what Tavus and our checks expect)."""
+    mode = image.mode
+    if mode == "RGB":
+        return image, []
+    if mode.startswith("I;16") or mode == "I":
+        # Pillow clips I;16 -> L at 255; scale the 16-bit range down instead.
+        grey = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+        return grey.convert("RGB"), ["Converted 16-bit greyscale to 8-bit RGB"]
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] == 255:
+            return rgba.convert("RGB"), ["Removed an unused transparency channel"]
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat, ["Filled transparent areas with white"]
+    names = {"L": "greyscale", "1": "black-and-white", "P": "palette (indexed colour)",
+             "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "F": "32-bit"}
+    return image.convert("RGB"), [f"Converted {names.get(mode, mode)} to RGB"]
+
+
+def prepare_photo(data: bytes, filename: str | None = None) -> PreparedPhoto:
+    """Validate and clean an uploaded photo; raises PhotoError saying what to do instead."""
+    if not data:
+        raise PhotoError("The file is empty. Choose a PNG or JPEG headshot.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PhotoError(f"The file is {_mb(len(data))}; the limit is {_mb(MAX_UPLOAD_BYTES)}. "
+                         "Export a smaller JPEG (for example 2048 px on the long side).")
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone else could flip; we need full decodes
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; damaged photos would pass")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
+        raise _refuse_unreadable(data, filename) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    with image:
+        return _prepare(image, data)
+
+
+def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
+    fmt = image.format or "unknown"
+    width, height = image.size
+    # MPO is how Pillow names a JPEG that carries extra pictures (previews, depth maps) from many
+    # cameras and phones: it is a JPEG, and its first frame is the photo.
+    is_mpo = fmt == "MPO"
+    frames = 1 if is_mpo else getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise PhotoError(f"This {_FORMAT_NAMES.get(fmt, fmt)} has {frames} frames (animated or "
+                         "multi-page). Use a single still photo: export one frame as PNG or JPEG.")
+    if fmt not in _ACCEPTED and not is_mpo:
+        raise PhotoError(f"This is a {_FORMAT_NAMES.get(fmt, fmt)} image; Tavus trains from PNG "
+                         f"or JPEG only. {_EXPORT}")
+    if width * height > MAX_PIXELS:
+        raise _too_many_pixels(width, height)
+    try:
+        image.load()  # a full decode: headers can be fine on a truncated or corrupt file
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
+        raise PhotoError("The image is damaged or incomplete (perhaps a cut-off download). "
+                         f"Open it, check it looks right, and {_EXPORT[0].lower()}{_EXPORT[1:]}"
+                         ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+
+    notes = _metadata_notes(image)
+    metadata_removed = bool(notes)
+    source_jpeg = fmt in ("JPEG", "MPO")
+    subsampling = _jpeg_subsampling(image) if source_jpeg else 2
+    orientation = image.getexif().get(_ORIENTATION, 1)
+    rotated = orientation in range(2, 9)
+    icc = image.info.get("icc_profile")
+    pixels = ImageOps.exif_transpose(image) if rotated else image
+    if rotated:
+        notes.append("Rotated upright from the camera's EXIF orientation")
+    if icc:
+        pixels.info["icc_profile"] = icc  # exif_transpose copies; keep the profile for _to_srgb
+    pixels, colour_notes = _to_srgb(pixels)
+    pixels, mode_notes = _to_rgb(pixels)
+    notes += colour_notes + mode_notes
+    converted = bool(colour_notes or mode_notes)
+
+    if fmt == "WEBP":
+        lossless = _webp_is_lossless(data) or image.mode in ("RGBA", "LA")
+        target = "PNG" if lossless else "JPEG"
+        why = "lossless or transparent" if lossless else "lossy"
+        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
+        converted = True
+    else:
+        target = "JPEG" if source_jpeg else "PNG"
+
+    # Savers copy some info keys on their own (JPEG takes "comment" from it): start from nothing.
+    pixels.info = {}
+    out = io.BytesIO()
+    if target == "JPEG":
+        # quality 95 keeps a re-encode close to the original; no exif/icc/comment is passed.
+        # No optimize=True: on a 12 MP photo it costs ~80 ms of the checks' 300 ms budget for a
+        # file only ~2.5% smaller (bench/, "checks" section).
+        pixels.save(out, format="JPEG", quality=95, subsampling=subsampling)
+    else:
+        # level 3: a 12-MP PNG encodes in ~0.6 s instead of ~1.5 s at 6, for ~15% more bytes
+        pixels.save(out, format="PNG", compress_level=3)
+    w, h = pixels.size
+    data = out.getvalue()
+    return PreparedPhoto(data=data, content_type=_CONTENT_TYPES[target], width=w,
+                         height=h, source_format=fmt, converted=converted, rotated=rotated,
+                         metadata_removed=metadata_removed, sha256=hashlib.sha256(data).hexdigest(),
+                         notes=notes)
+
+
+def _jpeg_subsampling(image: Image.Image) -> int:
+    """The source's chroma subsampling (0=4:4:4, 1=4:2:2, 2=4:2:0), so re-encoding keeps it."""
+    from PIL import JpegImagePlugin  # already loaded: the image is a JPEG
+
+    sampling = JpegImagePlugin.get_sampling(image)
+    return sampling if sampling in (0, 1, 2) else 2

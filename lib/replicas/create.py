@@ -1,0 +1,194 @@
+"""Photo -> S3 -> Tavus -> team ledger: the create path, made safe to retry.
+
+A `CreateAttempt` remembers what already happened (the upload, the replica, the ledger record) so
+that a rerun, a double click or a retry after an error never uploads twice or creates a second
+replica. The caller stores the attempt before running, so a failure half-way keeps what succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from lib.photos.intake import PreparedPhoto
+from lib.storage.ledger import Ledger, LedgerRecord, clean_notes, now_iso
+from lib.storage.s3 import ImageStore, StorageError, StoredImage, TrainingUrl
+from lib.tavus.client import DEFAULT_MODEL, TavusClient, TavusError, parse_time
+
+MAX_NAME_LENGTH = 80
+
+
+class FormError(ValueError):
+    """A form value Tavus would refuse; the text says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ReplicaForm:
+    replica_name: str
+    voice_name: str
+    model_name: str = DEFAULT_MODEL
+    auto_fix_training_image: bool = True
+    background_green_screen: bool = False
+    callback_url: str | None = None
+    notes: str = ""
+
+
+@dataclass
+class CreateAttempt:
+    """What one photo has been through so far; kept in the session between reruns."""
+
+    photo_sha256: str
+    upload: StoredImage | None = None
+    training_url: TrainingUrl | None = field(default=None, repr=False)
+    replica_id: str | None = None
+    form: ReplicaForm | None = None
+    ledger_key: str | None = None
+    ledger_error: str | None = None
+    # The record is written in the background: a slow S3 never holds the create result up.
+    ledger_write: Future[str] | None = field(default=None, repr=False, compare=False)
+    # Set when a create was sent but no readable answer came back (timeout, dropped connection,
+    # garbled 200): Tavus may have made the replica, so the next try looks before posting.
+    unanswered_create: tuple[datetime, ReplicaForm] | None = None
+
+
+def replica_name_for(name: str, filename: str) -> str:
+    """The name typed, else one made from the file name; trimmed to Tavus-friendly length."""
+    chosen = " ".join(name.split()) or " ".join(
+        filename.rsplit(".", 1)[0].replace("_", " ").replace("-", " ").split())
+    return (chosen or "Replica")[:MAX_NAME_LENGTH]
+
+
+def callback_url_from(text: str) -> str | None:
+    """Blank -> None; otherwise an https URL with a host, or FormError."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or " " in text:
+        raise FormError("The callback URL must be a full https:// address (for example "
+                        "https://example.com/tavus-webhook), or left empty.")
+    return text
+
+
+# Tavus's clock and ours may differ a little; a replica made this long before we sent is not ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def find_landed_replica(tavus: TavusClient, name: str, sent_at: datetime) -> str | None:
+    """The newest user replica with this name created since a create was sent, if any."""
+    candidates = []
+    for replica in tavus.list_all_replicas(replica_type="user"):
+        created = parse_time(replica.created_at)
+        if replica.replica_name == name and created and created >= sent_at - CLOCK_SKEW:
+            candidates.append((created, replica.replica_id))
+    return max(candidates)[1] if candidates else None
+
+
+def attempt_for(photo: PreparedPhoto, previous: CreateAttempt | None) -> CreateAttempt:
+    """The attempt to continue for this photo: the previous one if it was the same photo."""
+    if previous is not None and previous.photo_sha256 == photo.sha256:
+        return previous
+    return CreateAttempt(photo_sha256=photo.sha256)
+
+
+def create_replica_from_photo(
+    *,
+    tavus: TavusClient,
+    store: ImageStore,
+    attempt: CreateAttempt,
+    photo: PreparedPhoto,
+    filename: str,
+    form: ReplicaForm,
+    ttl_hours: int,
+    created_by: str | None = None,
+    check_score: int | None = None,
+    on_step: Callable[[str], None] = lambda step: None,
+) -> CreateAttempt:
+    """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
+
+    Raises StorageError or TavusError for the upload and the create; the caller keeps `attempt`,
+    so calling again resumes. The ledger record is written in the background and never raises:
+    `settle_ledger` moves its outcome onto the attempt (a failure lands in `ledger_error` and is
+    retried on the next call).
+    """
+    if attempt.photo_sha256 != photo.sha256:
+        raise ValueError("this attempt belongs to another photo; use attempt_for()")
+    if attempt.replica_id is None:
+        if attempt.upload is None:
+            on_step("uploading")
+            attempt.upload = store.upload_image(photo.data, filename, photo.content_type)
+        on_step("signing")
+        attempt.training_url = store.presign_get(attempt.upload.key, ttl_hours=ttl_hours)
+
+        on_step("creating")
+        if attempt.unanswered_create is not None:
+            sent_at, sent_form = attempt.unanswered_create
+            landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
+            if landed is not None:
+                attempt.replica_id, attempt.form = landed, sent_form
+        if attempt.replica_id is None:
+            sent_at = datetime.now(UTC)
+            try:
+                created = tavus.create_replica_from_image(
+                    train_image_url=attempt.training_url.url,
+                    voice_name=form.voice_name,
+                    replica_name=form.replica_name,
+                    auto_fix_training_image=form.auto_fix_training_image,
+                    callback_url=form.callback_url,
+                    model_name=form.model_name,
+                    background_green_screen=form.background_green_screen or None,
+                )
+            except TavusError as error:
+                if error.status_code in (None, 200):  # sent, but the answer is unknown
+                    attempt.unanswered_create = (sent_at, form)
+                raise
+            attempt.replica_id = created.replica_id
+            attempt.form = form
+            attempt.unanswered_create = None
+
+    settle_ledger(attempt)
+    if attempt.ledger_key is None and attempt.ledger_write is None:
+        on_step("recording")
+        used = attempt.form or form  # what the replica was created with, even on a later retry
+        record = LedgerRecord(
+            replica_id=attempt.replica_id,
+            replica_name=used.replica_name,
+            photo_key=attempt.upload.key,
+            voice_name=used.voice_name,
+            model_name=used.model_name,
+            auto_fix_training_image=used.auto_fix_training_image,
+            background_green_screen=used.background_green_screen,
+            created_at=now_iso(),
+            created_by=created_by,
+            check_score=check_score,
+            notes=clean_notes(used.notes),
+        )
+        attempt.ledger_error = None
+        attempt.ledger_write = _ledger_writer.submit(Ledger(store).write, record)
+    return attempt
+
+
+# One long-lived worker: records are small and few, and a thread per create would be waste.
+_ledger_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger")
+
+
+def settle_ledger(attempt: CreateAttempt) -> None:
+    """Move a finished background write's outcome onto the attempt (key, or the error text)."""
+    future = attempt.ledger_write
+    if future is None or not future.done():
+        return
+    attempt.ledger_write = None
+    try:
+        attempt.ledger_key = future.result()
+    except StorageError as error:
+        attempt.ledger_error = error.message
+
+
+def wait_for_ledger(attempt: CreateAttempt, timeout: float | None = None) -> None:
+    """Block until the record is written or failed (tests, and callers that must know)."""
+    if attempt.ledger_write is not None:
+        wait([attempt.ledger_write], timeout=timeout)
+    settle_ledger(attempt)

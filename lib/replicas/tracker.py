@@ -1,0 +1,393 @@
+"""Keep the account's replicas live for the Replicas screen, at a bounded cost per refresh.
+
+A `ReplicaTracker` holds the last good list of replicas. `load()` reads every page (first open,
+manual refresh). `tick()` is the timed refresh and costs at most two Tavus calls whatever the
+account size:
+
+1. `GET /v2/replicas?replica_ids=…` for the replicas still training (skipped when none train);
+2. either the failure detail (`GET /v2/replicas/{id}`) of one replica that has just failed and
+   whose message is not cached yet, or a `limit=1` list call whose total_count tells us that
+   replicas were made or deleted elsewhere. Only when that count differs does the tick do a full
+   reload, the one documented case where a tick costs more than two calls.
+
+List items do not carry `error_message`, hence the one-off detail fetch per failed replica; the
+messages go to a mapping the caller may share between sessions, so each is fetched once.
+Tavus errors never escape: the last good data stays, with `stale_since` and `last_error` set.
+
+The tracker keeps Tavus's replica objects as received (`items`, in table order, with their
+mapped `states`): the table is built from them column by column, and `Replica` objects are made
+only when asked for (`by_id`, `replicas`). At 10,000 replicas, making them all on every load
+cost ~12 ms of the ~75 ms the first load spent above the raw fetch (bench/README.md).
+
+Plain Python (no Streamlit). Not thread-safe: one tracker per session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from lib.replicas.table import sort_items
+from lib.tavus.client import (
+    Replica,
+    ReplicaStatus,
+    TavusClient,
+    TavusError,
+    item_id,
+    replica_status,
+    walk_pages,
+)
+
+log = logging.getLogger("replica_studio.replica_sync")
+
+__all__ = ["ReplicaTracker", "StatusChange", "TickReport"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A replica seen training that is now ready or failed (reported once, for a toast)."""
+
+    replica_id: str
+    replica_name: str
+    new: ReplicaStatus
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one load or tick did. `calls` counts API calls (a call's own retries not included)."""
+
+    calls: int
+    full_reload: bool
+    changes: list[StatusChange]
+    error: TavusError | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _gives_up(error: TavusError) -> bool:
+    """A 4xx other than 429 will not get better by asking again (e.g. the replica was deleted)."""
+    status = error.status_code
+    return status is not None and 400 <= status < 500 and status != 429
+
+
+class _Calls:
+    """Counts the calls of one load or tick, also when one of them raises."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class ReplicaTracker:
+    """The live replica list of one account, for one session.
+
+    The include-system choice is fixed for a tracker (it decides what total_count means): when
+    the user flips the toggle, make a new tracker (sharing `messages`) and `load()` it.
+    A replica created by this app appears at the latest on the next count check; call `load()`
+    after a create to show it at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        include_system: bool = False,
+        page_size: int = 100,
+        messages: MutableMapping[str, str] | None = None,
+        fast_seconds: float = 15,
+        slow_seconds: float = 60,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.include_system = include_system
+        self.page_size = page_size
+        self.fast_seconds = fast_seconds
+        self.slow_seconds = slow_seconds
+        # Failure messages by replica id; "" means "fetched, Tavus gave none" (not fetched again).
+        self.messages: MutableMapping[str, str] = messages if messages is not None else {}
+        self._clock = clock
+        # Tavus's objects in table order, their mapped statuses, and where each id sits.
+        self._items: list[Mapping[str, Any]] = []
+        self._states: list[ReplicaStatus] = []
+        self._position: dict[str, int] = {}
+        # Replica objects made on demand, dropped whenever their item changes.
+        self._made: dict[str, Replica] = {}
+        self._all: list[Replica] | None = None
+        self._total: int | None = None
+        self._loaded = False
+        # Failed replicas whose message is still to fetch, oldest first (one per tick).
+        self._pending: list[str] = []
+        self._cursor = 0  # rotates the training refresh when more than page_size train
+        self.loaded_at: datetime | None = None
+        self.updated_at: datetime | None = None
+        self.stale_since: datetime | None = None
+        self.last_error: TavusError | None = None
+
+    # --- What the page reads ---------------------------------------------------------------------
+    @property
+    def items(self) -> Sequence[Mapping[str, Any]]:
+        """Tavus's replica objects as received, in table order (`lib.replicas.table.sort_items`).
+
+        Read only: they are the tracker's own. Build the table with `items_frame(items,
+        states=states)`.
+        """
+        return self._items
+
+    @property
+    def states(self) -> Sequence[ReplicaStatus]:
+        """The mapped status of each of `items`, in the same order."""
+        return self._states
+
+    @property
+    def count(self) -> int:
+        return len(self._items)
+
+    @property
+    def replicas(self) -> list[Replica]:
+        """Every replica as a `Replica`, newest created first, ties by id (the order of
+        `lib.replicas.table.sort_replicas`). Made on first use after a change: for one replica,
+        `by_id` is cheaper, and for the table, `items`."""
+        if self._all is None:
+            self._all = [self._replica_at(i) for i in range(len(self._items))]
+        return list(self._all)
+
+    def by_id(self, replica_id: str) -> Replica | None:
+        position = self._position.get(replica_id)
+        return None if position is None else self._replica_at(position)
+
+    @property
+    def failed_ids(self) -> list[str]:
+        return self._ids_in(ReplicaStatus.FAILED)
+
+    @property
+    def total_count(self) -> int | None:
+        return self._total
+
+    def error_message(self, replica_id: str) -> str | None:
+        return self.messages.get(replica_id) or None
+
+    @property
+    def training_ids(self) -> list[str]:
+        return self._ids_in(ReplicaStatus.TRAINING)
+
+    @property
+    def interval_seconds(self) -> float:
+        """Fast while something trains (or a failure message is due), else one check a minute."""
+        busy = self._pending or ReplicaStatus.TRAINING in self._states
+        return self.fast_seconds if busy else self.slow_seconds
+
+    # --- Refreshing ------------------------------------------------------------------------------
+    def load(self, tavus: TavusClient) -> TickReport:
+        """Read every page, then fetch the failure messages not cached yet. Never raises TavusError.
+
+        Transitions are reported against the previous load (none on the first one).
+        """
+        calls = _Calls()
+        try:
+            changes = self._full_load(tavus, calls)
+        except TavusError as error:
+            self._failed(error)
+            return TickReport(calls.n, True, [], error)
+        self._succeeded()
+        return TickReport(calls.n, True, self._with_messages(changes), None)
+
+    def tick(self, tavus: TavusClient) -> TickReport:
+        """The timed refresh: at most two calls, unless the count says a full reload is due.
+
+        Before any successful load this is a `load()`. Never raises TavusError.
+        """
+        if not self._loaded:
+            return self.load(tavus)
+        calls = _Calls()
+        changes: list[StatusChange] = []
+        full_reload = False
+        try:
+            self._refresh_training(tavus, calls, changes)
+            if self._next_pending() is not None:
+                # A fresh failure's message matters more than the count check: it takes its
+                # place, so the tick stays at two calls.
+                self._fetch_one_detail(tavus, calls)
+            else:
+                counted = self._call(calls, lambda: tavus.list_replicas(
+                    page=1, limit=1, verbose=False, replica_type=self._replica_type))
+                if counted.total_count != self._total:
+                    log.info("replica count %s -> %s: full reload", self._total,
+                             counted.total_count)
+                    full_reload = True
+                    changes.extend(self._full_load(tavus, calls))
+        except TavusError as error:
+            self._failed(error)
+            # Transitions already applied must still be reported, or they would be lost.
+            return TickReport(calls.n, full_reload, self._with_messages(changes), error)
+        self._succeeded()
+        return TickReport(calls.n, full_reload, self._with_messages(changes), None)
+
+    # --- Internals -------------------------------------------------------------------------------
+    @property
+    def _replica_type(self) -> str | None:
+        return None if self.include_system else "user"
+
+    @staticmethod
+    def _call(calls: _Calls, fn: Callable[[], T]) -> T:
+        calls.n += 1  # counted before the call: a call that fails was still made
+        return fn()
+
+    def _fetch_all(
+        self, tavus: TavusClient, calls: _Calls
+    ) -> tuple[list[Mapping[str, Any]], int]:
+        """Every page, de-duplicated by id (a create between reads shifts items a page down)."""
+
+        def fetch(page: int) -> tuple[list[Mapping[str, Any]], int]:
+            result = self._call(calls, lambda: tavus.list_replicas(
+                page=page, limit=self.page_size, verbose=True, replica_type=self._replica_type))
+            return result.items, result.total_count
+
+        return walk_pages(fetch, key=item_id)
+
+    def _full_load(self, tavus: TavusClient, calls: _Calls) -> list[StatusChange]:
+        fetched, total = self._fetch_all(tavus, calls)
+        held_training = self.training_ids
+        self._install(sort_items(fetched))
+        self._total = total
+        self._loaded = True
+        self.loaded_at = self._clock()
+        # Only replicas we held as training can transition (so never on the first load).
+        changes = [
+            self._change(rid) for rid in held_training
+            if rid in self._position
+            and self._states[self._position[rid]] is not ReplicaStatus.TRAINING
+        ]
+        for rid in self.failed_ids:
+            self._note_failed(rid)
+        # Full loads are not ticks: every message still missing may be fetched here.
+        while self._next_pending() is not None:
+            try:
+                self._fetch_one_detail(tavus, calls)
+            except TavusError as error:
+                # The list itself is fine; the remaining messages are left to later ticks.
+                log.warning("failure details postponed: %s", error)
+                break
+        return changes
+
+    def _refresh_training(
+        self, tavus: TavusClient, calls: _Calls, changes: list[StatusChange]
+    ) -> None:
+        training = self.training_ids
+        if not training:
+            return
+        if len(training) > self.page_size:
+            # More than one page trains: refresh a page-sized window, a different one each tick.
+            start = self._cursor % len(training)
+            chunk = (training + training)[start:start + self.page_size]
+            self._cursor = start + self.page_size
+        else:
+            chunk = training
+        wanted = set(chunk)
+        result = self._call(calls, lambda: tavus.list_replicas(
+            page=1, limit=len(chunk), verbose=True, replica_ids=chunk))
+        for fresh in result.items:
+            rid = item_id(fresh)
+            if rid not in wanted:
+                continue  # only what we asked for: a server ignoring the filter changes nothing
+            state = self._replace(fresh)
+            if state is not ReplicaStatus.TRAINING:
+                if state is ReplicaStatus.FAILED:
+                    self._note_failed(rid)
+                changes.append(self._change(rid))
+
+    def _note_failed(self, rid: str) -> None:
+        """Queue a failed replica's message, unless cached or carried by the list item."""
+        if rid in self.messages:
+            return
+        carried = self.by_id(rid).error_message
+        if carried:
+            self.messages[rid] = carried
+        elif rid not in self._pending:
+            self._pending.append(rid)
+
+    def _next_pending(self) -> str | None:
+        """The oldest failed replica still missing its message (skipping any resolved since)."""
+        while self._pending:
+            rid = self._pending[0]
+            position = self._position.get(rid)
+            if (rid not in self.messages and position is not None
+                    and self._states[position] is ReplicaStatus.FAILED):
+                return rid
+            self._pending.pop(0)
+        return None
+
+    def _fetch_one_detail(self, tavus: TavusClient, calls: _Calls) -> None:
+        rid = self._pending[0]
+        try:
+            detail = self._call(calls, lambda: tavus.get_replica(rid))
+        except TavusError as error:
+            if not _gives_up(error):
+                raise  # Tavus trouble: stale as usual, and the message is tried again later
+            log.warning("no failure details for %s: %s", rid, error)
+            self._pending.pop(0)
+            return
+        self._pending.pop(0)
+        self.messages[rid] = detail.error_message or ""
+        if detail.replica_id == rid:
+            self._replace(detail.raw or detail.as_item())
+
+    def _install(self, items: list[Mapping[str, Any]]) -> None:
+        self._items = items
+        self._states = [replica_status(d.get("status")) for d in items]
+        self._position = {item_id(d): i for i, d in enumerate(items)}
+        self._made = {}
+        self._all = None
+
+    def _replace(self, fresh: Mapping[str, Any]) -> ReplicaStatus:
+        """Put a fresh copy of a held replica in its place. -> its status."""
+        state = replica_status(fresh.get("status"))
+        rid = item_id(fresh)
+        position = self._position.get(rid)
+        if position is not None:
+            # created_at does not change: the order holds.
+            self._items[position] = fresh
+            self._states[position] = state
+            self._made.pop(rid, None)
+            self._all = None
+        return state
+
+    def _replica_at(self, position: int) -> Replica:
+        item = self._items[position]
+        rid = item_id(item)
+        made = self._made.get(rid)
+        if made is None:
+            made = self._made[rid] = Replica.from_api(item)
+        return made
+
+    def _ids_in(self, state: ReplicaStatus) -> list[str]:
+        items = self._items
+        return [item_id(items[i]) for i, s in enumerate(self._states) if s is state]
+
+    def _change(self, rid: str) -> StatusChange:
+        replica = self.by_id(rid)
+        return StatusChange(rid, replica.replica_name, replica.state, self.error_message(rid))
+
+    def _with_messages(self, changes: list[StatusChange]) -> list[StatusChange]:
+        """Fill in a failure message fetched later in the same tick."""
+        return [
+            StatusChange(c.replica_id, c.replica_name, c.new, self.error_message(c.replica_id))
+            if c.new is ReplicaStatus.FAILED and c.error_message is None else c
+            for c in changes
+        ]
+
+    def _succeeded(self) -> None:
+        self.updated_at = self._clock()
+        self.stale_since = None
+        self.last_error = None
+
+    def _failed(self, error: TavusError) -> None:
+        log.warning("replica refresh failed: %s", error)
+        if self.stale_since is None:
+            self.stale_since = self._clock()  # the first failure of a run is when data went stale
+        self.last_error = error

@@ -1,0 +1,1 @@
+"""Tavus: the API client (`client`) and, beside it, the simulator that stands in for Tavus."""

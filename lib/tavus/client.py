@@ -1,0 +1,793 @@
+"""The one Tavus API client: typed results, one retry policy, no secret leaks.
+
+Every Tavus path lives in this module (see the path constants below), so the 2026 rename to
+/v2/faces and /v2/pals is one edit here. Plain Python: no Streamlit imports.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "KNOWN_VOICE_NAMES",
+    "MODELS",
+    "Conversation",
+    "ConversationPage",
+    "CreatedReplica",
+    "ImageValidation",
+    "Persona",
+    "PersonaPage",
+    "Replica",
+    "ReplicaPage",
+    "ReplicaStatus",
+    "TavusClient",
+    "TavusError",
+    "ValidationCheck",
+    "Voice",
+    "item_id",
+    "parse_progress",
+    "replica_status",
+]
+
+logger = logging.getLogger("replica_studio.tavus")
+T = TypeVar("T")
+
+# The six stock voices named in Tavus's docs; only a fallback for when GET /v2/voices fails.
+KNOWN_VOICE_NAMES = ("benjamin", "james", "liam", "anna", "julia", "ivy")
+DEFAULT_MODEL = "phoenix-4"
+MODELS = ("phoenix-4", "phoenix-3", "phoenix-4.5")
+
+# --- Paths: the only place Tavus URLs are spelled out. -------------------------------------------
+API_PREFIX = "/v2"
+REPLICAS_PATH = f"{API_PREFIX}/replicas"
+IMAGE_VALIDATION_PATH = f"{REPLICAS_PATH}/image-validation"
+VOICES_PATH = f"{API_PREFIX}/voices"
+CONVERSATIONS_PATH = f"{API_PREFIX}/conversations"
+PERSONAS_PATH = f"{API_PREFIX}/personas"
+
+
+def _item_path(collection: str, item_id: str, *rest: str) -> str:
+    """`collection/<id>[/rest…]`; the id is escaped so a stray '/' or '?' cannot change the call."""
+    if not item_id:
+        raise ValueError("An id is required")
+    return "/".join([collection, quote(item_id, safe=""), *rest])
+
+
+# --- Defaults ------------------------------------------------------------------------------------
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Tavus may ask for a long Retry-After; a dashboard user should not stare at a spinner for minutes,
+# so we wait at most this long per retry and let the final 429 surface if it keeps refusing.
+MAX_RETRY_AFTER_SECONDS = 30.0
+# The image-validation call accepts a request body of at most 30 MiB.
+MAX_VALIDATION_BODY_BYTES = 30 * 1024 * 1024
+
+# Transport failures worth another try on a safe call: nothing durable happened, or it is harmless
+# to repeat. LocalProtocolError / UnsupportedProtocol are our own bugs, so they are not retried.
+_RETRYABLE_TRANSPORT_ERRORS = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+
+
+# --- Status and progress -------------------------------------------------------------------------
+class ReplicaStatus(StrEnum):
+    READY = "ready"
+    TRAINING = "training"
+    FAILED = "failed"
+
+
+def replica_status(raw: object) -> ReplicaStatus:
+    """THE one status mapping. The API says "completed", the webhook "ready", others "training"."""
+    normalized = raw.strip().lower() if isinstance(raw, str) else ""
+    if normalized in ("completed", "ready"):
+        return ReplicaStatus.READY
+    if normalized == "error":
+        return ReplicaStatus.FAILED
+    return ReplicaStatus.TRAINING
+
+
+def parse_time(value: object) -> datetime | None:
+    """Tavus's ISO time ("2026-01-02T03:04:05.678Z"), as an aware UTC datetime; junk -> None."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # A time without a zone is taken as UTC, which is what Tavus sends.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_progress(raw: str | None) -> int | None:
+    """'42/100' -> 42, '3/4' -> 75 (percent, clamped to 0..100); anything unreadable -> None."""
+    if not isinstance(raw, str) or "/" not in raw:
+        return None
+    done_text, _, total_text = raw.partition("/")
+    try:
+        done, total = float(done_text), float(total_text)
+    except ValueError:
+        return None
+    if total <= 0 or not math.isfinite(done) or not math.isfinite(total):
+        return None
+    # Floor, so a replica never shows 100 % before Tavus itself says 100/100.
+    return max(0, min(100, math.floor(done * 100 / total)))
+
+
+# --- Errors --------------------------------------------------------------------------------------
+class TavusError(Exception):
+    """A Tavus call that did not succeed. `str()` is fit to show a user; it never holds the key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        response: httpx.Response | None = None,
+        retry_after: float | None = None,
+        summary: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.response = response
+        self.retry_after = retry_after
+        # Only the readable summary goes into args, so repr()/tracebacks stay short and key-free.
+        super().__init__(summary or message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date; anything else is ignored."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _tavus_text(response: httpx.Response) -> str | None:
+    """Tavus's own words: {"error": ...} for 400/404, {"message": ...} for 401."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            text = body.get(key)
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+    return None
+
+
+# --- Result types --------------------------------------------------------------------------------
+def _opt_str(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _str(value: Any) -> str:
+    return value if type(value) is str else ("" if value is None else str(value))
+
+
+def item_id(item: Mapping[str, Any]) -> str:
+    """The replica_id of a Tavus list item as received, read as `Replica.from_api` reads it."""
+    return _str(item.get("replica_id"))
+
+
+def _dicts(value: Any) -> list[dict]:
+    """A list of JSON objects, skipping anything else Tavus might put in there."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _total(d: Mapping[str, Any], fallback: int) -> int:
+    value = d.get("total_count")
+    return value if isinstance(value, int) and not isinstance(value, bool) else fallback
+
+
+@dataclass(frozen=True)
+class Replica:
+    replica_id: str
+    replica_name: str
+    status: str  # Tavus's raw string; use .state for the mapped value
+    training_progress: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    error_message: str | None = None
+    replica_type: str | None = None
+    model_name: str | None = None
+    thumbnail_video_url: str | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Replica:
+        # The hot path of a 10,000-replica load (bench/): the instance's fields are set in one
+        # __dict__ update instead of a frozen __init__'s object.__setattr__ per field. Every
+        # field is set here; the instance is frozen like any other afterwards.
+        get = d.get
+        replica = object.__new__(cls)
+        replica.__dict__.update(
+            replica_id=_str(get("replica_id")),
+            replica_name=_str(get("replica_name")),
+            status=_str(get("status")),
+            training_progress=_opt_str(get("training_progress")),
+            created_at=_opt_str(get("created_at")),
+            updated_at=_opt_str(get("updated_at")),
+            error_message=_opt_str(get("error_message")),
+            replica_type=_opt_str(get("replica_type")),
+            model_name=_opt_str(get("model_name")),
+            thumbnail_video_url=_opt_str(get("thumbnail_video_url")),
+            # A freshly parsed JSON object is ours to keep; copy only what someone else owns.
+            raw=d if type(d) is dict else dict(d),
+        )
+        return replica
+
+    # Cached: a 10,000-row table asks every replica for these several times per refresh.
+    # (cached_property writes the instance __dict__ directly, so it works on a frozen class.)
+    @cached_property
+    def state(self) -> ReplicaStatus:
+        return replica_status(self.status)
+
+    @cached_property
+    def progress(self) -> int | None:
+        return parse_progress(self.training_progress)
+
+    def as_item(self) -> dict[str, str | None]:
+        """This replica as a Tavus list item (from its fields, not `raw`: see ReplicaPage)."""
+        return {name: getattr(self, name) for name in _ITEM_FIELDS}
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Replica) if f.name != "raw")
+
+
+@dataclass(frozen=True)
+class ReplicaPage:
+    """One page of `GET /v2/replicas`.
+
+    `items` are Tavus's objects as received (JSON objects only), for callers that read thousands
+    (the table builds its columns straight from them); `replicas` makes `Replica` objects of
+    them on first use.
+    """
+
+    items: list[dict[str, Any]]
+    total_count: int
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> ReplicaPage:
+        items = _dicts(d.get("data"))
+        return cls(items=items, total_count=_total(d, len(items)))
+
+    @cached_property
+    def replicas(self) -> list[Replica]:
+        return [Replica.from_api(item) for item in self.items]
+
+
+@dataclass(frozen=True)
+class CreatedReplica:
+    replica_id: str
+    status: str
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> CreatedReplica:
+        return cls(replica_id=_str(d.get("replica_id")), status=_str(d.get("status")), raw=dict(d))
+
+
+@dataclass(frozen=True)
+class Voice:
+    voice_name: str
+    replica_id: str | None = None
+    audio_url: str | None = None
+    tags: list[str] = field(default_factory=list)
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Voice:
+        # Tags arrive as [{"tag_name": ...}]; accept bare strings too rather than drop them.
+        tags: list[str] = []
+        for tag in d.get("tags") or []:
+            name = tag.get("tag_name") if isinstance(tag, dict) else tag
+            if isinstance(name, str) and name:
+                tags.append(name)
+        return cls(
+            voice_name=_str(d.get("voice_name")),
+            replica_id=_opt_str(d.get("replica_id")),
+            audio_url=_opt_str(d.get("audio_url")),
+            tags=tags,
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class ValidationCheck:
+    id: str
+    label: str
+    passed: bool
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> ValidationCheck:
+        return cls(id=_str(d.get("id")), label=_str(d.get("label")), passed=d.get("passed") is True)
+
+
+@dataclass(frozen=True)
+class ImageValidation:
+    passed: bool
+    checks: list[ValidationCheck] = field(default_factory=list)
+    details: Any = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> ImageValidation:
+        return cls(
+            # Only an explicit true passes: a missing verdict must not look like a green light.
+            passed=d.get("passed") is True,
+            checks=[ValidationCheck.from_api(c) for c in _dicts(d.get("checks"))],
+            details=d.get("details"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class Conversation:
+    conversation_id: str
+    conversation_name: str | None = None
+    conversation_url: str | None = None
+    status: str | None = None
+    replica_id: str | None = None
+    persona_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    callback_url: str | None = None
+    # A join credential for a private room: keep it out of repr() and so out of logs.
+    meeting_token: str | None = field(default=None, repr=False)
+    events: list[dict] | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Conversation:
+        events = d.get("events")
+        return cls(
+            conversation_id=_str(d.get("conversation_id")),
+            conversation_name=_opt_str(d.get("conversation_name")),
+            conversation_url=_opt_str(d.get("conversation_url")),
+            status=_opt_str(d.get("status")),
+            replica_id=_opt_str(d.get("replica_id")),
+            persona_id=_opt_str(d.get("persona_id")),
+            created_at=_opt_str(d.get("created_at")),
+            updated_at=_opt_str(d.get("updated_at")),
+            callback_url=_opt_str(d.get("callback_url")),
+            meeting_token=_opt_str(d.get("meeting_token")),
+            events=_dicts(events) if isinstance(events, list) else None,
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    conversations: list[Conversation]
+    total_count: int
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> ConversationPage:
+        items = [Conversation.from_api(item) for item in _dicts(d.get("data"))]
+        return cls(conversations=items, total_count=_total(d, len(items)))
+
+
+@dataclass(frozen=True)
+class Persona:
+    persona_id: str
+    persona_name: str | None = None
+    default_replica_id: str | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Persona:
+        return cls(
+            persona_id=_str(d.get("persona_id")),
+            persona_name=_opt_str(d.get("persona_name")),
+            default_replica_id=_opt_str(d.get("default_replica_id")),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class PersonaPage:
+    personas: list[Persona]
+    total_count: int
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> PersonaPage:
+        items = [Persona.from_api(item) for item in _dicts(d.get("data"))]
+        return cls(personas=items, total_count=_total(d, len(items)))
+
+
+# --- The client ----------------------------------------------------------------------------------
+def _query(**params: Any) -> dict[str, Any]:
+    """Drop unset parameters: httpx would otherwise send `name=` for None."""
+    return {name: value for name, value in params.items() if value is not None}
+
+
+class TavusClient:
+    """Synchronous Tavus client over one httpx.Client (thread-safe, so one per app is enough).
+
+    Retry policy: safe calls (GETs, validate_image, rename, delete, end_conversation) retry up to
+    `max_retries` times on 429, 5xx, timeouts and connection failures. Creates retry only on 429:
+    after a 5xx or a timeout the replica/conversation may exist, and a blind retry would make a
+    second one (a second bill). Other 4xx are never retried. Waits honour Retry-After (at most
+    MAX_RETRY_AFTER_SECONDS), otherwise exponential backoff with jitter capped at
+    `max_backoff_seconds`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 8.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # A pasted key often carries a trailing newline, which is not a legal header value.
+        api_key = (api_key or "").strip()
+        if not api_key:
+            raise ValueError("A Tavus API key is required")
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max(0, max_retries)
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._api_key = api_key  # kept only to scrub it from any text we pass on
+        self._sleep = sleep
+        self._random = random.Random()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"x-api-key": api_key, "accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"TavusClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TavusClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- Replicas --------------------------------------------------------------------------------
+    def list_replicas(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 100,
+        verbose: bool = True,
+        replica_type: str | None = None,
+        replica_ids: Sequence[str] | None = None,
+        model_name: str | None = None,
+    ) -> ReplicaPage:
+        if replica_ids is not None and not isinstance(replica_ids, str):
+            replica_ids = ",".join(replica_ids)
+        params = _query(
+            page=page,
+            limit=limit,
+            verbose=verbose,
+            replica_type=replica_type,
+            replica_ids=replica_ids,
+            model_name=model_name,
+        )
+        return ReplicaPage.from_api(self._get_json(REPLICAS_PATH, params))
+
+    def list_all_replicas(
+        self,
+        *,
+        page_size: int = 100,
+        replica_type: str | None = None,
+        model_name: str | None = None,
+        verbose: bool = True,
+    ) -> list[Replica]:
+        """Every matching replica, walking pages until total_count is reached or a page is empty."""
+
+        def fetch(page: int) -> tuple[list[Replica], int]:
+            result = self.list_replicas(
+                page=page,
+                limit=page_size,
+                verbose=verbose,
+                replica_type=replica_type,
+                model_name=model_name,
+            )
+            return result.replicas, result.total_count
+
+        return walk_pages(fetch, key=lambda replica: replica.replica_id)[0]
+
+    def get_replica(self, replica_id: str, *, verbose: bool = True) -> Replica:
+        path = _item_path(REPLICAS_PATH, replica_id)
+        return Replica.from_api(self._get_json(path, {"verbose": verbose}))
+
+    def create_replica_from_image(
+        self,
+        *,
+        train_image_url: str,
+        voice_name: str,
+        replica_name: str | None = None,
+        auto_fix_training_image: bool = True,
+        callback_url: str | None = None,
+        model_name: str = DEFAULT_MODEL,
+        background_green_screen: bool | None = None,
+    ) -> CreatedReplica:
+        body = _query(
+            train_image_url=train_image_url,
+            voice_name=voice_name,
+            replica_name=replica_name,
+            auto_fix_training_image=auto_fix_training_image,
+            callback_url=callback_url,
+            model_name=model_name,
+        )
+        if background_green_screen is not None:
+            body["properties"] = {"background_green_screen": background_green_screen}
+        response = self._request("POST", REPLICAS_PATH, json=body, safe=False)
+        created = CreatedReplica.from_api(self._json_object(response))
+        if not created.replica_id:
+            # Without an id we could never poll it; say so instead of tracking a ghost.
+            raise self._unreadable(response, "no replica_id in the answer")
+        return created
+
+    def rename_replica(self, replica_id: str, replica_name: str) -> None:
+        path = _item_path(REPLICAS_PATH, replica_id, "name")
+        self._request("PATCH", path, json={"replica_name": replica_name})
+
+    def delete_replica(self, replica_id: str, *, hard: bool = False) -> None:
+        """Soft delete by default; hard=True also erases training assets, irreversibly."""
+        path = _item_path(REPLICAS_PATH, replica_id)
+        self._request("DELETE", path, params={"hard": True} if hard else None)
+
+    def validate_image(
+        self, image: bytes, mime_type: str, *, model: str = DEFAULT_MODEL
+    ) -> ImageValidation:
+        """Ask Tavus whether an image suits training. A 200 means the check ran; read `.passed`."""
+        body = {
+            "imageBase64": base64.b64encode(image).decode("ascii"),  # no data: prefix
+            "mimeType": mime_type,
+            "model": model,
+        }
+        if len(body["imageBase64"]) > MAX_VALIDATION_BODY_BYTES:
+            raise ValueError("Image too large for Tavus's validation call (30 MiB limit)")
+        response = self._request("POST", IMAGE_VALIDATION_PATH, json=body)
+        return ImageValidation.from_api(self._json_object(response))
+
+    # --- Voices ----------------------------------------------------------------------------------
+    def list_voices(self) -> list[Voice]:
+        """All stock voices, every page (Tavus caps a page at 100)."""
+
+        def fetch(page: int) -> tuple[list[Voice], int]:
+            d = self._get_json(VOICES_PATH, {"page": page, "limit": 100})
+            voices = [Voice.from_api(item) for item in _dicts(d.get("data"))]
+            return voices, _total(d, len(voices))
+
+        return walk_pages(fetch, key=lambda voice: voice.voice_name)[0]
+
+    # --- Conversations ---------------------------------------------------------------------------
+    def create_conversation(
+        self,
+        *,
+        replica_id: str,
+        persona_id: str | None = None,
+        conversation_name: str | None = None,
+        conversational_context: str | None = None,
+        custom_greeting: str | None = None,
+        callback_url: str | None = None,
+        test_mode: bool = False,
+        require_auth: bool = False,
+        max_participants: int | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        """Start a conversation. It bills and counts toward concurrency until ended."""
+        body = _query(
+            replica_id=replica_id,
+            persona_id=persona_id,
+            conversation_name=conversation_name,
+            conversational_context=conversational_context,
+            custom_greeting=custom_greeting,
+            callback_url=callback_url,
+            test_mode=test_mode,
+            require_auth=require_auth,
+            max_participants=max_participants,
+            properties=dict(properties) if properties is not None else None,
+        )
+        response = self._request("POST", CONVERSATIONS_PATH, json=body, safe=False)
+        conversation = Conversation.from_api(self._json_object(response))
+        if not conversation.conversation_id:
+            raise self._unreadable(response, "no conversation_id in the answer")
+        return conversation
+
+    def list_conversations(
+        self, *, page: int = 1, limit: int = 25, status: str | None = None
+    ) -> ConversationPage:
+        params = _query(page=page, limit=limit, status=status)
+        return ConversationPage.from_api(self._get_json(CONVERSATIONS_PATH, params))
+
+    def get_conversation(self, conversation_id: str, *, verbose: bool = False) -> Conversation:
+        path = _item_path(CONVERSATIONS_PATH, conversation_id)
+        return Conversation.from_api(self._get_json(path, {"verbose": verbose}))
+
+    def end_conversation(self, conversation_id: str) -> None:
+        # Ending twice is harmless, so this counts as a safe (retried) call.
+        self._request("POST", _item_path(CONVERSATIONS_PATH, conversation_id, "end"))
+
+    def delete_conversation(self, conversation_id: str, *, hard: bool = False) -> None:
+        path = _item_path(CONVERSATIONS_PATH, conversation_id)
+        self._request("DELETE", path, params={"hard": True} if hard else None)
+
+    # --- Personas --------------------------------------------------------------------------------
+    def list_personas(
+        self, *, page: int = 1, limit: int = 100, persona_type: str | None = None
+    ) -> PersonaPage:
+        params = _query(page=page, limit=limit, persona_type=persona_type)
+        return PersonaPage.from_api(self._get_json(PERSONAS_PATH, params))
+
+    # --- Plumbing --------------------------------------------------------------------------------
+    def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self._json_object(self._request("GET", path, params=params))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        safe: bool = True,
+    ) -> httpx.Response:
+        """One Tavus call with the retry policy applied. Returns a 2xx response or raises."""
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = self._http.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.warning(
+                    "%s %s -> %s (%.0f ms)", method, path, type(exc).__name__, elapsed_ms
+                )
+                retryable = safe and isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS)
+                if retryable and attempt < self.max_retries:
+                    self._wait(method, path, attempt, None)
+                    attempt += 1
+                    continue
+                raise self._transport_error(exc, safe=safe) from exc
+
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            # Path only: never the query string, headers or bodies.
+            logger.info("%s %s -> %d (%.0f ms)", method, path, response.status_code, elapsed_ms)
+            status = response.status_code
+            if status < 400:
+                return response
+            retry_after = _parse_retry_after(response.headers.get("retry-after"))
+            retryable = status == 429 or (safe and status >= 500)
+            if retryable and attempt < self.max_retries:
+                self._wait(method, path, attempt, retry_after if status == 429 else None)
+                attempt += 1
+                continue
+            raise self._status_error(response, retry_after if status == 429 else None)
+
+    def _wait(self, method: str, path: str, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, MAX_RETRY_AFTER_SECONDS)
+        else:
+            # Exponential backoff with "equal jitter": half fixed, half random, so a crowd of
+            # clients does not come back in lockstep.
+            ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
+            delay = ceiling / 2 + self._random.uniform(0, ceiling / 2)
+        logger.info(
+            "%s %s: retrying in %.2f s (retry %d of %d)",
+            method,
+            path,
+            delay,
+            attempt + 1,
+            self.max_retries,
+        )
+        self._sleep(delay)
+
+    def _scrub(self, text: str) -> str:
+        """Belt and braces: whatever Tavus or httpx says, the key never leaves in our text."""
+        return text.replace(self._api_key, "[redacted]")
+
+    def _status_error(self, response: httpx.Response, retry_after: float | None) -> TavusError:
+        status = response.status_code
+        text = _tavus_text(response)
+        if text is not None:
+            text = self._scrub(text)
+            summary = f"Tavus answered {status}: {text}"
+            message = text
+        else:
+            message = summary = f"Tavus answered {status} {response.reason_phrase}".rstrip()
+        return TavusError(
+            message,
+            status_code=status,
+            response=response,
+            retry_after=retry_after,
+            summary=summary,
+        )
+
+    @staticmethod
+    def _transport_error(exc: httpx.TransportError, *, safe: bool) -> TavusError:
+        if isinstance(exc, httpx.TimeoutException):
+            reason = "timed out"
+        elif isinstance(exc, httpx.ConnectError):
+            reason = "connection failed"
+        elif isinstance(exc, httpx.RemoteProtocolError):
+            reason = "the connection closed without an answer"
+        else:
+            reason = type(exc).__name__
+        message = f"Could not reach Tavus: {reason}"
+        if not safe and not isinstance(exc, httpx.ConnectError):
+            # The request may have landed: the user should look before creating a second one.
+            message += " (the request may still have gone through; check before trying again)"
+        return TavusError(message, status_code=None, response=None)
+
+    def _unreadable(self, response: httpx.Response, why: str) -> TavusError:
+        return TavusError(
+            f"Tavus sent an unreadable answer ({why}).",
+            status_code=response.status_code,
+            response=response,
+        )
+
+    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
+        if not response.content.strip():
+            raise self._unreadable(response, "empty body")
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._unreadable(response, "not valid JSON") from None
+        if not isinstance(body, dict):
+            raise self._unreadable(response, "expected a JSON object")
+        return body
+
+
+def walk_pages(
+    fetch: Callable[[int], tuple[list[T], int]], *, key: Callable[[T], str]
+) -> tuple[list[T], int]:
+    """Every item of a Tavus list, page by page, and the last total_count the list reported.
+
+    The one paging loop of the app: `fetch(page)` returns one page's items and total_count.
+    Items are de-duplicated by `key`: a create between two page reads shifts items onto the next
+    page. A page that brings nothing new also ends the walk, so a server ignoring `page` cannot
+    loop us forever.
+    """
+    collected: dict[str, T] = {}
+    page_number = 1
+    while True:
+        page_items, total_count = fetch(page_number)
+        new = [item for item in page_items if key(item) not in collected]
+        collected.update((key(item), item) for item in new)
+        if not new or len(collected) >= total_count:
+            return list(collected.values()), total_count
+        page_number += 1

@@ -1,0 +1,768 @@
+"""The HTTP face of the simulator: a stdlib ThreadingHTTPServer that answers like Tavus.
+
+Request flow: read the body (size-capped) -> record /v2 requests -> injected fault, if any ->
+x-api-key check -> route to `SimState`. Logging is "METHOD /path -> status" only: never the query
+string (it can carry presigned credentials), headers or bodies. The API key is compared with
+hmac.compare_digest and, as a last safety net, scrubbed from every body sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import html
+import ipaddress
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import media
+from .state import DEFAULT_MODEL, MODELS, ApiError, SimClock, SimState
+
+log = logging.getLogger("replica_studio.simulator")
+
+FAULT_KINDS = ("429", "500", "slow", "malformed", "empty", "drop")
+MAX_BODY = 1024 * 1024
+MAX_IMAGE_VALIDATION_BODY = 30 * 1024 * 1024  # Tavus's documented cap for image-validation
+MAX_DRAIN = (
+    64 * 1024 * 1024
+)  # beyond this an oversized body is not even read: the connection closes
+MAX_REQUEST_LOG = 100_000
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One /v2 request the simulator saw (query values: the last one given for each name)."""
+
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    path_prefix: str | None
+    retry_after: float | None
+    delay: float
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    content_type: str | None = _JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+class _Drop(Exception):
+    pass
+
+
+def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
+    return _Reply(status, json.dumps(obj, ensure_ascii=False).encode(), _JSON, headers or {})
+
+
+def _error(status: int, message: str) -> _Reply:
+    return _json(status, {"error": message})
+
+
+def _page(status: int, title: str, inner: str) -> _Reply:
+    doc = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)} · Tavus simulator</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:0;background:#101418;color:#e8eaed}"
+        "main{max-width:40rem;margin:3rem auto;padding:2rem;border-radius:12px;background:#1b2127}"
+        "code{background:#2a323b;padding:.1rem .3rem;border-radius:4px}"
+        ".note{color:#9aa4ae;font-size:.9rem}</style></head><body>"
+        f"{inner}</body></html>"
+    )
+    return _Reply(status, doc.encode(), "text/html; charset=utf-8")
+
+
+def _format_retry_after(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# ------------------------------------------------------------------------------------------------
+# the simulator
+# ------------------------------------------------------------------------------------------------
+class TavusSimulator:
+    """An embedded Tavus stand-in on loopback."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        training_seconds: float = 120.0,
+        seed_demo_data: bool = True,
+        max_concurrent_conversations: int = 3,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        self._key = api_key.encode()
+        self.host = host
+        self.port = port
+        self._clock = SimClock()
+        self._state = SimState(
+            self._clock,
+            training_seconds=training_seconds,
+            max_concurrent_conversations=max_concurrent_conversations,
+            seed_demo_data=seed_demo_data,
+        )
+        self._faults: list[_Fault] = []
+        self._faults_lock = threading.Lock()
+        self._requests: deque[RequestRecord] = deque(maxlen=MAX_REQUEST_LOG)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._downloads = 0
+        self._downloads_cv = threading.Condition()
+        self._wav_cache: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:  # never the key
+        return f"TavusSimulator(base_url={self.base_url if self._server else None!r})"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> TavusSimulator:
+        with self._start_lock:
+            if self._server is not None:
+                return self
+            server = _Server((self.host, self.port), self)
+            self.port = server.server_address[1]
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # so that stop() returns promptly
+                name="tavus-simulator",
+                daemon=True,
+            )
+            self._thread.start()
+        log.debug("simulator listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        with self._start_lock:
+            server, self._server = self._server, None
+            thread, self._thread = self._thread, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()  # keep-alive connections would otherwise still be answered
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> TavusSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    # -- controls -------------------------------------------------------------------------------
+    @property
+    def training_seconds(self) -> float:
+        return self._state.training_seconds
+
+    @training_seconds.setter
+    def training_seconds(self, value: float) -> None:
+        self._state.training_seconds = float(value)
+
+    @property
+    def max_concurrent_conversations(self) -> int:
+        return self._state.max_concurrent_conversations
+
+    @max_concurrent_conversations.setter
+    def max_concurrent_conversations(self, value: int) -> None:
+        self._state.max_concurrent_conversations = int(value)
+
+    def advance(self, seconds: float) -> None:
+        """Jump the simulated clock (training, conversation timeouts, timestamps) forward."""
+        self._clock.advance(seconds)
+
+    def now_iso(self) -> str:
+        """The simulated UTC time, in Tavus's format."""
+        return self._clock.iso(self._clock.now())
+
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        count: int = 1,
+        path_prefix: str | None = None,
+        retry_after: float | None = None,
+        delay: float = 0,
+    ) -> None:
+        kind = str(kind)
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+        if not isinstance(count, int) or count < 1:
+            raise ValueError("count must be an integer >= 1")
+        if retry_after is not None and not retry_after >= 0:
+            raise ValueError("retry_after must be >= 0")
+        if not delay >= 0:
+            raise ValueError("delay must be >= 0")
+        with self._faults_lock:
+            self._faults.append(_Fault(kind, count, path_prefix, retry_after, float(delay)))
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self._faults.clear()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return list(self._requests)
+
+    def reset_requests(self) -> None:
+        self._requests.clear()
+
+    def add_replicas(
+        self, n: int, *, training: int = 0, model_name: str = DEFAULT_MODEL
+    ) -> list[str]:
+        """Bulk-seed user replicas (`training` of them still training, the rest completed)."""
+        return self._state.add_replicas(n, training=training, model_name=model_name)
+
+    def wait_for_downloads(self, timeout: float = 10.0) -> bool:
+        """Block until no training-image download is in flight; False on timeout. (For tests.)"""
+        deadline = time.monotonic() + timeout
+        with self._downloads_cv:
+            while self._downloads:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._downloads_cv.wait(left)
+        return True
+
+    # -- internals ------------------------------------------------------------------------------
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._faults_lock:
+            for f in self._faults:
+                if f.path_prefix is None or path.startswith(f.path_prefix):
+                    f.remaining -= 1
+                    if f.remaining <= 0:
+                        self._faults.remove(f)
+                    return f
+        return None
+
+    def _key_ok(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self._key)
+
+    def _scrub(self, body: bytes) -> bytes:
+        """Last line of defence: the key never leaves in a body, even if a client echoed it."""
+        if len(self._key) >= 4 and self._key in body:
+            return body.replace(self._key, b"[redacted]")
+        return body
+
+    def _train_in_background(self, replica_id: str, url: str) -> None:
+        with self._downloads_cv:
+            self._downloads += 1
+
+        def run() -> None:
+            error = None
+            try:
+                data = media.download_training_image(
+                    url, wall_now=self._clock.wall(self._clock.now())
+                )
+                media.check_training_image(data)
+            except media.TrainingImageError as e:
+                error = str(e)
+            except Exception:  # never leave the replica stuck in "started"
+                log.debug("training-image download crashed", exc_info=True)
+                error = "Failed to download the training image."
+            finally:
+                try:
+                    self._state.finish_download(replica_id, error)
+                finally:
+                    with self._downloads_cv:
+                        self._downloads -= 1
+                        self._downloads_cv.notify_all()
+            log.debug(
+                "replica %s training image: %s", replica_id, "ok" if error is None else "failed"
+            )
+
+        threading.Thread(
+            target=run, name=f"{media.DOWNLOAD_THREAD_PREFIX}{replica_id}", daemon=True
+        ).start()
+
+    def _wav(self, voice_name: str) -> bytes | None:
+        voice = self._state.voice(voice_name)
+        if voice is None:
+            return None
+        if voice_name not in self._wav_cache:
+            self._wav_cache[voice_name] = media.tone_wav(voice.pitch_hz)
+        return self._wav_cache[voice_name]
+
+    # -- request handling ---------------------------------------------------------------------
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Any,
+        body: bytes | None,
+        client_host: str,
+    ) -> _Reply:
+        """body is None when it was larger than allowed."""
+        if path != "/" and path.endswith("/"):
+            path = path.rstrip("/")
+        if path == "/v2" or path.startswith("/v2/"):
+            self._requests.append(RequestRecord(method, path, dict(query)))
+            fault = self._take_fault(path)
+            if fault is not None:
+                reply = self._apply_fault(fault)
+                if reply is not None:
+                    return reply
+            if not self._key_ok(headers.get("x-api-key")):
+                return _json(401, {"message": "Invalid access token"})
+            if body is None:
+                limit = MAX_IMAGE_VALIDATION_BODY if path.endswith("image-validation") else MAX_BODY
+                return _error(413, f"The request body is larger than {limit // (1024 * 1024)} MiB.")
+            return self._api(method, path, query, body)
+        if path.startswith("/_sim/") or path == "/_sim":
+            if not _is_loopback(client_host):
+                return _error(403, "Simulator controls are only available from loopback")
+            if body is None:
+                return _error(413, "The request body is too large.")
+            return self._controls(method, path, body)
+        if method == "GET":
+            m = re.fullmatch(r"/rooms/([^/]+)", path)
+            if m:
+                return self._room(m.group(1), query.get("t"))
+            m = re.fullmatch(r"/audio/([A-Za-z0-9_-]+)\.wav", path)
+            if m:
+                wav = self._wav(m.group(1))
+                if wav is None:
+                    return _error(404, "Not found")
+                return _Reply(200, wav, "audio/wav", {"Cache-Control": "max-age=3600"})
+            if path == "/":
+                return _json(200, {"service": "Tavus simulator", "api": "/v2"})
+        return _error(404, "Not found")
+
+    def _apply_fault(self, fault: _Fault) -> _Reply | None:
+        if fault.kind == "slow":
+            time.sleep(fault.delay)
+            return None  # then answer normally
+        if fault.kind == "429":
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = _format_retry_after(fault.retry_after)
+            return _json(429, {"error": "Too many requests, please slow down"}, headers)
+        if fault.kind == "500":
+            return _error(500, "Internal server error")
+        if fault.kind == "malformed":
+            return _Reply(200, b'{"data": [{"replica_id": "r', _JSON)
+        if fault.kind == "empty":
+            return _Reply(200, b"", _JSON)
+        return _Reply(0, drop=True)
+
+    def _api(self, method: str, path: str, query: dict[str, str], raw: bytes) -> _Reply:
+        route = _match(path)
+        if route is None:
+            return _error(404, "Not found")
+        handlers, args = route
+        fn = handlers.get(method)
+        if fn is None:
+            return _error(405, "Method not allowed")
+        body: Any = None
+        if method in ("POST", "PATCH", "PUT") and fn.__name__ in _JSON_BODY:
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except (ValueError, UnicodeDecodeError):
+                return _error(400, "The request body is not valid JSON.")
+        try:
+            return fn(self, query, body, *args)
+        except ApiError as e:
+            return _error(e.status, e.message)
+
+    def _controls(self, method: str, path: str, raw: bytes) -> _Reply:
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.")
+        try:
+            if (method, path) == ("POST", "/_sim/advance"):
+                self.advance(float(body.get("seconds", 0)))
+                return _json(200, {"now": self.now_iso()})
+            if (method, path) == ("POST", "/_sim/faults"):
+                self.inject_fault(
+                    str(body.get("kind")),
+                    count=int(body.get("count", 1)),
+                    path_prefix=body.get("path_prefix"),
+                    retry_after=None
+                    if body.get("retry_after") is None
+                    else float(body["retry_after"]),
+                    delay=float(body.get("delay", 0)),
+                )
+                return _json(200, {"status": "ok"})
+            if (method, path) == ("DELETE", "/_sim/faults"):
+                self.clear_faults()
+                return _json(200, {"status": "ok"})
+            if (method, path) == ("GET", "/_sim/requests"):
+                return _json(
+                    200,
+                    {
+                        "requests": [
+                            {"method": r.method, "path": r.path, "query": r.query}
+                            for r in self.requests
+                        ]
+                    },
+                )
+            if (method, path) == ("DELETE", "/_sim/requests"):
+                self.reset_requests()
+                return _json(200, {"status": "ok"})
+            if (method, path) == ("POST", "/_sim/replicas"):
+                ids = self.add_replicas(
+                    int(body.get("n", 1)),
+                    training=int(body.get("training", 0)),
+                    model_name=str(body.get("model_name", DEFAULT_MODEL)),
+                )
+                return _json(200, {"count": len(ids), "replica_ids": ids})
+            if method == "GET" and path.startswith("/_sim/conversations/") and path.endswith(
+                    "/request"):
+                # The create body as received (less the ids), so tests can see what was sent.
+                cid = path.split("/")[3]
+                with self._state.lock:
+                    conversation = self._state.conversations.get(cid)
+                    if conversation is None:
+                        return _error(404, "Unknown conversation")
+                    return _json(200, {"replica_id": conversation.replica_id,
+                                       "request": conversation.request})
+            if (method, path) == ("GET", "/_sim/state"):
+                return _json(
+                    200,
+                    {
+                        "now": self.now_iso(),
+                        "training_seconds": self.training_seconds,
+                        "max_concurrent_conversations": self.max_concurrent_conversations,
+                    },
+                )
+        except (TypeError, ValueError) as e:
+            return _error(400, str(e))
+        return _error(404, "Not found")
+
+    def _room(self, conversation_id: str, token: str | None) -> _Reply:
+        c = self._state.room(conversation_id)
+        if c is None:
+            return _page(
+                404,
+                "Conversation not found",
+                (
+                    '<main data-testid="sim-room-missing"><h1>Conversation not found</h1>'
+                    "<p>There is no conversation "
+                    f"<code>{html.escape(conversation_id)}</code>.</p></main>"
+                ),
+            )
+        if c.require_auth and not (
+            token
+            and c.meeting_token
+            and hmac.compare_digest(token.encode(), c.meeting_token.encode())
+        ):
+            return _page(
+                403,
+                "Not allowed",
+                (
+                    '<main data-testid="sim-room-denied">'
+                    "<h1>You are not allowed to join this meeting.</h1>"
+                    '<p class="note">This room is private: open it with its meeting token '
+                    "(?t=…).</p>"
+                    "</main>"
+                ),
+            )
+        esc = html.escape
+        status = c.status
+        ended = (
+            ""
+            if status == "active"
+            else (
+                '<p data-testid="sim-room-ended">This conversation has ended'
+                + (f" ({esc(c.shutdown_reason)})" if c.shutdown_reason else "")
+                + ".</p>"
+            )
+        )
+        return _page(
+            200,
+            c.conversation_name,
+            (
+                f'<main data-testid="sim-room" data-conversation-id="{esc(c.conversation_id)}" '
+                f'data-replica-id="{esc(c.replica_id)}" data-status="{esc(status)}">'
+                f'<h1 data-testid="sim-room-title">Conversation with {esc(c.replica_name)}</h1>'
+                f'<p data-testid="sim-room-name">{esc(c.conversation_name)}</p>'
+                "<p>Replica "
+                f'<code data-testid="sim-room-replica">{esc(c.replica_id)}</code> · status '
+                f'<strong data-testid="sim-room-status">{esc(status)}</strong></p>{ended}'
+                '<p class="note">This is the Tavus simulator: no video call happens here.</p>'
+                "</main>"
+            ),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# routes: (path regex) -> {METHOD: handler(sim, query, body, *path_args)}
+# ------------------------------------------------------------------------------------------------
+_Handler_t = Callable[..., _Reply]
+
+
+def _r_list_replicas(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
+    return _json(200, sim._state.list_replicas(q, sim.base_url))
+
+
+def _r_create_replica(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
+    answer, image_url = sim._state.create_replica(body)
+    if image_url:
+        sim._train_in_background(answer["replica_id"], image_url)
+    return _json(200, answer)
+
+
+def _r_get_replica(sim: TavusSimulator, q: dict[str, str], _b: Any, rid: str) -> _Reply:
+    return _json(200, sim._state.get_replica(rid, q, sim.base_url))
+
+
+def _r_delete_replica(sim: TavusSimulator, q: dict[str, str], _b: Any, rid: str) -> _Reply:
+    sim._state.delete_replica(rid, q)
+    return _Reply(200, b"", None)  # the contract declares no body
+
+
+def _r_rename_replica(sim: TavusSimulator, _q: dict[str, str], body: Any, rid: str) -> _Reply:
+    sim._state.rename_replica(rid, body)
+    return _Reply(200, b"", None)
+
+
+def _r_image_validation(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object with imageBase64 and mimeType.")
+    data_b64, mime, model = body.get("imageBase64"), body.get("mimeType"), body.get("model")
+    if not isinstance(data_b64, str) or not data_b64.strip():
+        raise ApiError(400, "imageBase64 is required")
+    if data_b64.lstrip().startswith("data:"):
+        raise ApiError(400, "imageBase64 must be plain base64, without a data: URL prefix")
+    if not isinstance(mime, str) or mime.lower() not in media.SUPPORTED_MIME:
+        raise ApiError(400, "mimeType must be image/jpeg or image/png")
+    model = model if model is not None else DEFAULT_MODEL
+    if model not in MODELS:
+        raise ApiError(400, f"Invalid model: use one of {', '.join(MODELS)}")
+    try:
+        data = base64.b64decode("".join(data_b64.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "imageBase64 is not valid base64") from None
+    if not data:
+        raise ApiError(400, "imageBase64 is empty")
+    info = media.inspect_image(data, mime_type=mime, model=model)
+    return _json(200, media.run_image_checks(info))
+
+
+def _r_voices(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
+    return _json(200, sim._state.list_voices(q, sim.base_url))
+
+
+def _r_personas(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
+    return _json(200, sim._state.list_personas(q))
+
+
+def _r_create_conversation(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
+    return _json(200, sim._state.create_conversation(body, sim.base_url))
+
+
+def _r_list_conversations(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
+    return _json(200, sim._state.list_conversations(q, sim.base_url))
+
+
+def _r_get_conversation(sim: TavusSimulator, q: dict[str, str], _b: Any, cid: str) -> _Reply:
+    return _json(200, sim._state.get_conversation(cid, q, sim.base_url))
+
+
+def _r_delete_conversation(sim: TavusSimulator, q: dict[str, str], _b: Any, cid: str) -> _Reply:
+    sim._state.delete_conversation(cid, q)
+    return _Reply(204, b"", None)
+
+
+def _r_end_conversation(sim: TavusSimulator, _q: dict[str, str], _b: Any, cid: str) -> _Reply:
+    sim._state.end_conversation(cid)
+    return _Reply(200, b"", None)
+
+
+_JSON_BODY = {
+    "_r_create_replica",
+    "_r_rename_replica",
+    "_r_image_validation",
+    "_r_create_conversation",
+}
+
+_ROUTES: list[tuple[re.Pattern[str], dict[str, _Handler_t]]] = [
+    (re.compile(r"/v2/replicas"), {"GET": _r_list_replicas, "POST": _r_create_replica}),
+    (re.compile(r"/v2/replicas/image-validation"), {"POST": _r_image_validation}),
+    (re.compile(r"/v2/replicas/([^/]+)"), {"GET": _r_get_replica, "DELETE": _r_delete_replica}),
+    (re.compile(r"/v2/replicas/([^/]+)/name"), {"PATCH": _r_rename_replica}),
+    (re.compile(r"/v2/voices"), {"GET": _r_voices}),
+    (re.compile(r"/v2/personas"), {"GET": _r_personas}),
+    (
+        re.compile(r"/v2/conversations"),
+        {"GET": _r_list_conversations, "POST": _r_create_conversation},
+    ),
+    (
+        re.compile(r"/v2/conversations/([^/]+)"),
+        {"GET": _r_get_conversation, "DELETE": _r_delete_conversation},
+    ),
+    (re.compile(r"/v2/conversations/([^/]+)/end"), {"POST": _r_end_conversation}),
+]
+
+
+def _match(path: str) -> tuple[dict[str, _Handler_t], tuple[str, ...]] | None:
+    for pattern, handlers in _ROUTES:
+        m = pattern.fullmatch(path)
+        if m:
+            return handlers, m.groups()
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------
+# stdlib plumbing
+# ------------------------------------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sim: TavusSimulator) -> None:
+        self.sim = sim
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _RequestHandler)
+
+    def track(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real API
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server_version = "TavusSimulator/1.0"
+    sys_version = ""
+    timeout = 60  # idle keep-alive connections end eventually
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: the stdlib line would include the query string."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_GET
+
+    def _read_body(self, path: str) -> bytes | None:
+        """-> the body, or None when it is larger than this path allows (then it is drained)."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        limit = (
+            MAX_IMAGE_VALIDATION_BODY if path.rstrip("/").endswith("image-validation") else MAX_BODY
+        )
+        if length <= limit:
+            return self.rfile.read(length) if length > 0 else b""
+        if length <= MAX_DRAIN:  # read and drop it, so the client gets to see the 413
+            left = length
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        else:
+            self.close_connection = True
+        return None
+
+    def _dispatch(self) -> None:
+        sim = self.server.sim
+        method = self.command
+        split = urlsplit(self.path)
+        path = split.path or "/"
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        try:
+            body = self._read_body(path)
+            if body is None:
+                self.close_connection = True
+            reply = sim._handle(method, path, query, self.headers, body, self.client_address[0])
+        except Exception:
+            log.debug("simulator error on %s %s", method, path, exc_info=True)
+            reply = _error(500, "Internal simulator error")
+        if reply.drop:
+            log.debug("%s %s -> dropped (fault)", method, path)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        payload = sim._scrub(reply.body)
+        try:
+            self.send_response(reply.status)
+            if reply.content_type and (payload or reply.status != 204):
+                self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.status != 204:
+                self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if method != "HEAD" and reply.status != 204:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. its timeout on a slow fault)
+        log.debug("%s %s -> %s", method, path, reply.status)

@@ -1,0 +1,134 @@
+"""Clients' data shared by every session of the server: Streamlit caches keyed by the account.
+
+Each cached function takes the frame's `cache_key` (the Tavus URL and mode, never a secret) and the
+client as an unhashed argument, so every session of one account shares one fetch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from lib.errors import user_message
+from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
+from lib.services import Services
+from lib.storage.ledger import Ledger, LedgerRecord
+from lib.storage.s3 import ImageStore, StorageError
+from lib.storage.thumbnails import thumbnail_data_url
+from lib.tavus.client import Persona, Replica, TavusError, Voice
+
+if TYPE_CHECKING:  # annotations only: importing analysis would load OpenCV on every page
+    from lib.photos.analysis import PhotoAnalysis
+    from lib.ui.shell import Frame
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _voices(settings_key: str, _services: Services) -> tuple[list[Voice], str | None]:
+    try:
+        voices = sorted_voices(_services.tavus.list_voices())
+        if voices:
+            return voices, None
+        return fallback_voices(), "Tavus listed no voices; showing the documented ones."
+    except TavusError as error:
+        return fallback_voices(), ("The voice list could not be loaded, so the documented voices "
+                                   "are offered without previews. " + user_message(error))
+
+
+def voices(frame: Frame) -> tuple[list[Voice], str | None]:
+    """Stock voices from Tavus (cached an hour), or the documented six with a warning."""
+    return _voices(frame.cache_key, frame.services)
+
+
+@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+def preview_clip(url: str) -> bytes | None:
+    """A loopback voice clip fetched by the server (a remote browser cannot reach it)."""
+    return download_clip(url)
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the photo…")
+def analyse_photo(data: bytes, filename: str | None) -> PhotoAnalysis:
+    # Imported here: OpenCV loads only where photos are checked.
+    from lib.photos.analysis import analyse_photo as analyse
+
+    return analyse(data, filename)
+
+
+@st.cache_data(ttl=3, show_spinner=False)
+def _replicas(settings_key: str, _services: Services, include_system: bool) -> list[Replica]:
+    # A short TTL shares one fetch between sessions and reruns; the fragment tick sets freshness.
+    return _services.tavus.list_all_replicas(replica_type=None if include_system else "user")
+
+
+def all_replicas(frame: Frame, *, include_system: bool = False) -> list[Replica]:
+    return _replicas(frame.cache_key, frame.services, include_system)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _personas(settings_key: str, _services: Services) -> tuple[list[Persona], str | None]:
+    try:
+        page = _services.tavus.list_personas(limit=100)
+        return sorted(page.personas, key=lambda p: (p.persona_name or "").lower()), None
+    except TavusError as error:
+        return [], user_message(error)
+
+
+def personas(frame: Frame) -> tuple[list[Persona], str | None]:
+    """The account's and Tavus's personas (cached 10 min), or none and why."""
+    return _personas(frame.cache_key, frame.services)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _active_calls(settings_key: str, _services: Services) -> int | None:
+    try:
+        return _services.live.list_conversations(status="active", limit=1).total_count
+    except TavusError:
+        return None
+
+
+def active_calls(frame: Frame) -> int | None:
+    """How many conversations are live (billed) right now; None when Tavus cannot say."""
+    return _active_calls(frame.cache_key, frame.services)
+
+
+def forget_conversations() -> None:
+    _active_calls.clear()
+
+
+def forget_replica_lists() -> None:
+    """After a create, rename or delete, the next read of the list and the ledger must see it."""
+    _replicas.clear()
+    _ledger.clear()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _ledger(settings_key: str, _store: ImageStore) -> tuple[dict[str, LedgerRecord], str | None]:
+    try:
+        return Ledger(_store).read_all(), None
+    except StorageError as error:
+        return {}, error.message
+
+
+def ledger_records(frame: Frame) -> tuple[dict[str, LedgerRecord], str | None]:
+    """The team's records by replica id (cached a minute), and why they are missing if so."""
+    return _ledger(frame.cache_key, frame.services.store)
+
+
+@st.cache_data(ttl=50 * 60, max_entries=5000, show_spinner=False)
+def _photo_url(photo_key: str, settings_key: str, _store: ImageStore, inline: bool) -> str | None:
+    # Cached under the URL's 1 h life, so the table's image URLs do not change on every tick.
+    try:
+        if inline:
+            # Demo mode's S3 listens on the server's loopback, which a remote browser cannot
+            # reach: send a small thumbnail instead of a URL.
+            return thumbnail_data_url(_store.read_object(photo_key))
+        return _store.presign_view(photo_key)
+    except StorageError:
+        return None
+
+
+def photo_urls(frame: Frame, records: dict[str, LedgerRecord]) -> dict[str, str]:
+    inline = frame.services.demo_mode  # not "is the endpoint on loopback": a local MinIO is fine
+    urls = {rid: _photo_url(r.photo_key, frame.cache_key, frame.services.store, inline)
+            for rid, r in records.items()}
+    return {rid: url for rid, url in urls.items() if url}

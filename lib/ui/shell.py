@@ -1,0 +1,182 @@
+"""The app shell: the frame every page starts with (page config, navigation, gate, banner).
+
+Pages call `frame()` first: a page reached by a deep link on a freshly started server runs without
+streamlit_app.py, so the frame (page config, navigation, configuration check, demo banner, clients)
+cannot live in the entry script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from lib.access import Access, AccessPolicy, decide
+from lib.config import ConfigError, Settings, load_settings, read_raw
+from lib.logs import configure_logging
+from lib.services import Services, build_services
+from lib.text import escape_markdown
+from lib.ui import cached, live
+
+APP_DIR = Path(__file__).resolve().parent.parent.parent
+APP_NAME = "Replica Studio"
+
+
+@dataclass(frozen=True)
+class NavPage:
+    script: str  # relative to the app directory
+    title: str
+    icon: str
+    url_path: str
+
+
+# The one list of screens: streamlit_app.py builds st.navigation from it, the frame the sidebar.
+PAGES = (
+    NavPage("pages/create.py", "Create", ":material/add_a_photo:", "create"),
+    NavPage("pages/replicas.py", "Replicas", ":material/table_view:", "replicas"),
+    NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    settings: Settings
+    services: Services
+
+    @property
+    def cache_key(self) -> str:
+        """What st.cache_data keys shared data by: the account, not the session."""
+        return f"{self.services.tavus_url}|{self.services.demo_mode}"
+
+
+def navigation_pages() -> list[st.Page]:
+    return [
+        st.Page(APP_DIR / p.script, title=p.title, icon=p.icon, url_path=p.url_path,
+                default=i == 0)
+        for i, p in enumerate(PAGES)
+    ]
+
+
+def frame(title: str, *, watch_trainings: bool = True) -> Frame:
+    """Draw the page frame and return settings and clients; stops the page on a config error.
+
+    `watch_trainings` adds a small sidebar watcher that toasts when a replica this session is
+    waiting for turns ready or failed (the Replicas page does that in its own table instead).
+    """
+    st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=":material/face:",
+                       layout="wide")
+    configure_logging()
+    _sidebar()
+    try:
+        raw = read_raw(_secrets(), os.environ)
+        settings = load_settings(raw)
+    except ConfigError as error:
+        st.title(title)
+        with st.container(key="config-error"):
+            st.error("**The app's configuration needs fixing.**\n\n"
+                     + "\n".join(f"- {escape_markdown(p)}" for p in error.problems)
+                     + "\n\nSet these in `.streamlit/secrets.toml` (or the app's Secrets on "
+                     "Streamlit Community Cloud) or as environment variables, then reload.")
+        st.stop()
+    _gate(title, settings)
+    services = _services(_settings_key(raw), settings)
+    if settings.demo_mode:
+        with st.container(key="demo-banner"):
+            st.info(
+                f"**Demo mode.** No Tavus key is configured, so a built-in Tavus simulator and a "
+                f"local S3 server run inside this app. Nothing leaves this machine; a training "
+                f"takes {settings.simulator_training_seconds:g} s here instead of 3–4 hours.",
+                icon=":material/science:",
+            )
+    st.title(title)
+    result = Frame(settings=settings, services=services)
+    calls = cached.active_calls(result)
+    if calls:
+        st.sidebar.caption(f":red[:material/radio_button_checked:] **{calls} live "
+                           f"conversation{'s' if calls != 1 else ''}** (billed until ended)")
+    if watch_trainings:
+        live.watch_trainings(result)
+    live.flush_toasts()
+    return result
+
+
+def _login_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except StreamlitSecretNotFoundError:
+        return False
+
+
+def _gate(title: str, settings: Settings) -> None:
+    """Stop the page unless the visitor may use the app (every page, deep links included)."""
+    policy = AccessPolicy(login_configured=_login_configured(),
+                          emails=settings.allowed_emails, domains=settings.allowed_domains)
+    logged_in = bool(st.user.get("is_logged_in")) if policy.login_configured else False
+    email = st.user.get("email") if logged_in else None
+    decision = decide(policy, logged_in=logged_in, email=email)
+    if decision is Access.SIGN_IN:
+        st.title(APP_NAME)
+        with st.container(key="sign-in"):
+            st.info("Sign in with your team account to use Replica Studio.",
+                    icon=":material/lock:")
+            st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
+        st.stop()
+    if decision is Access.REFUSED:
+        st.title(APP_NAME)
+        with st.container(key="access-refused"):
+            st.error(f"You are signed in as **{escape_markdown(email or 'an unknown user')}**, "
+                     "who is not on this app's allow-list. Sign out and use your team account, "
+                     "or ask an admin to add you to ALLOWED_EMAILS or ALLOWED_DOMAINS.",
+                     icon=":material/block:")
+            st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+        st.stop()
+    if decision is Access.ALLOWED:
+        with st.sidebar:
+            st.caption(f"Signed in as {escape_markdown(email or '')}")
+            st.button("Sign out", on_click=st.logout, key="sign-out", icon=":material/logout:")
+    elif not settings.demo_mode and not settings.private_app:
+        with st.container(key="open-warning"):
+            st.warning("**No sign-in is configured:** anyone with this link can use the Tavus "
+                       "key (and its paid plan). Configure `st.login` with an allow-list, or "
+                       r"make the Community Cloud app private and set PRIVATE\_APP=1. See the "
+                       "README's security section.", icon=":material/lock_open:")
+
+
+def _sidebar() -> None:
+    # Drawn by hand (with client.showSidebarNavigation off) so that it is the same whether the
+    # page ran through st.navigation or alone after a cold deep link.
+    with st.sidebar:
+        st.markdown(f"### {APP_NAME}")
+        for page in PAGES:
+            st.page_link(str(APP_DIR / page.script), label=page.title, icon=page.icon)
+
+
+def _secrets() -> dict | None:
+    try:
+        return {k: v for k, v in st.secrets.items() if not isinstance(v, dict)}
+    except StreamlitSecretNotFoundError:
+        return None  # no secrets file at all: environment only
+    except Exception as error:  # a malformed secrets.toml: say so, never echo its contents
+        raise ConfigError([".streamlit/secrets.toml could not be read "
+                           f"({type(error).__name__}); fix its TOML syntax."]) from None
+
+
+def _settings_key(raw: dict[str, str]) -> str:
+    # A digest, not the values: cache keys can show up in debugging output.
+    return hashlib.sha256(repr(sorted(raw.items())).encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False)
+def _services(settings_key: str, _settings: Settings) -> Services:
+    return build_services(_settings)
+
+
+def current_user_email() -> str | None:
+    """The signed-in user's e-mail when st.login is configured and used, else None."""
+    if not _login_configured():
+        return None
+    return st.user.get("email") if st.user.get("is_logged_in") else None

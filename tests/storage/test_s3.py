@@ -1,0 +1,128 @@
+"""lib/storage against moto's S3 server, over the S3 wire protocol."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from lib.config import S3Settings
+from lib.storage.s3 import ImageStore, StorageError, safe_file_name
+from tests.media import astronaut_png
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_upload_goes_through_a_presigned_put_and_the_training_url_serves_it(
+        s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    photo = astronaut_png()
+    stored = store.upload_image(photo, "My Head Shot.png", "image/png")
+    assert stored.size == len(photo)
+    assert store.read_object(stored.key) == photo
+
+    training = store.presign_get(stored.key, ttl_hours=72)
+    response = httpx.get(training.url)
+    assert response.status_code == 200
+    assert response.content == photo
+    assert response.headers["content-type"] == "image/png"
+
+
+def test_training_url_is_sigv4_and_lives_the_configured_time(s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    training = store.presign_get("photos/x.png", ttl_hours=48)
+    params = query(training.url)
+    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert params["X-Amz-Expires"] == str(48 * 3600)
+    assert "Signature" not in params  # no SigV2 fallback
+    hours_left = (training.expires_at - datetime.now(UTC)).total_seconds() / 3600
+    assert 47.9 < hours_left <= 48
+
+
+@pytest.mark.parametrize(("asked", "expected_hours"), [(1, 24), (500, 168), (100, 100)])
+def test_training_url_ttl_is_clamped_to_24h_to_7_days(s3_settings: S3Settings, asked: int,
+                                                      expected_hours: int) -> None:
+    url = ImageStore(s3_settings).presign_get("k.png", ttl_hours=asked).url
+    assert query(url)["X-Amz-Expires"] == str(expected_hours * 3600)
+
+
+def test_sigv4_even_in_us_east_1_without_an_endpoint() -> None:
+    store = ImageStore(S3Settings(bucket="team-photos", region="us-east-1",
+                                  access_key_id="AKIAEXAMPLE", secret_access_key="x"))
+    url = store.presign_get("k.png", ttl_hours=24).url
+    assert query(url)["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert urlsplit(url).hostname == "team-photos.s3.amazonaws.com"  # virtual-hosted on real AWS
+
+
+def test_custom_endpoint_uses_path_style(s3_settings: S3Settings) -> None:
+    url = ImageStore(s3_settings).presign_get("photos/a.png", ttl_hours=24).url
+    parts = urlsplit(url)
+    assert parts.netloc == urlsplit(s3_settings.endpoint_url).netloc
+    assert parts.path == f"/{s3_settings.bucket}/photos/a.png"
+
+
+def test_object_key_is_prefixed_dated_unique_and_safe(s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    first = store.object_key("../../etc/Pass wd?.PNG", "image/png", now=now)
+    second = store.object_key("../../etc/Pass wd?.PNG", "image/png", now=now)
+    assert first != second
+    assert first.startswith("photos/2026/11/25/")
+    assert first.endswith("-Pass-wd.png")
+    assert ".." not in first and " " not in first
+
+
+@pytest.mark.parametrize(("name", "content_type", "expected"), [
+    ("portrait.jpeg", "image/jpeg", "portrait.jpg"),
+    ("Zoë café.png", "image/png", "Zoe-cafe.png"),
+    ("<script>.png", "image/png", "script.png"),
+    ("....", "image/png", "photo.png"),
+])
+def test_safe_file_name(name: str, content_type: str, expected: str) -> None:
+    assert safe_file_name(name, content_type) == expected
+
+
+def test_upload_sets_content_type(s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    stored = store.upload_image(b"\xff\xd8fake-jpeg", "a.jpg", "image/jpeg")
+    head = store._s3.head_object(Bucket=s3_settings.bucket, Key=stored.key)
+    assert head["ContentType"] == "image/jpeg"
+
+
+def test_missing_bucket_is_explained(s3_settings: S3Settings) -> None:
+    store = ImageStore(replace(s3_settings, bucket="no-such-bucket-here"))
+    with pytest.raises(StorageError) as caught:
+        store.upload_image(b"x", "a.png", "image/png")
+    assert caught.value.code == "NoSuchBucket"
+    assert "S3_BUCKET" in caught.value.message
+
+
+def test_unreachable_endpoint_is_explained_without_the_url() -> None:
+    store = ImageStore(S3Settings(bucket="b", endpoint_url="http://127.0.0.1:9",
+                                  access_key_id="id", secret_access_key="shh-secret"))
+    with pytest.raises(StorageError) as caught:
+        store.upload_image(b"x", "a.png", "image/png")
+    text = str(caught.value)
+    assert "Could not reach the photo store" in text
+    assert "X-Amz" not in text and "shh-secret" not in text
+
+
+def test_other_file_types_are_refused_before_any_request(s3_settings: S3Settings) -> None:
+    with pytest.raises(StorageError, match="PNG and JPEG"):
+        ImageStore(s3_settings).upload_image(b"GIF89a", "a.gif", "image/gif")
+
+
+def test_logs_name_the_key_never_the_signed_url(s3_settings: S3Settings,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    stored = ImageStore(s3_settings).upload_image(b"\x89PNG", "a.png", "image/png")
+    # werkzeug is the S3 server's own request log (the test's stand-in, not the app's client).
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")
+    assert stored.key in text
+    assert "X-Amz-Signature" not in text and "test-secret-value" not in text

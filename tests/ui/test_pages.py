@@ -1,0 +1,360 @@
+"""Page logic with Streamlit's AppTest, in demo mode (real simulator and S3 server in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.demo import DEMO_API_KEY, running_demo_services
+from lib.replicas.create import wait_for_ledger
+from lib.tavus.client import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
+from tests.apptest import APP, TIMEOUT, open_page, shown
+from tests.media import astronaut_jpeg, astronaut_png, small_png
+
+pytestmark = pytest.mark.usefixtures("demo_env")
+
+
+def sim_client() -> TavusClient:
+    services = running_demo_services()
+    assert services is not None, "demo mode did not start its stand-ins"
+    return TavusClient(services.tavus_url, DEMO_API_KEY)
+
+
+def user_replicas_named(name: str) -> list:
+    return [r for r in sim_client().list_all_replicas(replica_type="user")
+            if r.replica_name == name]
+
+
+def test_create_page_has_the_frame_and_the_stock_voices() -> None:
+    at = open_page()
+    assert at.title[0].value == "Create a replica"
+    assert any("Demo mode" in i.value for i in at.info)
+    voice = at.selectbox(key="voice")
+    assert set(KNOWN_VOICE_NAMES) <= set(voice.options)
+    assert at.selectbox(key="model").value == "phoenix-4"
+    assert at.toggle(key="auto_fix").value is True  # auto-fix on by default
+    assert at.button(key="create_button").disabled  # nothing to create from yet
+
+
+def give_photo(at: AppTest, data: bytes, name: str = "astronaut.png") -> None:
+    at.file_uploader[0].set_value((name, data, "image/png"))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked_twice() -> None:
+    at = open_page()
+    give_photo(at, astronaut_png())
+    assert at.text_input(key="replica_name").value == "astronaut"  # from the file name
+    assert any("Photo score" in s.value for s in at.success)
+    at.text_input(key="replica_name").set_value("AppTest Astro")
+    voice = at.selectbox(key="voice")
+    voice.select_index(voice.options.index("anna"))  # options are the shown labels
+    at.button(key="create_button").click()
+    at.run()
+    assert not at.exception, at.exception
+    result = [s.value for s in at.success if "Training started" in s.value]
+    assert result
+    replicas = user_replicas_named("AppTest Astro")
+    assert len(replicas) == 1
+    assert replicas[0].replica_id in result[0]
+    assert replicas[0].model_name == "phoenix-4"
+    assert at.button(key="create_button").disabled  # already made from this photo
+
+    at.run()  # a rerun (the browser's double click is proven in tests/e2e)
+    assert len(user_replicas_named("AppTest Astro")) == 1
+    attempt = at.session_state.create_attempt
+    assert attempt.upload is not None and attempt.upload.key.startswith("demo/")
+    wait_for_ledger(attempt, timeout=10)  # the team record is written in the background
+    assert attempt.ledger_key is not None and attempt.ledger_error is None
+
+
+def test_a_photo_with_a_failing_check_blocks_create_until_create_anyway() -> None:
+    at = open_page()
+    give_photo(at, small_png(300), "small.png")
+    assert any("Will likely fail" in e.value for e in at.error)
+    assert at.button(key="create_button").disabled
+    at.checkbox(key="create_anyway").check()
+    at.run()
+    assert not at.button(key="create_button").disabled
+
+
+def test_an_unreadable_file_is_refused_with_a_message() -> None:
+    at = open_page()
+    give_photo(at, b"<html>not a photo</html>", "evil.png")
+    assert any("not a photo" in shown(e) and "PNG or JPEG" in shown(e) for e in at.error)
+    assert at.button(key="create_button").disabled
+
+
+def test_camera_photo_is_checked_like_an_upload() -> None:
+    at = open_page()
+    at.segmented_control(key="photo_source").set_value("Camera")
+    at.run()
+    assert len(at.file_uploader) == 0  # the camera replaced the uploader
+    at.camera_input[0].set_value(("camera.jpg", astronaut_jpeg(), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert any("Photo score" in s.value for s in at.success)
+    assert at.text_input(key="replica_name").value == "camera"
+    assert not at.button(key="create_button").disabled
+
+
+def test_check_with_tavus_shows_tavus_checks() -> None:
+    at = open_page()
+    give_photo(at, astronaut_png())
+    at.button(key="check_button").click()
+    at.run()
+    assert not at.exception
+    assert any("Tavus's own check (phoenix-4) passed" in s.value for s in at.success)
+
+
+def test_a_bad_callback_url_is_refused_and_nothing_is_created() -> None:
+    at = open_page()
+    give_photo(at, astronaut_png())
+    at.text_input(key="replica_name").set_value("Callback Test")
+    at.text_input(key="callback_url").set_value("http://insecure.example.com")
+    at.button(key="create_button").click()
+    at.run()
+    assert not at.exception
+    assert any("https://" in shown(e) for e in at.error)
+    assert at.text_input(key="callback_url").value == "http://insecure.example.com"
+    assert user_replicas_named("Callback Test") == []
+
+
+def test_replicas_page_lists_the_account_with_readable_statuses() -> None:
+    at = open_page("pages/replicas.py")
+    assert at.title[0].value == "Replicas"
+    table = at.dataframe[0].value
+    assert {"name", "replica_id", "status", "progress", "model", "created"} <= set(table.columns)
+    expected = {r.replica_id for r in sim_client().list_all_replicas(replica_type="user")}
+    assert set(table["replica_id"]) == expected
+    assert set(table["status"]) <= {"Ready", "Training", "Failed"}
+    assert table["progress"].between(0, 100).all()
+
+
+def test_replicas_page_keeps_working_when_tavus_fails() -> None:
+    open_page()  # makes sure demo mode's stand-ins run
+    services = running_demo_services()
+    services.simulator.inject_fault("500", count=20, path_prefix="/v2/replicas")
+    try:
+        at = open_page("pages/replicas.py")
+    finally:
+        services.simulator.clear_faults()
+    assert any("Tavus is having trouble" in e.value for e in at.error)
+
+
+@pytest.fixture
+def no_live_calls() -> Iterator[None]:
+    """The demo simulator is shared by these tests and allows 3 live calls: end them all."""
+    yield
+    with sim_client() as tavus:
+        for call in tavus.list_conversations(status="active", limit=100).conversations:
+            tavus.end_conversation(call.conversation_id)
+
+
+def start_call(at: AppTest) -> None:
+    at.button(key="start_call").click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_conversations_page_offers_only_ready_replicas_and_gives_a_link(no_live_calls) -> None:
+    at = open_page("pages/conversations.py")
+    everything = sim_client().list_all_replicas()
+    ready = {r.replica_id for r in everything if r.state is ReplicaStatus.READY}
+    assert ready != {r.replica_id for r in everything}  # the demo seeds some that are not ready
+    offered = {label.rsplit("(", 1)[1].rstrip(")") for label in at.selectbox[0].options}
+    assert offered == ready
+    start_call(at)
+    url = at.get("link_button")[0].proto.url
+    assert "/rooms/c" in url
+
+
+def test_one_click_one_conversation_and_a_rerun_makes_no_second(no_live_calls) -> None:
+    at = open_page("pages/conversations.py")
+    before = sim_client().list_conversations(limit=100).total_count
+    start_call(at)
+    assert at.button(key="start_call").disabled  # until "Start another"
+    at.run()
+    assert sim_client().list_conversations(limit=100).total_count == before + 1
+    made = at.session_state.call_attempt.conversation
+    assert made.status == "active"
+    assert any(made.conversation_id in m.value for m in at.markdown)  # listed below
+    live = next(m for m in at.metric if m.label.startswith("Live now"))
+    assert live.value == "1"
+
+
+def test_the_concurrency_limit_is_explained_with_what_to_do(no_live_calls) -> None:
+    open_page()
+    with sim_client() as tavus:
+        stock = next(r for r in tavus.list_all_replicas(replica_type="system")
+                     if r.state is ReplicaStatus.READY)
+        live = tavus.list_conversations(status="active", limit=100).total_count
+        for _ in range(3 - live):
+            tavus.create_conversation(replica_id=stock.replica_id)
+    at = open_page("pages/conversations.py")
+    start_call(at)
+    text = " ".join(shown(e) for e in at.error)
+    assert "maximum concurrent conversations" in text
+    assert "End a conversation" in text
+    assert at.session_state.call_attempt.conversation is None
+
+
+def test_dry_run_creates_an_ended_conversation() -> None:
+    at = open_page("pages/conversations.py")
+    at.toggle(key="call_dry_run").set_value(True)
+    at.run()
+    start_call(at)
+    made = at.session_state.call_attempt.conversation
+    assert made.status == "ended"
+    assert sim_client().get_conversation(made.conversation_id).status == "ended"
+    assert any("Dry run created" in i.value for i in at.info)
+
+
+def test_a_private_room_link_carries_its_token(no_live_calls) -> None:
+    at = open_page("pages/conversations.py")
+    at.toggle(key="call_private").set_value(True)
+    at.run()
+    start_call(at)
+    made = at.session_state.call_attempt.conversation
+    url = at.get("link_button")[0].proto.url
+    assert made.meeting_token and url.endswith(f"?t={made.meeting_token}")
+
+
+def test_invalid_configuration_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRESIGN_TTL_HOURS", "5")
+    monkeypatch.setenv("REFRESH_SECONDS", "fast")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    shown = at.error[0].value.replace("\\", "")  # as rendered: Markdown escapes removed
+    assert "PRESIGN_TTL_HOURS" in shown and "REFRESH_SECONDS" in shown
+    assert at.title[0].value == "Create a replica"  # the page still has its frame
+
+
+def test_tavus_failure_on_create_is_explained_and_the_retry_reuses_the_upload() -> None:
+    at = open_page()
+    give_photo(at, astronaut_png(), "retry.png")
+    running_demo_services().simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
+    at.text_input(key="replica_name").set_value("Retry Astro")
+    at.button(key="create_button").click()
+    at.run()
+    assert not at.exception
+    assert any("Tavus is having trouble" in e.value for e in at.error)
+    assert at.text_input(key="replica_name").value == "Retry Astro"
+    first_upload = at.session_state.create_attempt.upload
+    assert first_upload is not None
+    assert user_replicas_named("Retry Astro") == []
+
+    at.button(key="create_button").click()
+    at.run()
+    assert not at.exception
+    assert len(user_replicas_named("Retry Astro")) == 1
+    assert at.session_state.create_attempt.upload == first_upload
+
+
+def test_temporary_credentials_are_called_out_after_create(
+        monkeypatch: pytest.MonkeyPatch, s3_settings) -> None:
+    from lib.tavus.simulator import TavusSimulator
+
+    sim = TavusSimulator("apptest-real-key", seed_demo_data=False).start()
+    try:
+        for name, value in {
+            "DEMO_MODE": "0", "TAVUS_API_KEY": "apptest-real-key", "TAVUS_API_URL": sim.base_url,
+            "S3_BUCKET": s3_settings.bucket, "S3_ENDPOINT_URL": s3_settings.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "ASIATEMPORARY", "AWS_SECRET_ACCESS_KEY": "temp-secret",
+            "AWS_SESSION_TOKEN": "temp-session-token",
+        }.items():
+            monkeypatch.setenv(name, value)
+        at = open_page()
+        assert not any("Demo mode" in i.value for i in at.info)
+        give_photo(at, astronaut_png(), "temp.png")
+        at.button(key="create_button").click()
+        at.run()
+        assert not at.exception
+        assert any("Training started" in m.value for m in at.success)
+        expires = at.session_state.create_attempt.training_url.expires_at
+        assert any("temporary AWS credentials" in w.value
+                   and f"{expires:%Y-%m-%d %H:%M} UTC" in w.value for w in at.warning)
+        url = at.session_state.create_attempt.training_url.url
+        assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
+    finally:
+        sim.stop()
+
+
+def test_voices_fall_back_to_the_documented_six_when_tavus_fails() -> None:
+    open_page()  # makes sure demo mode's stand-ins run
+    st.cache_data.clear()
+    simulator = running_demo_services().simulator
+    simulator.inject_fault("500", count=20, path_prefix="/v2/voices")
+    try:
+        at = open_page()
+    finally:
+        simulator.clear_faults()
+    assert at.selectbox(key="voice").options == sorted(KNOWN_VOICE_NAMES)
+    assert any("documented voices" in w.value for w in at.warning)
+    assert any("No preview clip" in c.value for c in at.caption)
+
+
+def seeded(name: str):
+    return next(r for r in sim_client().list_all_replicas(replica_type="user")
+                if r.replica_name == name)
+
+
+def test_replicas_deep_link_opens_the_failed_replica_with_its_reason_and_a_hint() -> None:
+    open_page()
+    failed = seeded("Demo — Failed")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = failed.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any(failed.replica_id == c.value for c in at.code)
+    reasons = [shown(e) for e in at.error]
+    assert any("HeadNotFullyInFrameError" in r and "crown to chin" in r.lower() for r in reasons)
+    table = at.dataframe[0].value
+    assert "HeadNotFullyInFrameError" in table.loc[table.replica_id == failed.replica_id,
+                                                   "error"].item()
+
+
+def test_replicas_search_and_status_filters_narrow_the_table() -> None:
+    at = open_page("pages/replicas.py")
+    everything = len(at.dataframe[0].value)
+    at.text_input(key="replica_search").set_value("demo — re")
+    at.run()
+    assert list(at.dataframe[0].value["name"]) == ["Demo — Ready"]
+    at.text_input(key="replica_search").set_value("")
+    at.multiselect(key="replica_statuses").set_value(["Failed"])
+    at.run()
+    assert set(at.dataframe[0].value["status"]) == {"Failed"}
+    assert len(at.dataframe[0].value) < everything
+
+
+def test_start_conversation_hands_the_replica_to_the_conversations_page() -> None:
+    open_page()
+    ready = seeded("Demo — Ready")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = ready.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    at.button(key=f"talk-{ready.replica_id}").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Conversations"
+    assert ready.replica_id in at.selectbox[0].value
+
+
+def test_a_training_replica_cannot_start_a_conversation() -> None:
+    open_page()
+    [training_id] = running_demo_services().simulator.add_replicas(1, training=1)
+    assert sim_client().get_replica(training_id).state is ReplicaStatus.TRAINING
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = training_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.button(key=f"talk-{training_id}").disabled
