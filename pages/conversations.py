@@ -18,7 +18,7 @@ from lib.errors import user_message
 from lib.replicas.table import format_duration, ready_replicas
 from lib.tavus.client import TavusError
 from lib.text import escape_markdown
-from lib.ui import cached, shell, widgets
+from lib.ui import cached, live, shell, widgets
 
 frame = shell.frame("Conversations")
 tavus = frame.services.tavus
@@ -26,11 +26,11 @@ state = st.session_state
 state.setdefault("call_limits", {})  # conversation id -> max call seconds, for those made here
 state.setdefault("call_links", {})  # conversation id -> join link (with a private room's token)
 
-try:
-    replicas = ready_replicas(cached.all_replicas(frame, include_system=True))
-except Exception as error:  # shown as a message; the list of calls below still works
-    widgets.show_error(error)
-    replicas = []
+# The server's shared list (stock replicas included): 0 Tavus calls when it is fresh.
+listed = live.replica_view(frame, include_system=True)
+replicas = ready_replicas(listed.replicas)
+if listed.stale_since is not None and listed.last_error is not None:
+    widgets.show_error(listed.last_error)  # shown as a message; the calls below still work
 
 start_col, result_col = st.columns([3, 2], gap="large")
 with start_col, st.container(border=True, key="start-conversation"):

@@ -24,50 +24,56 @@ statuses = status_col.multiselect("Status", ["Ready", "Training", "Failed"],
 models = model_col.multiselect("Model", MODELS, key="replica_models")
 include_system = stock_col.toggle("Stock", key="include_system",
                                   help="Also list Tavus's own stock replicas.")
+shared = live.shared_replicas(frame, include_system=include_system)
 if refresh_col.button("Refresh", icon=":material/refresh:", help="Reload every page now."):
     live.forget_replicas()
-tracker = live.replica_tracker(frame, include_system=include_system)
-live.watch(tracker.training_ids)  # so other pages keep announcing these
+    shared.reload_now(frame.services.tavus)
+opened = live.replica_view(frame, include_system=include_system)
+live.watch(opened.training_ids)  # so other pages keep announcing these
 
 
-@st.fragment(run_every=tracker.interval_seconds)
+def pace(view) -> float:
+    return 1.0 if view.loading else view.interval_seconds  # fast while the rows arrive
+
+
+@st.fragment(run_every=pace(opened))
 def live_table() -> None:
-    interval = tracker.interval_seconds
-    if st.session_state.pop("tracker_just_loaded", False):
-        changes = []  # loaded a moment ago in this very run: a tick would only repeat it
-    else:
-        changes = tracker.tick(frame.services.live).changes
+    view, changes = live.refresh_view(frame, include_system=include_system)
     for change in changes:
         live.announce(change.replica_id, change.replica_name, change.new, change.error_message)
-    if tracker.interval_seconds != interval:
-        st.rerun()  # something started or stopped training: tick at the new pace
+    if pace(view) != st.session_state.setdefault("replica_pace", pace(opened)):
+        st.session_state.replica_pace = pace(view)
+        st.rerun()  # loaded, or something started or stopped training: tick at the new pace
     live.flush_toasts()
 
     # Always present, so a warning appearing in it does not shift (and re-mount) the table.
     status_slot = st.container(key="replica-status")
-    if tracker.stale_since is not None:
-        why = escape_markdown(user_message(tracker.last_error))
-        if not tracker.count:
+    if view.loading:
+        status_slot.info(f"{view.count:,} of {view.total_count or 0:,} loaded…",
+                         icon=":material/downloading:")
+    elif view.stale_since is not None:
+        why = escape_markdown(user_message(view.last_error))
+        if not view.count:
             status_slot.error(f"The replicas could not be loaded. {why} Retrying every "
-                              f"{tracker.interval_seconds:g} s.", icon=":material/cloud_off:")
+                              f"{view.interval_seconds:g} s.", icon=":material/cloud_off:")
             return
-        status_slot.warning(f"Stale since {tracker.stale_since.astimezone():%H:%M} — retrying. "
+        status_slot.warning(f"Stale since {view.stale_since.astimezone():%H:%M} — retrying. "
                             f"{why}", icon=":material/cloud_off:")
-    counts = status_counts(tracker.states)
+    counts = status_counts(view.states)
     with st.container(key="replica-counts", horizontal=True):
         for label in ("Ready", "Training", "Failed"):
             st.metric(label, counts[label])
-        st.metric("All", tracker.count)
+        st.metric("All", view.count)
 
     records, ledger_problem = cached.ledger_records(frame)
     table = filter_frame(
-        items_frame(tracker.items, states=tracker.states, ledger=records,
-                    error_messages=tracker.messages, photos=cached.photo_urls(frame, records)),
+        items_frame(view.items, states=view.states, ledger=records,
+                    error_messages=view.messages, photos=cached.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
-    updated = tracker.updated_at.astimezone() if tracker.updated_at else datetime.now()
+    updated = view.updated_at.astimezone() if view.updated_at else datetime.now()
     with st.container(key="replica-updated"):
-        st.caption(f"{len(table)} of {tracker.count} shown · updated {updated:%H:%M:%S}"
-                   f" · checks every {tracker.interval_seconds:g} s"
+        st.caption(f"{len(table)} of {view.count} shown · updated {updated:%H:%M:%S}"
+                   f" · checks every {view.interval_seconds:g} s"
                    + (" · team records unavailable" if ledger_problem else ""))
 
     # Selection is positional: the widget key follows the row order, so a new row above the
@@ -111,7 +117,8 @@ def live_table() -> None:
 
 
 def details(replica_id: str) -> None:
-    replica = tracker.by_id(replica_id)
+    view = shared.view()
+    replica = view.by_id(replica_id)
     if replica is None:
         try:
             replica = tavus.get_replica(replica_id)
@@ -133,7 +140,7 @@ def details(replica_id: str) -> None:
         with info_col:
             st.code(replica_id, language=None)  # has a copy button
             st.markdown(replica_summary(replica, record))
-            error = tracker.error_message(replica_id) or replica.error_message
+            error = view.error_message(replica_id) or replica.error_message
             if replica.state is ReplicaStatus.FAILED and error:
                 hint = error_hint(error)
                 st.error(escape_markdown(error + (f" — {hint}" if hint else "")),

@@ -51,9 +51,13 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DEMO_MODE", "1")
     monkeypatch.setenv("SIMULATOR_TRAINING_SECONDS", "30")
-    st.cache_data.clear()  # st.cache_data outlives AppTest runs within one pytest process
+    # Caches outlive AppTest runs within one pytest process: each test starts as a fresh server
+    # (the shared replica list included, whose ticker stops when released).
+    st.cache_data.clear()
+    st.cache_resource.clear()
     yield
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.fixture

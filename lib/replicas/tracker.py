@@ -25,6 +25,7 @@ Plain Python (no Streamlit). Not thread-safe: one tracker per session.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 
 from lib.replicas.table import sort_items
 from lib.tavus.client import (
+    PAGES_IN_FLIGHT,
     Replica,
     ReplicaStatus,
     TavusClient,
@@ -45,6 +47,8 @@ log = logging.getLogger("replica_studio.replica_sync")
 
 __all__ = ["ReplicaTracker", "StatusChange", "TickReport"]
 T = TypeVar("T")
+# Called with the items received so far and the list's total_count, as pages arrive.
+Progress = Callable[[Sequence[Mapping[str, Any]], int], None]
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,16 @@ def _gives_up(error: TavusError) -> bool:
 
 
 class _Calls:
-    """Counts the calls of one load or tick, also when one of them raises."""
+    """Counts the calls of one load or tick, also when one of them raises (and when pages are
+    read from several threads at once)."""
 
     def __init__(self) -> None:
         self.n = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.n += 1
 
 
 class ReplicaTracker:
@@ -98,6 +108,7 @@ class ReplicaTracker:
         *,
         include_system: bool = False,
         page_size: int = 100,
+        concurrency: int = PAGES_IN_FLIGHT,
         messages: MutableMapping[str, str] | None = None,
         fast_seconds: float = 15,
         slow_seconds: float = 60,
@@ -107,6 +118,7 @@ class ReplicaTracker:
             raise ValueError("page_size must be at least 1")
         self.include_system = include_system
         self.page_size = page_size
+        self.concurrency = max(1, concurrency)  # list pages read at once on a full load
         self.fast_seconds = fast_seconds
         self.slow_seconds = slow_seconds
         # Failure messages by replica id; "" means "fetched, Tavus gave none" (not fetched again).
@@ -149,6 +161,16 @@ class ReplicaTracker:
         return len(self._items)
 
     @property
+    def loaded(self) -> bool:
+        """A full load has succeeded at least once."""
+        return self._loaded
+
+    @staticmethod
+    def states_of(items: Sequence[Mapping[str, Any]]) -> list[ReplicaStatus]:
+        """The mapped status of each item (the one mapping, applied as the tracker does)."""
+        return [replica_status(d.get("status")) for d in items]
+
+    @property
     def replicas(self) -> list[Replica]:
         """Every replica as a `Replica`, newest created first, ties by id (the order of
         `lib.replicas.table.sort_replicas`). Made on first use after a change: for one replica,
@@ -183,14 +205,17 @@ class ReplicaTracker:
         return self.fast_seconds if busy else self.slow_seconds
 
     # --- Refreshing ------------------------------------------------------------------------------
-    def load(self, tavus: TavusClient) -> TickReport:
+    def load(self, tavus: TavusClient, *, on_progress: Progress | None = None) -> TickReport:
         """Read every page, then fetch the failure messages not cached yet. Never raises TavusError.
 
-        Transitions are reported against the previous load (none on the first one).
+        Pages after the first are read `concurrency` at a time. `on_progress(items, total_count)`
+        is called with the items received so far (in arrival order) after each page, for a
+        table painted while the rest arrives. Transitions are reported against the previous load
+        (none on the first one).
         """
         calls = _Calls()
         try:
-            changes = self._full_load(tavus, calls)
+            changes = self._full_load(tavus, calls, on_progress)
         except TavusError as error:
             self._failed(error)
             return TickReport(calls.n, True, [], error)
@@ -235,23 +260,30 @@ class ReplicaTracker:
 
     @staticmethod
     def _call(calls: _Calls, fn: Callable[[], T]) -> T:
-        calls.n += 1  # counted before the call: a call that fails was still made
+        calls.add()  # counted before the call: a call that fails was still made
         return fn()
 
     def _fetch_all(
-        self, tavus: TavusClient, calls: _Calls
+        self, tavus: TavusClient, calls: _Calls, on_progress: Progress | None = None
     ) -> tuple[list[Mapping[str, Any]], int]:
         """Every page, de-duplicated by id (a create between reads shifts items a page down)."""
+        received: list[Mapping[str, Any]] = []
 
         def fetch(page: int) -> tuple[list[Mapping[str, Any]], int]:
             result = self._call(calls, lambda: tavus.list_replicas(
                 page=page, limit=self.page_size, verbose=True, replica_type=self._replica_type))
             return result.items, result.total_count
 
-        return walk_pages(fetch, key=item_id)
+        def arrived(new: list[Mapping[str, Any]], total: int) -> None:
+            received.extend(new)
+            if on_progress is not None:
+                on_progress(received, total)
 
-    def _full_load(self, tavus: TavusClient, calls: _Calls) -> list[StatusChange]:
-        fetched, total = self._fetch_all(tavus, calls)
+        return walk_pages(fetch, key=item_id, concurrency=self.concurrency, on_page=arrived)
+
+    def _full_load(self, tavus: TavusClient, calls: _Calls,
+                   on_progress: Progress | None = None) -> list[StatusChange]:
+        fetched, total = self._fetch_all(tavus, calls, on_progress)
         held_training = self.training_ids
         self._install(sort_items(fetched))
         self._total = total
@@ -339,7 +371,7 @@ class ReplicaTracker:
 
     def _install(self, items: list[Mapping[str, Any]]) -> None:
         self._items = items
-        self._states = [replica_status(d.get("status")) for d in items]
+        self._states = self.states_of(items)
         self._position = {item_id(d): i for i, d in enumerate(items)}
         self._made = {}
         self._all = None

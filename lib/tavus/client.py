@@ -13,6 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -73,6 +74,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Tavus may ask for a long Retry-After; a dashboard user should not stare at a spinner for minutes,
 # so we wait at most this long per retry and let the final 429 surface if it keeps refusing.
 MAX_RETRY_AFTER_SECONDS = 30.0
+# How many list pages are read at once on a full walk; a 429 halves it for the rest of the walk.
+PAGES_IN_FLIGHT = 8
+MAX_THROTTLED_RETRIES = 6  # 429s on one page before the walk gives up
 # The image-validation call accepts a request body of at most 30 MiB.
 MAX_VALIDATION_BODY_BYTES = 30 * 1024 * 1024
 
@@ -513,8 +517,9 @@ class TavusClient:
         replica_type: str | None = None,
         model_name: str | None = None,
         verbose: bool = True,
+        concurrency: int = PAGES_IN_FLIGHT,
     ) -> list[Replica]:
-        """Every matching replica, walking pages until total_count is reached or a page is empty."""
+        """Every matching replica: page 1, then the other pages `concurrency` at a time."""
 
         def fetch(page: int) -> tuple[list[Replica], int]:
             result = self.list_replicas(
@@ -526,7 +531,8 @@ class TavusClient:
             )
             return result.replicas, result.total_count
 
-        return walk_pages(fetch, key=lambda replica: replica.replica_id)[0]
+        return walk_pages(fetch, key=lambda replica: replica.replica_id,
+                          concurrency=concurrency)[0]
 
     def get_replica(self, replica_id: str, *, verbose: bool = True) -> Replica:
         path = _item_path(REPLICAS_PATH, replica_id)
@@ -773,21 +779,102 @@ class TavusClient:
 
 
 def walk_pages(
-    fetch: Callable[[int], tuple[list[T], int]], *, key: Callable[[T], str]
+    fetch: Callable[[int], tuple[list[T], int]],
+    *,
+    key: Callable[[T], str],
+    concurrency: int = 1,
+    on_page: Callable[[list[T], int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[list[T], int]:
-    """Every item of a Tavus list, page by page, and the last total_count the list reported.
+    """Every item of a Tavus list and the list's total_count: the one paging function of the app.
 
-    The one paging loop of the app: `fetch(page)` returns one page's items and total_count.
-    Items are de-duplicated by `key`: a create between two page reads shifts items onto the next
-    page. A page that brings nothing new also ends the walk, so a server ignoring `page` cannot
-    loop us forever.
+    `fetch(page)` returns one page's items and total_count (pages are 1-based). Page 1 comes
+    first and tells how many pages there are; the rest are read `concurrency` at a time (round
+    trips, not pages, make the cost at internet latency). Items are de-duplicated by `key`: a
+    create between two reads shifts items onto the next page, so when the pages fall short of
+    total_count the walk goes on past the last page until a page brings nothing new. A page that
+    brings nothing new before the end also stops further pages: a server ignoring `page` cannot
+    loop us. A 429 slows the walk down instead of failing it: that page waits Retry-After (or
+    1 s) and goes again, with half as many pages in flight from then on.
+
+    `on_page(new_items, total_count)` is called, from the calling thread, as each page arrives.
     """
     collected: dict[str, T] = {}
-    page_number = 1
-    while True:
-        page_items, total_count = fetch(page_number)
-        new = [item for item in page_items if key(item) not in collected]
+    by_page: dict[int, list[T]] = {}  # what each page brought first, to return pages in order
+    total_count = 0
+
+    def take(page: int, items: list[T], total: int) -> bool:
+        nonlocal total_count
+        total_count = total
+        new = [item for item in items if key(item) not in collected]
         collected.update((key(item), item) for item in new)
-        if not new or len(collected) >= total_count:
-            return list(collected.values()), total_count
-        page_number += 1
+        by_page[page] = new
+        if on_page is not None and new:
+            on_page(new, total)
+        return bool(new)
+
+    def in_page_order() -> list[T]:
+        return [item for page in sorted(by_page) for item in by_page[page]]
+
+    throttled = 0
+
+    def throttle(error: TavusError) -> None:
+        nonlocal throttled
+        throttled += 1
+        if throttled > MAX_THROTTLED_RETRIES:
+            raise error
+        wait = min(error.retry_after if error.retry_after is not None else 1.0,
+                   MAX_RETRY_AFTER_SECONDS)
+        logger.info("list paging throttled (429): waiting %.1f s", wait)
+        sleep(wait)
+
+    def fetch_patiently(page: int) -> tuple[list[T], int]:
+        while True:
+            try:
+                return fetch(page)
+            except TavusError as error:
+                if error.status_code != 429:
+                    raise
+                throttle(error)
+
+    first, total = fetch_patiently(1)
+    if not take(1, first, total) or len(collected) >= total:
+        return in_page_order(), total_count
+    page_size = len(first)
+    last_page = max(1, math.ceil(total / page_size))
+    waiting = list(range(2, last_page + 1))
+    in_flight_limit = max(1, concurrency)
+    stopped = False  # a page brought nothing new: no further pages are started
+    if waiting:
+        with ThreadPoolExecutor(max_workers=in_flight_limit,
+                                thread_name_prefix="tavus-pages") as pool:
+            running: dict[Future, int] = {}
+            try:
+                while running or (waiting and not stopped):
+                    while waiting and not stopped and len(running) < in_flight_limit:
+                        page = waiting.pop(0)
+                        running[pool.submit(fetch, page)] = page
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=running.__getitem__):
+                        page = running.pop(future)
+                        try:
+                            items, total = future.result()
+                        except TavusError as error:
+                            if error.status_code != 429:
+                                raise
+                            waiting.insert(0, page)
+                            in_flight_limit = max(1, in_flight_limit // 2)
+                            throttle(error)
+                            continue
+                        if not take(page, items, total) and page < last_page:
+                            stopped = True
+            finally:
+                for future in running:
+                    future.cancel()
+    # Short of total_count (items shifted by creates during the walk): read on, one at a time.
+    page = last_page
+    while not stopped and len(collected) < total_count:
+        page += 1
+        if not take(page, *fetch_patiently(page)):
+            break
+    return in_page_order(), total_count

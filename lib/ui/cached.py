@@ -16,7 +16,7 @@ from lib.services import Services
 from lib.storage.ledger import Ledger, LedgerRecord
 from lib.storage.s3 import ImageStore, StorageError
 from lib.storage.thumbnails import thumbnail_data_url
-from lib.tavus.client import Persona, Replica, TavusError, Voice
+from lib.tavus.client import Persona, TavusError, Voice
 
 if TYPE_CHECKING:  # annotations only: importing analysis would load OpenCV on every page
     from lib.photos.analysis import PhotoAnalysis
@@ -54,16 +54,6 @@ def analyse_photo(data: bytes, filename: str | None) -> PhotoAnalysis:
     return analyse(data, filename)
 
 
-@st.cache_data(ttl=3, show_spinner=False)
-def _replicas(settings_key: str, _services: Services, include_system: bool) -> list[Replica]:
-    # A short TTL shares one fetch between sessions and reruns; the fragment tick sets freshness.
-    return _services.tavus.list_all_replicas(replica_type=None if include_system else "user")
-
-
-def all_replicas(frame: Frame, *, include_system: bool = False) -> list[Replica]:
-    return _replicas(frame.cache_key, frame.services, include_system)
-
-
 @st.cache_data(ttl=600, show_spinner=False)
 def _personas(settings_key: str, _services: Services) -> tuple[list[Persona], str | None]:
     try:
@@ -96,8 +86,7 @@ def forget_conversations() -> None:
 
 
 def forget_replica_lists() -> None:
-    """After a create, rename or delete, the next read of the list and the ledger must see it."""
-    _replicas.clear()
+    """After a create, rename or delete, the next read of the ledger must see it."""
     _ledger.clear()
 
 

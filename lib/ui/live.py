@@ -1,4 +1,5 @@
-"""Live replicas for this session: its tracker, the trainings it waits for, toasts told once."""
+"""Live replicas for this session: the server's shared list, the trainings it waits for, toasts
+told once per tab."""
 
 from __future__ import annotations
 
@@ -7,20 +8,15 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib.replicas.outcomes import finished, toast_text
-from lib.replicas.tracker import ReplicaTracker
-from lib.tavus.client import ReplicaStatus, TavusError
+from lib.replicas.outcomes import toast_text
+from lib.replicas.shared import ReplicaView, SharedReplicas
+from lib.replicas.tracker import StatusChange
+from lib.tavus.client import ReplicaStatus
 from lib.text import escape_markdown
 from lib.ui import cached
 
 if TYPE_CHECKING:
     from lib.ui.shell import Frame
-
-
-def forget_replicas() -> None:
-    """After a create, rename or delete, the next read must see it."""
-    cached.forget_replica_lists()
-    st.session_state.pop("replica_tracker", None)
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,18 +25,44 @@ def _failure_messages(settings_key: str) -> dict[str, str]:
     return {}
 
 
-def replica_tracker(frame: Frame, *, include_system: bool) -> ReplicaTracker:
-    """This session's tracker, loaded on first use; a new one when the stock toggle changes."""
-    held = st.session_state.get("replica_tracker")
-    if held is not None and held[0] == include_system:
-        return held[1]
-    tracker = ReplicaTracker(include_system=include_system,
-                             messages=_failure_messages(frame.cache_key),
-                             fast_seconds=frame.settings.refresh_seconds, slow_seconds=60)
-    tracker.load(frame.services.tavus)
-    st.session_state.replica_tracker = (include_system, tracker)
-    st.session_state.tracker_just_loaded = True  # the table's first tick in this run is skipped
-    return tracker
+@st.cache_resource(show_spinner=False, on_release=SharedReplicas.close)
+def _shared(settings_key: str, include_system: bool, refresh_seconds: float) -> SharedReplicas:
+    # One per account and filter for the whole server process: every tab reads it.
+    return SharedReplicas(include_system=include_system,
+                          messages=_failure_messages(settings_key),
+                          fast_seconds=refresh_seconds, slow_seconds=60)
+
+
+def shared_replicas(frame: Frame, *, include_system: bool = False) -> SharedReplicas:
+    return _shared(frame.cache_key, include_system, frame.settings.refresh_seconds)
+
+
+def forget_replicas() -> None:
+    """After a create, rename or delete made here, the next read must see it (both filters)."""
+    cached.forget_replica_lists()
+    for held in st.session_state.get("shared_replicas", {}).values():
+        held.reload_soon()
+
+
+def replica_view(frame: Frame, *, include_system: bool) -> ReplicaView:
+    """Open the shared list for this session: 0 Tavus calls when it is fresh; the first page
+    only (the rest arriving in the background) on a cold server."""
+    shared = shared_replicas(frame, include_system=include_system)
+    st.session_state.setdefault("shared_replicas", {})[include_system] = shared
+    seqs = st.session_state.setdefault("replica_seqs", {})
+    seqs.setdefault(include_system, shared.change_seq)  # no toasts for what happened before
+    return shared.open(frame.services.tavus, frame.services.live)
+
+
+def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, list[StatusChange]]:
+    """A tab's timed refresh: the latest shared view (the server's ticker calls Tavus, once for
+    everyone) and the changes this session has not been told about yet."""
+    shared = shared_replicas(frame, include_system=include_system)
+    shared.keep_alive(frame.services.live)
+    seqs = st.session_state.setdefault("replica_seqs", {})
+    changes, seqs[include_system] = shared.changes_since(seqs.get(include_system,
+                                                                  shared.change_seq))
+    return shared.view(), changes
 
 
 def watch(replica_ids: Iterable[str]) -> None:
@@ -68,27 +90,29 @@ def flush_toasts() -> None:
 
 
 def watch_trainings(frame: Frame) -> None:
-    """A small sidebar fragment that toasts when a watched replica turns ready or failed."""
+    """A small sidebar fragment that toasts when a watched replica turns ready or failed.
+
+    It reads the server's shared list (no Tavus call of its own): a change in the log, or a
+    watched replica first seen already finished (made and trained between two reads)."""
     if not st.session_state.get("watch_ids"):
         return
+    shared_replicas(frame).open(frame.services.tavus, frame.services.live, wait_seconds=0)
 
     @st.fragment(run_every=frame.settings.refresh_seconds)
     def watcher() -> None:
         ids = st.session_state.get("watch_ids")
         if not ids:
             return
-        try:
-            for replica in finished(frame.services.live, ids):
-                error = None
-                if replica.state is ReplicaStatus.FAILED:
-                    messages = _failure_messages(frame.cache_key)  # shared with the table
-                    if replica.replica_id not in messages:
-                        detail = frame.services.tavus.get_replica(replica.replica_id)
-                        messages[replica.replica_id] = detail.error_message or ""
-                    error = messages[replica.replica_id] or None
-                announce(replica.replica_id, replica.replica_name, replica.state, error)
-        except TavusError:
-            pass  # the next tick tries again; nothing here is worth an error box
+        view, changes = refresh_view(frame, include_system=False)
+        for change in changes:
+            if change.replica_id in ids:
+                announce(change.replica_id, change.replica_name, change.new, change.error_message)
+        for replica_id in list(ids):
+            state = view.state_of(replica_id)
+            if state is not None and state is not ReplicaStatus.TRAINING:
+                replica = view.by_id(replica_id)
+                announce(replica_id, replica.replica_name if replica else replica_id, state,
+                         view.error_message(replica_id))
         flush_toasts()
 
     with st.sidebar:

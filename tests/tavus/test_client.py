@@ -35,6 +35,7 @@ from lib.tavus.client import (
     Voice,
     parse_progress,
     replica_status,
+    walk_pages,
 )
 from lib.tavus.simulator import TavusSimulator
 
@@ -727,3 +728,114 @@ def test_base_url_trailing_slash(sim: TavusSimulator) -> None:
 def test_empty_key_is_refused() -> None:
     with pytest.raises(ValueError):
         TavusClient("http://127.0.0.1:1", "  ")
+
+
+# --- Paging: the one walk, page 1 first, then the rest in parallel ------------------------------
+class _Pages:
+    """A list of `total` ids served `size` per page by a fetch that records how many pages are
+    being read at once; `throttle` pages answer 429 once each."""
+
+    def __init__(self, total: int, size: int = 10, *, throttle: set[int] = frozenset(),
+                 delay: float = 0.02) -> None:
+        self.ids = [f"r{i:05d}" for i in range(total)]
+        self.size, self.delay = size, delay
+        self.throttle = set(throttle)
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+        self.in_flight_after_429: list[int] = []
+        self.seen_429 = False
+        self.calls: list[int] = []
+
+    def fetch(self, page: int) -> tuple[list[dict[str, str]], int]:
+        with self.lock:
+            self.calls.append(page)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self.seen_429:
+                self.in_flight_after_429.append(self.in_flight)
+        try:
+            time.sleep(self.delay)  # an answer takes a moment, so pages overlap
+            with self.lock:
+                if page in self.throttle:
+                    self.throttle.discard(page)
+                    self.seen_429 = True
+                    raise TavusError("Too many requests", status_code=429, retry_after=0.01)
+            start = (page - 1) * self.size
+            return [{"replica_id": i} for i in self.ids[start:start + self.size]], len(self.ids)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_walk_pages_reads_every_page_at_most_concurrency_at_a_time() -> None:
+    pages = _Pages(total=205, size=10)
+    items, total = walk_pages(pages.fetch, key=lambda d: d["replica_id"], concurrency=4)
+    assert total == 205 and [d["replica_id"] for d in items] == sorted(pages.ids)
+    assert pages.calls[0] == 1 and sorted(pages.calls) == list(range(1, 22))  # each page once
+    assert 1 < pages.most_in_flight <= 4  # parallel, and bounded
+
+
+def test_walk_pages_reports_each_page_as_it_arrives() -> None:
+    pages = _Pages(total=35, size=10)
+    seen: list[tuple[int, int]] = []
+    walk_pages(pages.fetch, key=lambda d: d["replica_id"], concurrency=8,
+               on_page=lambda new, total: seen.append((len(new), total)))
+    assert seen[0] == (10, 35)  # page 1 first
+    assert sum(n for n, _ in seen) == 35 and len(seen) == 4
+
+
+def test_a_429_slows_the_walk_down_instead_of_failing_it() -> None:
+    pages = _Pages(total=400, size=10, throttle={5, 9})
+    sleeps: list[float] = []
+    items, _ = walk_pages(pages.fetch, key=lambda d: d["replica_id"], concurrency=8,
+                          sleep=sleeps.append)
+    assert len(items) == 400  # nothing lost
+    assert sleeps == [0.01, 0.01]  # Retry-After honoured, once per 429
+    assert pages.calls.count(5) == 2 and pages.calls.count(9) == 2  # throttled pages again
+    assert max(pages.in_flight_after_429) <= 4  # fewer in flight after the first 429
+
+
+def test_a_page_throttled_again_and_again_fails_the_walk() -> None:
+    def always_429(page: int) -> tuple[list[dict[str, str]], int]:
+        raise TavusError("Too many requests", status_code=429, retry_after=0)
+
+    with pytest.raises(TavusError) as caught:
+        walk_pages(always_429, key=lambda d: d["replica_id"], sleep=lambda s: None)
+    assert caught.value.status_code == 429
+
+
+def test_items_shifted_by_creates_during_the_walk_are_still_collected() -> None:
+    ids = [f"r{i:03d}" for i in range(30)]
+
+    def fetch(page: int) -> tuple[list[dict[str, str]], int]:
+        if page == 2 and len(ids) == 30:
+            ids.insert(0, "r-new-1")  # two creates land after page 1 was read...
+            ids.insert(0, "r-new-2")  # ...so everything shifts two places down
+        start = (page - 1) * 10
+        return [{"replica_id": i} for i in ids[start:start + 10]], len(ids)
+
+    items, total = walk_pages(fetch, key=lambda d: d["replica_id"], concurrency=1)
+    got = {d["replica_id"] for d in items}
+    assert total == 32
+    assert {f"r{i:03d}" for i in range(30)} <= got  # no original item fell between pages
+
+
+def test_a_server_that_ignores_page_cannot_keep_the_walk_going() -> None:
+    calls: list[int] = []
+
+    def same_page(page: int) -> tuple[list[dict[str, str]], int]:
+        calls.append(page)
+        return [{"replica_id": f"r{i}"} for i in range(10)], 100_000
+
+    items, _ = walk_pages(same_page, key=lambda d: d["replica_id"], concurrency=2)
+    assert len(items) == 10
+    assert len(calls) <= 4  # page 1, the pages in flight when it showed, nothing more
+
+
+def test_list_all_replicas_survives_429s_on_a_client_that_never_retries(
+        sim: TavusSimulator) -> None:
+    added = set(sim.add_replicas(450))
+    sim.inject_fault("429", count=3, retry_after=0, path_prefix="/v2/replicas")
+    with TavusClient(sim.base_url, API_KEY, max_retries=0) as client:
+        replicas = client.list_all_replicas(page_size=50, replica_type="user")
+    assert added <= {r.replica_id for r in replicas}

@@ -1,0 +1,254 @@
+"""SharedReplicas: one live list per server, read by many sessions, against the simulator over HTTP.
+
+Call counts come from the requests the simulator received. Time is a fake monotonic clock where a
+test needs ticks to be due; the few tests with real threads assert counts, never durations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lib.replicas.shared import SharedReplicas
+from lib.tavus.client import REPLICAS_PATH, ReplicaStatus, TavusClient
+from lib.tavus.simulator.server import TavusSimulator
+
+KEY = "shared-test-key-0123456789"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def sim() -> Iterator[TavusSimulator]:
+    simulator = TavusSimulator(KEY, training_seconds=600, seed_demo_data=False).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def clients(sim: TavusSimulator) -> Iterator[tuple[TavusClient, TavusClient]]:
+    tavus = TavusClient(sim.base_url, KEY, backoff_seconds=0.01, max_backoff_seconds=0.02)
+    live = TavusClient(sim.base_url, KEY, max_retries=0, timeout=5)
+    yield tavus, live
+    tavus.close()
+    live.close()
+
+
+def replica_calls(sim: TavusSimulator) -> int:
+    return sum(1 for r in sim.requests if r.path.startswith(REPLICAS_PATH))
+
+
+def shared_list(clock: FakeClock, **options) -> SharedReplicas:
+    options.setdefault("fast_seconds", 10)
+    options.setdefault("slow_seconds", 60)
+    return SharedReplicas(monotonic=clock, **options)
+
+
+def loaded(shared: SharedReplicas, tavus: TavusClient, live: TavusClient):
+    view = shared.open(tavus, live, grace_seconds=10)
+    assert view.loaded, "the first load did not finish"
+    return view
+
+
+def test_a_session_opening_fresh_data_costs_no_call(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(250, training=2)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    first = loaded(shared, tavus, live)
+    assert first.count == 250 and first.total_count == 250
+    shared.close()
+    sim.reset_requests()
+    for _ in range(5):  # five more tabs, within one interval
+        clock.advance(1)
+        view = shared.open(tavus, live)
+        assert view.count == 250
+    assert replica_calls(sim) == 0
+    shared.close()
+
+
+def test_one_tick_per_interval_for_the_whole_server_however_many_sessions(sim, clients) -> None:
+    tavus, live = clients
+    ids = sim.add_replicas(1000, training=20)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()  # the test drives the ticks itself
+    sim.reset_requests()
+    ticks = 0
+    for _ in range(6):  # six intervals...
+        clock.advance(10)
+        barrier = threading.Barrier(10)
+
+        def session(barrier: threading.Barrier = barrier) -> None:  # ...ten sessions at once
+            barrier.wait()
+            shared.tick_if_due(live)
+
+        threads = [threading.Thread(target=session) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        ticks += 1
+    requests = [r for r in sim.requests if r.path.startswith(REPLICAS_PATH)]
+    assert len(requests) <= 2 * ticks
+    assert shared.stats.ticks == ticks  # each interval did tick once, not zero times
+    training_calls = [r for r in requests if "replica_ids" in r.query]
+    assert len(training_calls) == ticks and set(training_calls[0].query["replica_ids"]
+                                                .split(",")) <= set(ids)
+
+
+def test_a_session_arriving_after_a_quiet_spell_gets_one_tick_first(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(30, training=1)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    sim.reset_requests()
+    clock.advance(11)  # older than an interval, nobody ticked meanwhile
+    shared.open(tavus, live)
+    shared.close()
+    assert 1 <= replica_calls(sim) <= 2
+
+
+def test_a_slow_tavus_does_not_stack_ticks(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(20, training=2)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    sim.reset_requests()
+    sim.inject_fault("slow", count=100, delay=0.5, path_prefix=REPLICAS_PATH)
+    clock.advance(10)
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(shared.tick_if_due(live)))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sim.clear_faults()
+    assert sum(r is not None for r in results) == 1  # one ran; seven went on with the view
+    assert replica_calls(sim) <= 2
+
+
+def test_tavus_down_keeps_every_sessions_table_with_a_stale_notice(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(40, training=3)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    before = loaded(shared, tavus, live)
+    shared.close()
+    sim.inject_fault("500", count=1000, path_prefix=REPLICAS_PATH)
+    clock.advance(10)
+    shared.tick_if_due(live)
+    views = [shared.open(tavus, live) for _ in range(3)]
+    shared.close()
+    sim.clear_faults()
+    for view in views:
+        assert view.count == before.count  # the last good rows stay
+        assert view.stale_since is not None and view.last_error is not None
+    clock.advance(10)
+    shared.tick_if_due(live)
+    assert shared.view().stale_since is None  # recovered by itself
+
+
+def test_each_change_is_told_once_to_each_session(sim, clients) -> None:
+    tavus, live = clients
+    (training,) = sim.add_replicas(1, training=1)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    tab_a = tab_b = shared.change_seq
+    sim.advance(601)  # the training ends
+    clock.advance(10)
+    shared.tick_if_due(live)
+    changes_a, tab_a = shared.changes_since(tab_a)
+    changes_b, tab_b = shared.changes_since(tab_b)
+    for changes in (changes_a, changes_b):
+        assert [(c.replica_id, c.new) for c in changes] == [(training, ReplicaStatus.READY)]
+    assert shared.changes_since(tab_a)[0] == []  # told: not again
+    assert shared.view().state_of(training) is ReplicaStatus.READY
+
+
+def test_the_periodic_reconcile_closes_the_delete_plus_create_blind_spot(sim, clients) -> None:
+    tavus, live = clients
+    doomed, *_ = sim.add_replicas(12, training=1)
+    clock = FakeClock()
+    shared = shared_list(clock, reconcile_seconds=600)
+    loaded(shared, tavus, live)
+    shared.close()
+    tavus.delete_replica(doomed)
+    (newcomer,) = sim.add_replicas(1)  # the count is unchanged
+    clock.advance(10)
+    shared.tick_if_due(live)
+    assert shared.view().state_of(doomed) is not None  # a tick cannot see it...
+    assert shared.view().state_of(newcomer) is None
+    clock.advance(600)
+    sim.reset_requests()
+    shared.tick_if_due(live)
+    view = shared.view()
+    assert view.state_of(doomed) is None and view.state_of(newcomer) is not None  # ...this can
+    assert shared.stats.loads == 2  # the first load and the reconcile
+    assert replica_calls(sim) >= 1
+
+
+def test_a_change_made_here_reloads_at_once(sim, clients) -> None:
+    tavus, live = clients
+    (replica_id,) = sim.add_replicas(1)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    tavus.rename_replica(replica_id, "Renamed Here")
+    view = shared.reload_now(tavus)  # no time has passed: still done
+    assert view.by_id(replica_id).replica_name == "Renamed Here"
+
+
+def test_the_first_load_paints_the_first_page_while_the_rest_arrives(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(1000)
+    # Every list call answers after 0.3 s: page 1 alone, then nine pages at once.
+    sim.inject_fault("slow", count=10_000, delay=0.3, path_prefix=REPLICAS_PATH)
+    shared = SharedReplicas(fast_seconds=10, concurrency=8)
+    first = shared.open(tavus, live, grace_seconds=0)
+    assert first.loading and first.count == 100 and first.total_count == 1000
+    whole = shared.open(tavus, live, grace_seconds=30)
+    shared.close()
+    sim.clear_faults()
+    assert not whole.loading and whole.count == 1000
+    pages = [r for r in sim.requests if r.path == REPLICAS_PATH and r.query.get("limit") == "100"]
+    assert sorted(int(r.query["page"]) for r in pages) == list(range(1, 11))
+
+
+def test_the_ticker_runs_while_sessions_watch_and_stops_when_closed(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(10, training=1)
+    shared = SharedReplicas(fast_seconds=0.2, slow_seconds=0.2)
+    shared.open(tavus, live, grace_seconds=10)
+    ticks_before = shared.stats.ticks
+    deadline = time.monotonic() + 10
+    while shared.stats.ticks < ticks_before + 2 and time.monotonic() < deadline:
+        shared.keep_alive(live)
+        time.sleep(0.05)
+    assert shared.stats.ticks >= ticks_before + 2  # it ticked on its own
+    shared.close()
+    ticker = shared._ticker
+    if ticker is not None:
+        ticker.join(timeout=5)
+        assert not ticker.is_alive()
