@@ -26,7 +26,7 @@ from bench.common import ROOT, S3Server, Section, Simulator, product_logging
 BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
-ALL = ("tick", "load", "cold", "create", "memory")
+ALL = ("tick", "load", "cold", "create", "memory", "team")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[Section] = []
     sim = s3 = None
     try:
-        if {"tick", "load", "create"} & set(chosen):
+        if {"tick", "load", "create", "team"} & set(chosen):
             sim = Simulator("bench").start()
-        if {"cold", "create", "memory"} & set(chosen):
+        if {"cold", "create", "memory", "team"} & set(chosen):
             s3 = S3Server().start()
         if "tick" in chosen:
             from bench import tick
@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import memory
 
             sections.append(memory.run(s3, sessions=memory.SESSIONS, artifacts=logs))
+        if "team" in chosen:
+            from bench import team
+
+            sections.append(team.run(sim, s3, artifacts=logs, quick=reps["quick"]))
     finally:
         if sim is not None:
             sim.stop()

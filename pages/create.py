@@ -21,7 +21,7 @@ state.setdefault("create_round", 0)  # bumped by "Create another" to give fresh 
 
 def reset_for_another() -> None:
     state.create_round += 1  # new photo widgets
-    for key in ("create_attempt", "tavus_check", "name_default"):
+    for key in ("create_attempt", "tavus_check"):
         state.pop(key, None)
     # Set, not popped: a popped widget key comes back with the value the browser still holds.
     state.update(replica_name="", notes="", callback_url="", create_anyway=False)
@@ -77,14 +77,11 @@ with photo_col:
     tavus_slot = st.container()  # Tavus's own check lands here, beside the local ones
 
 with form_col:
-    if shot is not None and state.get("name_default") != shot.name:
-        # A new photo names the replica, unless the user already typed a name of their own.
-        if not state.get("replica_name") or state.get("replica_name") == replica_name_for(
-                "", state.get("name_default") or ""):
-            state.replica_name = replica_name_for("", shot.name)
-        state.name_default = shot.name
+    # The photo's name is offered as the placeholder, never written into the box: a value set
+    # by the run that reads a new photo would overwrite what the user types meanwhile.
     st.text_input("Replica name", max_chars=80, key="replica_name",
-                  placeholder="Defaults to the file name")
+                  placeholder=replica_name_for("", shot.name) if shot is not None
+                  else "Defaults to the file name")
     voice_list, voice_warning = cached.voices(frame)
     if voice_warning:
         st.warning(escape_markdown(voice_warning), icon=":material/record_voice_over:")
@@ -157,7 +154,7 @@ with action_slot:
                     ttl_hours=frame.settings.presign_ttl_hours,
                     created_by=shell.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"))
-                live.forget_replicas()
+                live.forget_replicas(frame)
                 live.watch([attempt.replica_id])  # a toast when it is ready, on any page
                 status.update(label="Replica created", state="complete", expanded=False)
             except Exception as error:  # shown below; every field keeps its value

@@ -26,7 +26,7 @@ include_system = stock_col.toggle("Stock", key="include_system",
                                   help="Also list Tavus's own stock replicas.")
 shared = live.shared_replicas(frame, include_system=include_system)
 if refresh_col.button("Refresh", icon=":material/refresh:", help="Reload every page now."):
-    live.forget_replicas()
+    live.forget_replicas(frame)
     shared.reload_now(frame.services.tavus)
 opened = live.replica_view(frame, include_system=include_system)
 live.watch(opened.training_ids)  # so other pages keep announcing these
@@ -187,7 +187,7 @@ def act(action, done: str, *, closing: bool = False) -> None:
     except Exception as error:  # shown as a message; the panel and its values stay
         widgets.show_error(error)
         return
-    live.forget_replicas()
+    live.forget_replicas(frame)
     if closing:
         del st.query_params["replica"]
     st.toast(done, icon=":material/check:")

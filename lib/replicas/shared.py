@@ -180,6 +180,8 @@ class SharedReplicas:
         if not self._first_rows.is_set() or self._view.loading:
             if self._first_rows.wait(wait_seconds) and self._view.loading:
                 self._loaded.wait(grace_seconds)
+        elif self._reload_due:  # a change made here: this session waits to see it
+            self.tick_if_due(live, wait_seconds=wait_seconds)
         elif self._due(self._monotonic()):
             self.tick_if_due(live)
         self.keep_alive(live)
@@ -211,13 +213,16 @@ class SharedReplicas:
         """A full parallel reload in the caller's thread (the Refresh button, a change made here
         that the caller wants to see in its next paint)."""
         self._reload_due = True
-        self.tick_if_due(tavus)
+        self.tick_if_due(tavus, wait_seconds=30)
         return self._view
 
-    def tick_if_due(self, tavus: TavusClient) -> TickReport | None:
-        """The one place a tick or a reload runs; None when another is running or none is due."""
-        if not self._work.acquire(blocking=False):
-            return None  # someone is ticking right now: their result is ours too
+    def tick_if_due(self, tavus: TavusClient, *, wait_seconds: float = 0) -> TickReport | None:
+        """The one place a tick or a reload runs; None when none is due or another is running
+        (waited for up to `wait_seconds`: then its result, now in the view, is ours too)."""
+        acquired = (self._work.acquire(timeout=wait_seconds) if wait_seconds > 0
+                    else self._work.acquire(blocking=False))
+        if not acquired:
+            return None
         try:
             now = self._monotonic()
             if not self._due(now):

@@ -37,18 +37,17 @@ def shared_replicas(frame: Frame, *, include_system: bool = False) -> SharedRepl
     return _shared(frame.cache_key, include_system, frame.settings.refresh_seconds)
 
 
-def forget_replicas() -> None:
+def forget_replicas(frame: Frame) -> None:
     """After a create, rename or delete made here, the next read must see it (both filters)."""
     cached.forget_replica_lists()
-    for held in st.session_state.get("shared_replicas", {}).values():
-        held.reload_soon()
+    for include_system in (False, True):
+        shared_replicas(frame, include_system=include_system).reload_soon()
 
 
 def replica_view(frame: Frame, *, include_system: bool) -> ReplicaView:
     """Open the shared list for this session: 0 Tavus calls when it is fresh; the first page
     only (the rest arriving in the background) on a cold server."""
     shared = shared_replicas(frame, include_system=include_system)
-    st.session_state.setdefault("shared_replicas", {})[include_system] = shared
     seqs = st.session_state.setdefault("replica_seqs", {})
     seqs.setdefault(include_system, shared.change_seq)  # no toasts for what happened before
     return shared.open(frame.services.tavus, frame.services.live)

@@ -252,3 +252,30 @@ def test_the_ticker_runs_while_sessions_watch_and_stops_when_closed(sim, clients
     if ticker is not None:
         ticker.join(timeout=5)
         assert not ticker.is_alive()
+
+
+def test_a_session_that_changed_something_waits_for_the_reload_even_mid_tick(
+        sim, clients) -> None:
+    tavus, live = clients
+    (replica_id,) = sim.add_replicas(1)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    tavus.rename_replica(replica_id, "Renamed Mid-Tick")
+    shared.reload_soon()
+    # Another thread (the ticker, say) holds the lock at that moment, briefly.
+    held = threading.Event()
+
+    def busy() -> None:
+        with shared._work:
+            held.set()
+            time.sleep(0.3)
+
+    other = threading.Thread(target=busy)
+    other.start()
+    held.wait()
+    view = shared.open(tavus, live)
+    other.join()
+    shared.close()
+    assert view.by_id(replica_id).replica_name == "Renamed Mid-Tick"

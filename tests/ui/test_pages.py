@@ -48,7 +48,8 @@ def give_photo(at: AppTest, data: bytes, name: str = "astronaut.png") -> None:
 def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked_twice() -> None:
     at = open_page()
     give_photo(at, astronaut_png())
-    assert at.text_input(key="replica_name").value == "astronaut"  # from the file name
+    name = at.text_input(key="replica_name")
+    assert name.value == "" and name.placeholder == "astronaut"  # offered, not typed in
     assert any("Photo score" in s.value for s in at.success)
     at.text_input(key="replica_name").set_value("AppTest Astro")
     voice = at.selectbox(key="voice")
@@ -98,7 +99,7 @@ def test_camera_photo_is_checked_like_an_upload() -> None:
     at.run()
     assert not at.exception
     assert any("Photo score" in s.value for s in at.success)
-    assert at.text_input(key="replica_name").value == "camera"
+    assert at.text_input(key="replica_name").placeholder == "camera"
     assert not at.button(key="create_button").disabled
 
 
