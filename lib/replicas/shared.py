@@ -171,7 +171,7 @@ class SharedReplicas:
 
     # --- What sessions do ------------------------------------------------------------------------
     def open(self, tavus: TavusClient, live: TavusClient, *, wait_seconds: float = 5.0,
-             grace_seconds: float = 0.5) -> ReplicaView:
+             grace_seconds: float = 0.2) -> ReplicaView:
         """A session opens a page that shows the list: start the first load if none ran (its
         first page is waited for, up to `wait_seconds`, and the whole load for `grace_seconds`
         more, so a small account paints complete), or tick once when the data is older than an
