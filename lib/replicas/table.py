@@ -215,7 +215,7 @@ def items_frame(
     # an account, take only the comprehensions; the others get a Replica and the full treatment.
     n = len(items)
     if states is None:
-        states = [replica_status(d.get("status")) for d in items]
+        states = [replica_status(d) for d in items]
     ids = [item_id(d) for d in items]
     ready = ReplicaStatus.READY
     status = [STATUS_LABELS[s] for s in states]

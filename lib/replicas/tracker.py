@@ -339,14 +339,14 @@ class ReplicaTracker:
 
     def _install(self, items: list[Mapping[str, Any]]) -> None:
         self._items = items
-        self._states = [replica_status(d.get("status")) for d in items]
+        self._states = [replica_status(d) for d in items]
         self._position = {item_id(d): i for i, d in enumerate(items)}
         self._made = {}
         self._all = None
 
     def _replace(self, fresh: Mapping[str, Any]) -> ReplicaStatus:
         """Put a fresh copy of a held replica in its place. -> its status."""
-        state = replica_status(fresh.get("status"))
+        state = replica_status(fresh)
         rid = item_id(fresh)
         position = self._position.get(rid)
         if position is not None:
