@@ -15,8 +15,9 @@ from lib.conversations.requests import (
     start_conversation,
 )
 from lib.errors import user_message
-from lib.replicas.table import format_duration, ready_replicas
-from lib.tavus.client import TavusError
+from lib.replicas.facts import stage_text
+from lib.replicas.table import format_duration, picker_label, usable_replicas
+from lib.tavus.client import ReplicaStatus, TavusError
 from lib.text import escape_markdown
 from lib.ui import cached, live, shell, widgets
 
@@ -28,7 +29,7 @@ state.setdefault("call_links", {})  # conversation id -> join link (with a priva
 
 # The server's shared list (stock replicas included): 0 Tavus calls when it is fresh.
 listed = live.replica_view(frame, include_system=True)
-replicas = ready_replicas(listed.replicas)
+replicas = usable_replicas(listed.replicas)
 if listed.stale_since is not None and listed.last_error is not None:
     widgets.show_error(listed.last_error)  # shown as a message; the calls below still work
 
@@ -36,16 +37,19 @@ start_col, result_col = st.columns([3, 2], gap="large")
 with start_col, st.container(border=True, key="start-conversation"):
     st.subheader("Start a conversation", anchor=False)
     if not replicas:
-        st.info("No replica is ready yet. Create one, or wait for training to finish.")
+        st.info("No replica can hold a conversation yet. Create one, or wait for training to "
+                "finish.")
     else:
-        labels = {r.replica_id: f"{r.replica_name or 'Unnamed'} ({r.replica_id})"
-                  for r in replicas}
+        by_id = {r.replica_id: r for r in replicas}
+        labels = {r.replica_id: picker_label(r) for r in replicas}
         ids = list(labels)
         wanted = st.query_params.get("replica")
         pick_col, photo_col = st.columns([4, 1], vertical_alignment="center")
-        replica_id = pick_col.selectbox("Replica (ready ones only)", ids,
+        replica_id = pick_col.selectbox("Replica (ready ones, and watermarked previews)", ids,
                                         format_func=labels.__getitem__,
                                         index=ids.index(wanted) if wanted in labels else 0)
+        if by_id[replica_id].state is not ReplicaStatus.READY:
+            pick_col.caption(f":material/visibility: {stage_text(by_id[replica_id])}")
         records, _ = cached.ledger_records(frame)
         photo = cached.photo_urls(frame, {replica_id: records[replica_id]}
                               if replica_id in records else {}).get(replica_id)

@@ -6,8 +6,14 @@ from datetime import datetime
 import streamlit as st
 
 from lib.errors import user_message
-from lib.replicas.facts import replica_summary
-from lib.replicas.table import error_hint, filter_frame, items_frame, status_counts
+from lib.replicas.facts import delete_caution, replica_summary
+from lib.replicas.table import (
+    STATUS_FILTER_OPTIONS,
+    error_hint,
+    filter_frame,
+    items_frame,
+    status_counts,
+)
 from lib.storage.ledger import Ledger
 from lib.tavus.client import MODELS, ReplicaStatus
 from lib.text import escape_markdown
@@ -19,8 +25,7 @@ tavus = frame.services.tavus
 search_col, status_col, model_col, stock_col, refresh_col = st.columns(
     [3, 2, 2, 1.2, 1.3], vertical_alignment="bottom")
 search = search_col.text_input("Search", placeholder="Name or replica id", key="replica_search")
-statuses = status_col.multiselect("Status", ["Ready", "Training", "Failed"],
-                                  key="replica_statuses")
+statuses = status_col.multiselect("Status", STATUS_FILTER_OPTIONS, key="replica_statuses")
 models = model_col.multiselect("Model", MODELS, key="replica_models")
 include_system = stock_col.toggle("Stock", key="include_system",
                                   help="Also list Tavus's own stock replicas.")
@@ -29,7 +34,7 @@ if refresh_col.button("Refresh", icon=":material/refresh:", help="Reload every p
     live.forget_replicas(frame)
     shared.reload_now(frame.services.tavus)
 opened = live.replica_view(frame, include_system=include_system)
-live.watch(opened.training_ids)  # so other pages keep announcing these
+live.watch(opened.changing_ids)  # so other pages keep announcing these (tuning included)
 
 
 def pace(view) -> float:
@@ -40,10 +45,11 @@ def pace(view) -> float:
 def live_table() -> None:
     view, changes = live.refresh_view(frame, include_system=include_system)
     for change in changes:
-        live.announce(change.replica_id, change.replica_name, change.new, change.error_message)
+        live.announce(change.replica_id, change.replica_name, change.new, change.error_message,
+                      change.previous)
     if pace(view) != st.session_state.setdefault("replica_pace", pace(opened)):
         st.session_state.replica_pace = pace(view)
-        st.rerun()  # loaded, or something started or stopped training: tick at the new pace
+        st.rerun()  # loaded, or something started or stopped changing: tick at the new pace
     live.flush_toasts()
 
     # Always present, so a warning appearing in it does not shift (and re-mount) the table.
@@ -61,8 +67,8 @@ def live_table() -> None:
                             f"{why}", icon=":material/cloud_off:")
     counts = status_counts(view.states)
     with st.container(key="replica-counts", horizontal=True):
-        for label in ("Ready", "Training", "Failed"):
-            st.metric(label, counts[label])
+        for label, count in counts.items():
+            st.metric(label, count)
         st.metric("All", view.count)
 
     records, ledger_problem = cached.ledger_records(frame)
@@ -163,11 +169,16 @@ def details(replica_id: str) -> None:
 
         talk_col, delete_col = st.columns(2)
         if talk_col.button("Start conversation", type="primary", icon=":material/videocam:",
-                           disabled=replica.state is not ReplicaStatus.READY,
-                           key=f"talk-{replica_id}", help="Only a ready replica can talk."):
+                           disabled=not replica.usable, key=f"talk-{replica_id}",
+                           help="A ready replica or a watermarked preview can talk."):
             st.switch_page(str(shell.APP_DIR / "pages/conversations.py"),
                            query_params={"replica": replica_id})
+        caution = delete_caution(replica)
+        if caution:
+            delete_col.caption(f":material/savings: {caution}")
         with delete_col.popover("Delete…", icon=":material/delete:"):
+            if caution:
+                st.warning(caution, icon=":material/savings:")
             st.write("A deleted replica can no longer join conversations.")
             if st.button("Delete", key=f"soft-delete-{replica_id}"):
                 act(lambda: tavus.delete_replica(replica_id), "Replica deleted.", closing=True)

@@ -218,8 +218,8 @@ def refusal_advice(error: TavusError) -> str | None:
         )
     if "not ready" in said or "training status" in said:
         return (
-            "This replica has not finished training (or failed): pick a replica marked Ready, "
-            "or wait until training completes."
+            "This replica has not finished training (or failed): pick a replica marked Ready "
+            "or a watermarked preview, or wait until training completes."
         )
     if "replica_id" in said or "replica id" in said:
         return (

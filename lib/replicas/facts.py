@@ -6,8 +6,34 @@ from datetime import UTC, datetime
 
 from lib.replicas.table import STATUS_LABELS, format_duration, replica_progress, training_time
 from lib.storage.ledger import LedgerRecord
-from lib.tavus.client import Replica, ReplicaStatus
+from lib.tavus.client import PREVIEW_MODEL, Replica, ReplicaStatus
 from lib.text import escape_markdown
+
+# tavus-api.md: a failed training costs no credits, but deleting the replica right after the error
+# can lose the refund. Said beside Delete as a caution, never as a push to delete.
+REFUND_CAUTION = ("A failed training costs no credits, but deleting the replica right after the "
+                  "failure can lose Tavus's credit refund. Keep it a while before deleting it.")
+
+
+def delete_caution(replica: Replica) -> str | None:
+    """What to know before deleting this replica (a failed one: the refund); None otherwise."""
+    return REFUND_CAUTION if replica.state is ReplicaStatus.FAILED else None
+
+
+def stage_text(replica: Replica) -> str | None:
+    """Where a phoenix-4.5 replica is between its watermarked preview and its tuning; None for
+    models without those stages."""
+    state = replica.state
+    if state is ReplicaStatus.PREVIEW:
+        return ("Watermarked preview, usable in a conversation now. Tavus is tuning it (a few "
+                "hours); the watermark goes when tuning completes.")
+    if state is ReplicaStatus.PREVIEW_ONLY:
+        return ("Tuning failed. The watermarked preview stays usable; a version without the "
+                "watermark needs a new replica (a new create).")
+    if state is ReplicaStatus.READY and (replica.model_name or "").strip().lower() == (
+            PREVIEW_MODEL):
+        return "Tuned: no watermark."
+    return None
 
 
 def replica_summary(replica: Replica, record: LedgerRecord | None,
@@ -15,6 +41,9 @@ def replica_summary(replica: Replica, record: LedgerRecord | None,
     """Markdown lines: status, progress, model, times, and the team record when there is one."""
     now = now or datetime.now(UTC)
     lines = [f"**Status:** {STATUS_LABELS[replica.state]} · {replica_progress(replica)}% trained"]
+    stage = stage_text(replica)
+    if stage:
+        lines.append(f"**Stage:** {stage}")
     if replica.state is ReplicaStatus.TRAINING:
         timing = training_time(replica, now)
         if timing.elapsed is not None:

@@ -100,6 +100,12 @@ class ReplicaView:
     def training_ids(self) -> list[str]:
         return self.ids_in(ReplicaStatus.TRAINING)
 
+    @property
+    def changing_ids(self) -> list[str]:
+        """Still training, or a phoenix-4.5 preview still tuning: their next stage is to come."""
+        return [str(self.items[i].get("replica_id") or "")
+                for i, s in enumerate(self.states) if s.still_changing]
+
 
 @dataclass
 class SharedStats:

@@ -19,12 +19,19 @@ from lib.tavus.client import Replica, ReplicaStatus, item_id, parse_time, replic
 if TYPE_CHECKING:  # annotations only: importing the ledger would load boto3 for every table
     from lib.storage.ledger import LedgerRecord
 
+# In the order the status filter offers them: usable first.
 STATUS_LABELS = {
     ReplicaStatus.READY: "Ready",
+    ReplicaStatus.PREVIEW: "Preview (watermarked) · tuning",
+    ReplicaStatus.PREVIEW_ONLY: "Preview only — tuning failed",
     ReplicaStatus.TRAINING: "Training",
     ReplicaStatus.FAILED: "Failed",
 }
+STATUS_FILTER_OPTIONS = tuple(STATUS_LABELS.values())
 STUCK_LABEL = "Training (possibly stuck)"
+# The "Why it failed" text of a phoenix-4.5 whose tuning failed (Tavus gives no reason for it).
+TUNING_FAILED_TEXT = ("Tuning failed: the watermarked preview stays usable. A version without "
+                      "the watermark needs a new replica (a new create).")
 COLUMNS = ["photo", "name", "replica_id", "status", "progress", "model", "created",
            "elapsed", "eta", "creator", "notes", "error", "type"]
 
@@ -78,8 +85,9 @@ def sort_items(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 # --- Progress and training time ------------------------------------------------------------------
 def replica_progress(replica: Replica) -> int:
-    """Percent trained; a ready replica is 100 whatever its progress string says."""
-    if replica.state is ReplicaStatus.READY:
+    """Percent trained; a usable replica (ready, or a phoenix-4.5 preview: its training is done,
+    tuning has no progress figure) is 100 whatever its progress string says."""
+    if replica.state.usable:
         return 100
     return replica.progress or 0
 
@@ -215,7 +223,7 @@ def items_frame(
     # an account, take only the comprehensions; the others get a Replica and the full treatment.
     n = len(items)
     if states is None:
-        states = [replica_status(d.get("status")) for d in items]
+        states = [replica_status(d) for d in items]
     ids = [item_id(d) for d in items]
     ready = ReplicaStatus.READY
     status = [STATUS_LABELS[s] for s in states]
@@ -230,7 +238,9 @@ def items_frame(
                 status[i] = STUCK_LABEL
             elapsed[i] = format_duration(timing.elapsed)
             eta[i] = format_duration(timing.remaining)
-        else:
+        elif states[i] is ReplicaStatus.PREVIEW_ONLY:
+            error[i] = TUNING_FAILED_TEXT
+        elif states[i] is ReplicaStatus.FAILED:
             error[i] = _error_text(error_messages.get(ids[i]) or replica.error_message)
     records = [ledger.get(rid) for rid in ids] if ledger else [None] * n
     cols = {
@@ -265,8 +275,8 @@ def filter_frame(
 ) -> pd.DataFrame:
     """Rows matching all given filters, in the same order; empty filters mean "all".
 
-    `search` is a case-insensitive substring of the name or the id; `statuses` are base labels
-    (Ready / Training / Failed), so a possibly stuck replica counts as Training.
+    `search` is a case-insensitive substring of the name or the id; `statuses` are labels from
+    STATUS_FILTER_OPTIONS, so a possibly stuck replica counts as Training.
     """
     mask = pd.Series(True, index=frame.index)
     needle = search.strip().lower()
@@ -284,7 +294,7 @@ def filter_frame(
 
 
 def status_counts(states: Iterable[ReplicaStatus]) -> dict[str, int]:
-    """{"Ready": n, "Training": n, "Failed": n}, every key present even at 0."""
+    """{label: n} for every label of STATUS_LABELS, in its order, every key present even at 0."""
     counts = dict.fromkeys(STATUS_LABELS.values(), 0)
     for state in states:
         counts[STATUS_LABELS[state]] += 1
@@ -292,4 +302,23 @@ def status_counts(states: Iterable[ReplicaStatus]) -> dict[str, int]:
 
 
 def ready_replicas(replicas: Sequence[Replica]) -> list[Replica]:
+    """Done replicas only (phoenix-4.5 tuned); see usable_replicas for what can hold a call."""
     return [r for r in replicas if r.state is ReplicaStatus.READY]
+
+
+def usable_replicas(replicas: Sequence[Replica]) -> list[Replica]:
+    """Replicas that can join a conversation now: ready ones and phoenix-4.5 previews."""
+    return [r for r in replicas if r.state.usable]
+
+
+_PICKER_MARKS = {
+    ReplicaStatus.PREVIEW: " · preview, watermarked",
+    ReplicaStatus.PREVIEW_ONLY: " · preview only, watermarked (tuning failed)",
+}
+
+
+def picker_label(replica: Replica) -> str:
+    """How a conversation's replica picker names a replica: "Name (r123)", and a preview says
+    it is watermarked, so nobody shows a client a watermark by surprise."""
+    name = f"{replica.replica_name or 'Unnamed'} ({replica.replica_id})"
+    return name + _PICKER_MARKS.get(replica.state, "")

@@ -4,7 +4,8 @@ A `ReplicaTracker` holds the last good list of replicas. `load()` reads every pa
 manual refresh). `tick()` is the timed refresh and costs at most two Tavus calls whatever the
 account size:
 
-1. `GET /v2/replicas?replica_ids=…` for the replicas still training (skipped when none train);
+1. `GET /v2/replicas?replica_ids=…` for the replicas still changing: training, or phoenix-4.5
+   previews still tuning (skipped when none are);
 2. either the failure detail (`GET /v2/replicas/{id}`) of one replica that has just failed and
    whose message is not cached yet, or a `limit=1` list call whose total_count tells us that
    replicas were made or deleted elsewhere. Only when that count differs does the tick do a full
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -53,12 +54,16 @@ Progress = Callable[[Sequence[Mapping[str, Any]], int], None]
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A replica seen training that is now ready or failed (reported once, for a toast)."""
+    """A replica seen still changing (training, or a preview tuning) that moved on: reported
+    once per stage, for a toast. TRAINING -> PREVIEW (preview ready), PREVIEW -> READY (tuned),
+    PREVIEW -> PREVIEW_ONLY (tuning failed), TRAINING -> READY, anything -> FAILED."""
 
     replica_id: str
     replica_name: str
     new: ReplicaStatus
     error_message: str | None
+    # Where it came from, for the wording ("tuned" after a preview); context, not identity.
+    previous: ReplicaStatus | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ class ReplicaTracker:
     @staticmethod
     def states_of(items: Sequence[Mapping[str, Any]]) -> list[ReplicaStatus]:
         """The mapped status of each item (the one mapping, applied as the tracker does)."""
-        return [replica_status(d.get("status")) for d in items]
+        return [replica_status(d) for d in items]
 
     @property
     def replicas(self) -> list[Replica]:
@@ -199,9 +204,18 @@ class ReplicaTracker:
         return self._ids_in(ReplicaStatus.TRAINING)
 
     @property
+    def changing_ids(self) -> list[str]:
+        """Replicas Tavus is still moving on (training, or a preview tuning), in table order:
+        the ones each tick refreshes."""
+        return self._ids_in(ReplicaStatus.TRAINING, ReplicaStatus.PREVIEW)
+
+    @property
     def interval_seconds(self) -> float:
-        """Fast while something trains (or a failure message is due), else one check a minute."""
-        busy = self._pending or ReplicaStatus.TRAINING in self._states
+        """Fast while something trains or tunes (or a failure message is due), else one check a
+        minute."""
+        states = self._states
+        busy = (self._pending or ReplicaStatus.TRAINING in states
+                or ReplicaStatus.PREVIEW in states)
         return self.fast_seconds if busy else self.slow_seconds
 
     # --- Refreshing ------------------------------------------------------------------------------
@@ -284,16 +298,15 @@ class ReplicaTracker:
     def _full_load(self, tavus: TavusClient, calls: _Calls,
                    on_progress: Progress | None = None) -> list[StatusChange]:
         fetched, total = self._fetch_all(tavus, calls, on_progress)
-        held_training = self.training_ids
+        held = {rid: self._states[self._position[rid]] for rid in self.changing_ids}
         self._install(sort_items(fetched))
         self._total = total
         self._loaded = True
         self.loaded_at = self._clock()
-        # Only replicas we held as training can transition (so never on the first load).
+        # Only replicas we held as still changing can move on (so never on the first load).
         changes = [
-            self._change(rid) for rid in held_training
-            if rid in self._position
-            and self._states[self._position[rid]] is not ReplicaStatus.TRAINING
+            self._change(rid, before) for rid, before in held.items()
+            if rid in self._position and self._states[self._position[rid]] is not before
         ]
         for rid in self.failed_ids:
             self._note_failed(rid)
@@ -310,11 +323,11 @@ class ReplicaTracker:
     def _refresh_training(
         self, tavus: TavusClient, calls: _Calls, changes: list[StatusChange]
     ) -> None:
-        training = self.training_ids
+        training = self.changing_ids  # training, and previews still tuning
         if not training:
             return
         if len(training) > self.page_size:
-            # More than one page trains: refresh a page-sized window, a different one each tick.
+            # More than a page changes: refresh a page-sized window, a different one each tick.
             start = self._cursor % len(training)
             chunk = (training + training)[start:start + self.page_size]
             self._cursor = start + self.page_size
@@ -327,11 +340,13 @@ class ReplicaTracker:
             rid = item_id(fresh)
             if rid not in wanted:
                 continue  # only what we asked for: a server ignoring the filter changes nothing
+            position = self._position.get(rid)
+            before = None if position is None else self._states[position]
             state = self._replace(fresh)
-            if state is not ReplicaStatus.TRAINING:
+            if state is not before:
                 if state is ReplicaStatus.FAILED:
                     self._note_failed(rid)
-                changes.append(self._change(rid))
+                changes.append(self._change(rid, before))
 
     def _note_failed(self, rid: str) -> None:
         """Queue a failed replica's message, unless cached or carried by the list item."""
@@ -378,7 +393,7 @@ class ReplicaTracker:
 
     def _replace(self, fresh: Mapping[str, Any]) -> ReplicaStatus:
         """Put a fresh copy of a held replica in its place. -> its status."""
-        state = replica_status(fresh.get("status"))
+        state = replica_status(fresh)
         rid = item_id(fresh)
         position = self._position.get(rid)
         if position is not None:
@@ -397,18 +412,20 @@ class ReplicaTracker:
             made = self._made[rid] = Replica.from_api(item)
         return made
 
-    def _ids_in(self, state: ReplicaStatus) -> list[str]:
+    def _ids_in(self, *states: ReplicaStatus) -> list[str]:
         items = self._items
-        return [item_id(items[i]) for i, s in enumerate(self._states) if s is state]
+        return [item_id(items[i]) for i, s in enumerate(self._states) if s in states]
 
-    def _change(self, rid: str) -> StatusChange:
+    def _change(self, rid: str, previous: ReplicaStatus | None) -> StatusChange:
         replica = self.by_id(rid)
-        return StatusChange(rid, replica.replica_name, replica.state, self.error_message(rid))
+        return StatusChange(rid, replica.replica_name, replica.state, self.error_message(rid),
+                            previous)
 
     def _with_messages(self, changes: list[StatusChange]) -> list[StatusChange]:
         """Fill in a failure message fetched later in the same tick."""
         return [
-            StatusChange(c.replica_id, c.replica_name, c.new, self.error_message(c.replica_id))
+            StatusChange(c.replica_id, c.replica_name, c.new, self.error_message(c.replica_id),
+                         c.previous)
             if c.new is ReplicaStatus.FAILED and c.error_message is None else c
             for c in changes
         ]

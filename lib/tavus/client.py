@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "KNOWN_VOICE_NAMES",
     "MODELS",
+    "PREVIEW_MODEL",
     "Conversation",
     "ConversationPage",
     "CreatedReplica",
@@ -90,17 +91,72 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 # --- Status and progress -------------------------------------------------------------------------
+# The one model with a preview stage (tavus-api.md, "Phoenix-4.5 stages").
+PREVIEW_MODEL = "phoenix-4.5"
+
+
 class ReplicaStatus(StrEnum):
-    READY = "ready"
-    TRAINING = "training"
-    FAILED = "failed"
+    READY = "ready"  # done: phoenix-4/3 completed, or phoenix-4.5 tuned (no watermark)
+    PREVIEW = "preview"  # phoenix-4.5: the watermarked preview is usable, tuning is under way
+    PREVIEW_ONLY = "preview_only"  # phoenix-4.5: tuning failed; the watermarked preview stays
+    TRAINING = "training"  # not usable yet
+    FAILED = "failed"  # not usable, and never will be
+
+    @property
+    def usable(self) -> bool:
+        """Can join a conversation (a preview can, watermarked)."""
+        return self in _USABLE
+
+    @property
+    def still_changing(self) -> bool:
+        """Tavus will move it on by itself: worth refreshing until it settles."""
+        return self in _STILL_CHANGING
 
 
-def replica_status(raw: object) -> ReplicaStatus:
-    """THE one status mapping. The API says "completed", the webhook "ready", others "training"."""
-    normalized = raw.strip().lower() if isinstance(raw, str) else ""
+_USABLE = frozenset({ReplicaStatus.READY, ReplicaStatus.PREVIEW, ReplicaStatus.PREVIEW_ONLY})
+_STILL_CHANGING = frozenset({ReplicaStatus.TRAINING, ReplicaStatus.PREVIEW})
+
+
+def _lowered(value: object) -> str:
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def replica_status(
+    item_or_status: Mapping[str, Any] | object,
+    finetune_status: object = None,
+    model_name: object = None,
+) -> ReplicaStatus:
+    """THE one status mapping: a Tavus replica object as received, or its raw fields.
+
+    Given a mapping, its `status`, `finetune_status` and `model_name` are read (the other two
+    arguments are then ignored). `status`: the API says "completed", the webhook "ready", others
+    "training"; "error" is a failure; anything else is still training.
+
+    Only phoenix-4.5 has a preview stage, so only there does a completed status depend on
+    `finetune_status`: "completed" -> READY (tuned), "errored" -> PREVIEW_ONLY (tuning failed,
+    the watermarked preview stays usable), anything else, null included -> PREVIEW (tuning under
+    way). For every other model (phoenix-4 sends finetune_status null) completed is READY: an
+    absent or unknown model must not leave a finished replica looking unfinished forever.
+    """
+    # Type checks in order of likelihood: this runs for every row of a 10,000-replica load.
+    kind = type(item_or_status)
+    if kind is not str and (kind is dict or isinstance(item_or_status, Mapping)):
+        get = item_or_status.get
+        raw, finetune_status, model_name = get("status"), get("finetune_status"), get("model_name")
+    else:
+        raw = item_or_status
+    normalized = raw.strip().lower() if type(raw) is str else ""
     if normalized in ("completed", "ready"):
-        return ReplicaStatus.READY
+        if model_name != PREVIEW_MODEL and (
+            type(model_name) is not str or model_name.strip().lower() != PREVIEW_MODEL
+        ):
+            return ReplicaStatus.READY
+        tuning = _lowered(finetune_status)
+        if tuning == "completed":
+            return ReplicaStatus.READY
+        if tuning == "errored":
+            return ReplicaStatus.PREVIEW_ONLY
+        return ReplicaStatus.PREVIEW
     if normalized == "error":
         return ReplicaStatus.FAILED
     return ReplicaStatus.TRAINING
@@ -224,6 +280,7 @@ class Replica:
     replica_type: str | None = None
     model_name: str | None = None
     thumbnail_video_url: str | None = None
+    finetune_status: str | None = None  # phoenix-4.5's tuning; see replica_status
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -244,6 +301,7 @@ class Replica:
             replica_type=_opt_str(get("replica_type")),
             model_name=_opt_str(get("model_name")),
             thumbnail_video_url=_opt_str(get("thumbnail_video_url")),
+            finetune_status=_opt_str(get("finetune_status")),
             # A freshly parsed JSON object is ours to keep; copy only what someone else owns.
             raw=d if type(d) is dict else dict(d),
         )
@@ -253,7 +311,17 @@ class Replica:
     # (cached_property writes the instance __dict__ directly, so it works on a frozen class.)
     @cached_property
     def state(self) -> ReplicaStatus:
-        return replica_status(self.status)
+        return replica_status(self.status, self.finetune_status, self.model_name)
+
+    @property
+    def usable(self) -> bool:
+        """Can join a conversation now (READY, or a phoenix-4.5 preview)."""
+        return self.state.usable
+
+    @property
+    def still_changing(self) -> bool:
+        """Still training or tuning: Tavus will change it without anyone asking."""
+        return self.state.still_changing
 
     @cached_property
     def progress(self) -> int | None:

@@ -1,5 +1,5 @@
-"""Live replicas for this session: the server's shared list, the trainings it waits for, toasts
-told once per tab."""
+"""Live replicas for this session: the server's shared list, the trainings it waits for, each
+stage told once per tab."""
 
 from __future__ import annotations
 
@@ -69,16 +69,32 @@ def watch(replica_ids: Iterable[str]) -> None:
     st.session_state.setdefault("watch_ids", set()).update(replica_ids)
 
 
-def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None = None) -> None:
-    """Queue a training outcome's toast, once per replica per session (see flush_toasts)."""
-    told = st.session_state.setdefault("told_ids", set())
-    st.session_state.setdefault("watch_ids", set()).discard(replica_id)
-    if replica_id in told:
+_TOAST_ICONS = {
+    ReplicaStatus.READY: ":material/check_circle:",
+    ReplicaStatus.PREVIEW: ":material/visibility:",
+    ReplicaStatus.PREVIEW_ONLY: ":material/warning:",
+}
+
+
+def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None = None,
+             previous: ReplicaStatus | None = None) -> None:
+    """Queue a toast for the stage a replica reached, once per (replica, stage) per session, so
+    a phoenix-4.5 tells "preview ready" and later "tuned", once each (see flush_toasts).
+
+    A replica stays watched while it is still changing (a preview tuning). Without `previous`,
+    a stage told earlier in this session stands in for it.
+    """
+    told = st.session_state.setdefault("told_stages", set())
+    if not state.still_changing:
+        st.session_state.setdefault("watch_ids", set()).discard(replica_id)
+    if (replica_id, state) in told:
         return
-    told.add(replica_id)
-    icon = ":material/check_circle:" if state is ReplicaStatus.READY else ":material/error:"
+    if previous is None and (replica_id, ReplicaStatus.PREVIEW) in told:
+        previous = ReplicaStatus.PREVIEW
+    told.add((replica_id, state))
+    icon = _TOAST_ICONS.get(state, ":material/error:")
     st.session_state.setdefault("pending_toasts", []).append(
-        (escape_markdown(toast_text(name or replica_id, state, error)), icon))
+        (escape_markdown(toast_text(name or replica_id, state, error, previous)), icon))
 
 
 def flush_toasts() -> None:
@@ -89,10 +105,11 @@ def flush_toasts() -> None:
 
 
 def watch_trainings(frame: Frame) -> None:
-    """A small sidebar fragment that toasts when a watched replica turns ready or failed.
+    """A small sidebar fragment that toasts each stage a watched replica reaches: ready or
+    failed, or a phoenix-4.5's preview, then its tuning's end.
 
     It reads the server's shared list (no Tavus call of its own): a change in the log, or a
-    watched replica first seen already finished (made and trained between two reads)."""
+    watched replica first seen at a later stage (made and trained between two reads)."""
     if not st.session_state.get("watch_ids"):
         return
     shared_replicas(frame).open(frame.services.tavus, frame.services.live, wait_seconds=0)
@@ -105,7 +122,8 @@ def watch_trainings(frame: Frame) -> None:
         view, changes = refresh_view(frame, include_system=False)
         for change in changes:
             if change.replica_id in ids:
-                announce(change.replica_id, change.replica_name, change.new, change.error_message)
+                announce(change.replica_id, change.replica_name, change.new, change.error_message,
+                         change.previous)
         for replica_id in list(ids):
             state = view.state_of(replica_id)
             if state is not None and state is not ReplicaStatus.TRAINING:

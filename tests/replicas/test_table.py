@@ -9,18 +9,22 @@ import pytest
 
 from lib.replicas.table import (
     COLUMNS,
+    STATUS_FILTER_OPTIONS,
     STUCK_LABEL,
+    TUNING_FAILED_TEXT,
     TrainingTime,
     error_hint,
     filter_frame,
     format_duration,
     items_frame,
+    picker_label,
     ready_replicas,
     replicas_frame,
     sort_items,
     sort_replicas,
     status_counts,
     training_time,
+    usable_replicas,
 )
 from lib.storage.ledger import LedgerRecord
 from lib.tavus.client import Replica, ReplicaStatus
@@ -41,10 +45,16 @@ def replica(
     age: timedelta = timedelta(days=1),
     model: str = "phoenix-4",
     error: str | None = None,
+    finetune: str | None = None,
 ) -> Replica:
     return Replica(replica_id=rid, replica_name=name or f"Replica {rid}", status=status,
                    training_progress=progress, created_at=iso(NOW - age), model_name=model,
-                   replica_type="user", error_message=error)
+                   replica_type="user", error_message=error, finetune_status=finetune)
+
+
+def preview(rid: str, finetune: str | None = "in_progress", **kwargs: object) -> Replica:
+    """A phoenix-4.5 replica past its training: a preview while tuning (or after it failed)."""
+    return replica(rid, "completed", model="phoenix-4.5", finetune=finetune, **kwargs)
 
 
 def ledger_record(rid: str, *, by: str | None, notes: str = "") -> LedgerRecord:
@@ -359,11 +369,83 @@ def test_model_filter_and_combined_filters(mixed: pd.DataFrame) -> None:
     assert ids(filter_frame(mixed, search="anna", statuses=["Failed"])) == []
 
 
-def test_status_counts_always_has_all_three_keys() -> None:
-    assert status_counts([]) == {"Ready": 0, "Training": 0, "Failed": 0}
+PREVIEW_LABEL = "Preview (watermarked) · tuning"
+PREVIEW_ONLY_LABEL = "Preview only — tuning failed"
+
+
+def test_status_counts_always_has_every_key() -> None:
+    assert status_counts([]) == {"Ready": 0, PREVIEW_LABEL: 0, PREVIEW_ONLY_LABEL: 0,
+                                 "Training": 0, "Failed": 0}
     replicas = [replica("a", "completed"), replica("b", "ready"), replica("c", "started"),
                 replica("d", "error"), replica("e", "weird")]
-    assert status_counts(r.state for r in replicas) == {"Ready": 2, "Training": 2, "Failed": 1}
+    assert status_counts(r.state for r in replicas) == {
+        "Ready": 2, PREVIEW_LABEL: 0, PREVIEW_ONLY_LABEL: 0, "Training": 2, "Failed": 1}
+
+
+# --- phoenix-4.5: the preview stage -------------------------------------------------------------
+def test_phoenix_45_rows_say_their_stage() -> None:
+    replicas = [
+        preview("p1", None, progress="100/100"),
+        preview("p2", "in_progress", progress="100/100"),
+        preview("p3", "completed", progress="100/100"),
+        preview("p4", "errored", progress="100/100"),
+        replica("p5", "started", model="phoenix-4.5", progress="40/100", age=timedelta(hours=1)),
+        replica("p6", "completed", model="phoenix-4"),  # finetune_status null: plain Ready
+    ]
+    frame = replicas_frame(replicas, now=NOW)
+    assert {rid: row(frame, rid)["status"] for rid in ids(frame)} == {
+        "p1": PREVIEW_LABEL, "p2": PREVIEW_LABEL, "p3": "Ready", "p4": PREVIEW_ONLY_LABEL,
+        "p5": "Training", "p6": "Ready"}
+    # A preview's training is done (its progress string notwithstanding); tuning has no figure.
+    assert [row(frame, rid)["progress"] for rid in ("p1", "p2", "p3", "p4", "p5")] == [
+        100, 100, 100, 100, 40]
+    for rid in ("p1", "p2"):
+        assert (row(frame, rid)["elapsed"], row(frame, rid)["eta"], row(frame, rid)["error"]) == (
+            "", "", "")
+    assert row(frame, "p4")["error"] == TUNING_FAILED_TEXT
+    assert "preview stays usable" in TUNING_FAILED_TEXT
+    assert row(frame, "p5")["elapsed"] != ""
+
+
+def test_a_preview_s_progress_is_100_even_when_tavus_says_less() -> None:
+    frame = replicas_frame([preview("p1", progress="0/100"), preview("p2", progress=None)],
+                           now=NOW)
+    assert list(frame["progress"]) == [100, 100]
+
+
+def test_the_status_filter_offers_and_applies_the_preview_labels() -> None:
+    assert STATUS_FILTER_OPTIONS == ("Ready", PREVIEW_LABEL, PREVIEW_ONLY_LABEL, "Training",
+                                     "Failed")
+    frame = replicas_frame([replica("r1"), preview("p1", age=timedelta(hours=2)),
+                            preview("p2", "errored", age=timedelta(hours=3)),
+                            replica("t1", "started", model="phoenix-4.5",
+                                    age=timedelta(hours=4))], now=NOW)
+    assert ids(filter_frame(frame, statuses=[PREVIEW_LABEL])) == ["p1"]
+    assert ids(filter_frame(frame, statuses=[PREVIEW_ONLY_LABEL])) == ["p2"]
+    assert ids(filter_frame(frame, statuses=["Ready"])) == ["r1"]
+    assert ids(filter_frame(frame, statuses=[PREVIEW_LABEL, "Training"])) == ["p1", "t1"]
+
+
+def test_status_counts_count_previews() -> None:
+    replicas = [preview("a"), preview("b", None), preview("c", "errored"),
+                preview("d", "completed"), replica("e", "started", model="phoenix-4.5")]
+    assert status_counts(r.state for r in replicas) == {
+        "Ready": 1, PREVIEW_LABEL: 2, PREVIEW_ONLY_LABEL: 1, "Training": 1, "Failed": 0}
+
+
+def test_usable_replicas_include_previews_and_the_picker_marks_them() -> None:
+    replicas = [replica("r1"), preview("p1", name="Tuning"), preview("p2", "errored",
+                name="Untuned"), preview("p3", "completed", name="Tuned"),
+                replica("t1", "started"), replica("f1", "error")]
+    assert [r.replica_id for r in usable_replicas(replicas)] == ["r1", "p1", "p2", "p3"]
+    assert [r.replica_id for r in ready_replicas(replicas)] == ["r1", "p3"]
+    labels = [picker_label(r) for r in usable_replicas(replicas)]
+    assert labels == [
+        "Replica r1 (r1)",
+        "Tuning (p1) · preview, watermarked",
+        "Untuned (p2) · preview only, watermarked (tuning failed)",
+        "Tuned (p3)",
+    ]
 
 
 def test_ready_replicas_still_filters_by_the_mapping() -> None:

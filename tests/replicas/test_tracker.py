@@ -370,6 +370,113 @@ def test_failures_present_at_load_get_their_messages_and_a_shared_cache_is_not_r
     assert second.error_message(bad) == first.error_message(bad)
 
 
+# --- phoenix-4.5: preview, then tuning ----------------------------------------------------------
+PREVIEW_AFTER = TRAINING_SECONDS / 60  # the simulator's phoenix-4.5 preview time
+
+
+def refreshed_ids(seen: list[RequestRecord]) -> set[str]:
+    """The ids a tick's `replica_ids=` refresh asked for (none when there was no refresh)."""
+    return {rid for r in seen if "replica_ids" in r.query
+            for rid in r.query["replica_ids"].split(",")}
+
+
+def test_each_phoenix_45_stage_is_reported_once_and_a_preview_keeps_being_refreshed(
+        sim: TavusSimulator, tavus: TavusClient) -> None:
+    [rid] = sim.add_replicas(4, training=1, model_name="phoenix-4.5")[-1:]
+    tracker = ReplicaTracker(fast_seconds=2, slow_seconds=60)
+    tracker.load(tavus)
+    name = tracker.by_id(rid).replica_name
+    assert tracker.training_ids == tracker.changing_ids == [rid]
+
+    sim.advance(PREVIEW_AFTER + 1)
+    report, seen = tick_counted(sim, tracker, tavus)
+    assert report.changes == [StatusChange(rid, name, ReplicaStatus.PREVIEW, None)]
+    assert report.changes[0].previous is ReplicaStatus.TRAINING
+    assert len(seen) == 2
+    assert tracker.by_id(rid).state is ReplicaStatus.PREVIEW
+    assert tracker.by_id(rid).finetune_status == "in_progress"
+    assert tracker.training_ids == [] and tracker.changing_ids == [rid]
+    assert tracker.interval_seconds == 2  # tuning: still worth watching closely
+
+    for _ in range(3):  # tuning goes on: refreshed every tick, told nothing new
+        report, seen = tick_counted(sim, tracker, tavus)
+        assert report.changes == [] and len(seen) == 2
+        assert refreshed_ids(seen) == {rid}
+
+    sim.advance(TRAINING_SECONDS)
+    report, seen = tick_counted(sim, tracker, tavus)
+    assert report.changes == [StatusChange(rid, name, ReplicaStatus.READY, None)]
+    assert report.changes[0].previous is ReplicaStatus.PREVIEW
+    assert len(seen) == 2
+    assert tracker.changing_ids == [] and tracker.interval_seconds == 60
+
+    report, seen = tick_counted(sim, tracker, tavus)
+    assert report.changes == [] and len(seen) == 1 and is_count_call(seen[0])
+
+
+def test_a_failed_tuning_is_reported_once_and_then_left_alone(
+        sim: TavusSimulator, tavus: TavusClient) -> None:
+    [rid] = sim.add_replicas(2, training=1, model_name="phoenix-4.5")[-1:]
+    sim.advance(PREVIEW_AFTER + 1)
+    tracker = ReplicaTracker(fast_seconds=2, slow_seconds=60)
+    report = tracker.load(tavus)
+    assert report.changes == []  # the first load tells nothing
+    assert tracker.changing_ids == [rid] and tracker.interval_seconds == 2
+
+    sim.fail_tuning(rid)
+    report, seen = tick_counted(sim, tracker, tavus)
+    assert [(c.replica_id, c.new, c.previous) for c in report.changes] == [
+        (rid, ReplicaStatus.PREVIEW_ONLY, ReplicaStatus.PREVIEW)]
+    assert report.changes[0].error_message is None
+    assert len(seen) == 2
+    assert tracker.by_id(rid).state is ReplicaStatus.PREVIEW_ONLY
+    assert tracker.failed_ids == []  # still usable: no failure message to fetch
+    assert tracker.changing_ids == [] and tracker.interval_seconds == 60
+
+    sim.reset_requests()
+    for _ in range(3):
+        report, seen = tick_counted(sim, tracker, tavus)
+        assert report.changes == [] and len(seen) == 1 and is_count_call(seen[0])
+    assert detail_calls(sim, rid) == 0
+
+
+def test_previews_and_trainings_share_the_two_call_budget(
+        sim: TavusSimulator, tavus: TavusClient) -> None:
+    previews = sim.add_replicas(12, training=12, model_name="phoenix-4.5")
+    sim.advance(PREVIEW_AFTER + 1)  # these are previews now; the next ones start training
+    trainings = sim.add_replicas(3, training=3)
+    tracker = ReplicaTracker(page_size=5)
+    tracker.load(tavus)
+    assert set(tracker.changing_ids) == set(previews) | set(trainings)
+    assert set(tracker.training_ids) == set(trainings)
+    asked: set[str] = set()
+    for _ in range(3):
+        report, seen = tick_counted(sim, tracker, tavus)
+        assert report.calls == 2 and not report.full_reload
+        chunk = refreshed_ids(seen)
+        assert len(chunk) == 5
+        asked |= chunk
+    assert asked == set(previews) | set(trainings)  # 15 still changing, 5 a tick
+
+
+def test_a_full_load_reports_stage_changes_of_held_previews(
+        sim: TavusSimulator, tavus: TavusClient) -> None:
+    ids = sim.add_replicas(3, training=2, model_name="phoenix-4.5")
+    tracker = ReplicaTracker()
+    tracker.load(tavus)
+    sim.advance(PREVIEW_AFTER + 1)
+    report = tracker.load(tavus)
+    assert {(c.replica_id, c.new, c.previous) for c in report.changes} == {
+        (rid, ReplicaStatus.PREVIEW, ReplicaStatus.TRAINING) for rid in ids[-2:]}
+    sim.fail_tuning(ids[-1])
+    sim.advance(TRAINING_SECONDS)
+    report = tracker.load(tavus)
+    assert {(c.replica_id, c.new, c.previous) for c in report.changes} == {
+        (ids[-2], ReplicaStatus.READY, ReplicaStatus.PREVIEW),
+        (ids[-1], ReplicaStatus.PREVIEW_ONLY, ReplicaStatus.PREVIEW)}
+    assert tracker.load(tavus).changes == []
+
+
 # --- When Tavus fails ----------------------------------------------------------------------------
 def test_tavus_failing_keeps_the_last_data_and_recovers_by_itself(
     sim: TavusSimulator, tavus: TavusClient

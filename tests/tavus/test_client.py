@@ -146,6 +146,78 @@ def test_replica_status_mapping(raw: str | None, expected: ReplicaStatus) -> Non
 
 
 @pytest.mark.parametrize(
+    ("status", "finetune_status", "model_name", "expected"),
+    [
+        # phoenix-4.5: training, then a watermarked preview while tuning, then tuned.
+        ("started", None, "phoenix-4.5", ReplicaStatus.TRAINING),
+        ("started", "in_progress", "phoenix-4.5", ReplicaStatus.TRAINING),
+        ("completed", None, "phoenix-4.5", ReplicaStatus.PREVIEW),
+        ("completed", "in_progress", "phoenix-4.5", ReplicaStatus.PREVIEW),
+        ("completed", "queued", "phoenix-4.5", ReplicaStatus.PREVIEW),  # anything else: tuning
+        ("completed", "", "phoenix-4.5", ReplicaStatus.PREVIEW),
+        ("ready", None, "phoenix-4.5", ReplicaStatus.PREVIEW),  # the webhook's word
+        ("completed", "completed", "phoenix-4.5", ReplicaStatus.READY),
+        (" Completed ", " COMPLETED ", "Phoenix-4.5", ReplicaStatus.READY),
+        ("completed", "errored", "phoenix-4.5", ReplicaStatus.PREVIEW_ONLY),
+        ("completed", "Errored", "phoenix-4.5", ReplicaStatus.PREVIEW_ONLY),
+        ("error", None, "phoenix-4.5", ReplicaStatus.FAILED),
+        ("error", "errored", "phoenix-4.5", ReplicaStatus.FAILED),
+        # No preview stage elsewhere: completed means ready, whatever finetune_status says.
+        ("completed", None, "phoenix-4", ReplicaStatus.READY),
+        ("completed", "in_progress", "phoenix-4", ReplicaStatus.READY),
+        ("completed", None, "phoenix-3", ReplicaStatus.READY),
+        ("completed", None, None, ReplicaStatus.READY),
+        ("started", None, "phoenix-4", ReplicaStatus.TRAINING),
+        ("error", None, "phoenix-4", ReplicaStatus.FAILED),
+    ],
+)
+def test_replica_status_with_the_phoenix_45_stages(
+    status: str, finetune_status: str | None, model_name: str | None, expected: ReplicaStatus
+) -> None:
+    assert replica_status(status, finetune_status, model_name) is expected
+    # The same answer from a list item as received, and from a Replica.
+    item = {"replica_id": "r1", "status": status, "finetune_status": finetune_status,
+            "model_name": model_name}
+    assert replica_status(item) is expected
+    assert Replica.from_api(item).state is expected
+
+
+def test_an_item_without_finetune_status_maps_like_null() -> None:
+    assert replica_status({"status": "completed", "model_name": "phoenix-4"}) is (
+        ReplicaStatus.READY)
+    assert replica_status({"status": "completed", "model_name": "phoenix-4.5"}) is (
+        ReplicaStatus.PREVIEW)
+    # Given an item, the item speaks: the positional extras are not mixed in.
+    assert replica_status({"status": "completed"}, "errored", "phoenix-4.5") is (
+        ReplicaStatus.READY)
+
+
+@pytest.mark.parametrize(
+    ("state", "usable", "still_changing"),
+    [
+        (ReplicaStatus.READY, True, False),
+        (ReplicaStatus.PREVIEW, True, True),
+        (ReplicaStatus.PREVIEW_ONLY, True, False),
+        (ReplicaStatus.TRAINING, False, True),
+        (ReplicaStatus.FAILED, False, False),
+    ],
+)
+def test_usable_and_still_changing(state: ReplicaStatus, usable: bool,
+                                   still_changing: bool) -> None:
+    assert (state.usable, state.still_changing) == (usable, still_changing)
+
+
+def test_replica_carries_finetune_status_and_its_stage() -> None:
+    replica = Replica.from_api({"replica_id": "r1", "status": "completed",
+                                "model_name": "phoenix-4.5", "finetune_status": "in_progress"})
+    assert replica.finetune_status == "in_progress"
+    assert replica.state is ReplicaStatus.PREVIEW
+    assert replica.usable and replica.still_changing
+    assert replica.as_item()["finetune_status"] == "in_progress"
+    assert Replica.from_api(replica.as_item()).state is ReplicaStatus.PREVIEW
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("42/100", 42),

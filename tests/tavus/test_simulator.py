@@ -297,6 +297,10 @@ def test_demo_seed_has_ready_training_and_failed_replicas() -> None:
         data = c.get("/v2/replicas", params={"replica_type": "user"}).json()["data"]
         by_name = {it["replica_name"]: it for it in data}
         assert by_name["Demo — Ready"]["status"] == "completed"
+        tuning = by_name["Phoenix 4.5 — Tuning"]  # a phoenix-4.5 in its watermarked preview
+        assert (tuning["model_name"], tuning["status"], tuning["finetune_status"]) == (
+            "phoenix-4.5", "completed", "in_progress")
+        assert "finetune_status" not in by_name["Demo — Ready"]
         assert by_name["Demo — Training"]["status"] == "started"
         assert 38 <= _progress(by_name["Demo — Training"]) <= 45
         failed = _get(c, by_name["Demo — Failed"]["replica_id"])
@@ -430,18 +434,72 @@ def test_video_replicas_are_accepted_and_train(sim: TavusSimulator, client: http
 def test_phoenix_45_preview_then_finetune(
     sim: TavusSimulator, client: httpx.Client, images: str
 ) -> None:
+    """Training, then a usable watermarked preview at 1/60 of the time, then tuned at the end."""
     rid = _trained(sim, client, images + "/portrait.png", model_name="phoenix-4.5")
     d = _get(client, rid)
-    assert d["status"] == "started" and d["finetune_status"] is None
-    sim.advance(min(60, TRAINING / 4) + 1)
+    assert (d["status"], d["finetune_status"]) == ("started", None)
+    preview = TRAINING / 60
+    sim.advance(preview * 0.5)
+    assert _get(client, rid)["status"] == "started"  # not before its preview
+    sim.advance(preview * 0.5 + 0.1)
     d = _get(client, rid)
-    assert (d["status"], d["finetune_status"], d["model_name"]) == (
+    assert (d["status"], d["finetune_status"], d["model_name"], d["training_progress"]) == (
         "completed",
-        None,
+        "in_progress",
         "phoenix-4.5",
+        "100/100",
     )
-    sim.advance(TRAINING)
-    assert _get(client, rid)["finetune_status"] == "completed"
+    listed = client.get("/v2/replicas", params={"replica_ids": rid}).json()["data"][0]
+    assert (listed["status"], listed["finetune_status"]) == ("completed", "in_progress")
+    # The preview is usable: a conversation can start with it.
+    r = client.post("/v2/conversations", json={"replica_id": rid, "test_mode": True})
+    assert r.status_code == 200, r.text
+    sim.advance(TRAINING * 0.5)
+    assert _get(client, rid)["finetune_status"] == "in_progress"  # still tuning
+    sim.advance(TRAINING * 0.5)
+    d = _get(client, rid)
+    assert (d["status"], d["finetune_status"]) == ("completed", "completed")
+    listed = client.get("/v2/replicas", params={"replica_ids": rid}).json()["data"][0]
+    assert listed["finetune_status"] == "completed"
+
+
+def test_the_finetune_fail_control_leaves_a_usable_preview(
+    sim: TavusSimulator, client: httpx.Client, images: str
+) -> None:
+    ctl = httpx.Client(base_url=sim.base_url + "/_sim", event_hooks={"response": [_no_key_hook]})
+    rid = _trained(sim, client, images + "/portrait.png", model_name="phoenix-4.5")
+    r = ctl.post(f"/replicas/{rid}/finetune-fail")
+    assert r.status_code == 400 and "not tuning" in r.json()["error"]  # still training
+    sim.advance(TRAINING / 60 + 0.1)
+    before = _get(client, rid)["updated_at"]
+    sim.advance(1)
+    assert ctl.post(f"/replicas/{rid}/finetune-fail").json() == {"status": "ok"}
+    d = _get(client, rid)
+    assert (d["status"], d["finetune_status"], d["error_message"]) == ("completed", "errored",
+                                                                      None)
+    assert d["updated_at"] > before
+    sim.advance(TRAINING * 2)  # tuning never completes after failing
+    listed = client.get("/v2/replicas", params={"replica_ids": rid}).json()["data"][0]
+    assert (listed["status"], listed["finetune_status"]) == ("completed", "errored")
+    r = client.post("/v2/conversations", json={"replica_id": rid, "test_mode": True})
+    assert r.status_code == 200, r.text  # the watermarked preview stays usable
+    # Only a tuning phoenix-4.5 replica can fail its tuning.
+    assert ctl.post(f"/replicas/{rid}/finetune-fail").status_code == 400  # failed already
+    other = _trained(sim, client, images + "/portrait.png")
+    sim.advance(TRAINING + 1)
+    r = ctl.post(f"/replicas/{other}/finetune-fail")
+    assert r.status_code == 400 and "phoenix-4" in r.json()["error"]
+    assert "finetune_status" not in _get(client, other)  # phoenix-4: no tuning stage at all
+    assert ctl.post("/replicas/rnope/finetune-fail").status_code == 404
+    with pytest.raises(ValueError):
+        sim.fail_tuning(other)
+    ctl.close()
+
+
+def test_the_finetune_fail_control_is_loopback_only(sim: TavusSimulator) -> None:
+    handler = sim._handle  # the server's own routing, as a non-loopback peer would reach it
+    reply = handler("POST", "/_sim/replicas/rabc/finetune-fail", {}, {}, b"", "203.0.113.5")
+    assert reply.status == 403
 
 
 # ------------------------------------------------------------------------------------------------
@@ -872,6 +930,13 @@ def test_http_controls(fresh, images: str) -> None:
     assert made["count"] == 5 and len(made["replica_ids"]) == 5
     assert client.get("/v2/replicas", params={"replica_type": "user"}).json()["total_count"] == 6
     assert ctl.post("/advance", json={"seconds": -1}).status_code == 400
+    slow = ctl.post("/replicas", json={"n": 1, "training": 1, "model_name": "phoenix-4.5",
+                                       "training_seconds": TRAINING * 10}).json()
+    [tuning] = slow["replica_ids"]
+    sim.advance(TRAINING)  # past the others' training, inside its own tuning
+    assert _get(client, tuning)["finetune_status"] == "in_progress"
+    assert ctl.post("/replicas", json={"n": 1, "training": 1,
+                                       "training_seconds": -1}).status_code == 400
     ctl.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.replicas.create import wait_for_ledger
+from lib.replicas.table import STATUS_FILTER_OPTIONS
 from lib.tavus.client import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
 from tests.apptest import APP, TIMEOUT, open_page, shown
 from tests.media import astronaut_jpeg, astronaut_png, small_png
@@ -132,7 +135,7 @@ def test_replicas_page_lists_the_account_with_readable_statuses() -> None:
     assert {"name", "replica_id", "status", "progress", "model", "created"} <= set(table.columns)
     expected = {r.replica_id for r in sim_client().list_all_replicas(replica_type="user")}
     assert set(table["replica_id"]) == expected
-    assert set(table["status"]) <= {"Ready", "Training", "Failed"}
+    assert set(table["status"]) <= set(STATUS_FILTER_OPTIONS)
     assert table["progress"].between(0, 100).all()
 
 
@@ -162,13 +165,17 @@ def start_call(at: AppTest) -> None:
     assert not at.exception, at.exception
 
 
-def test_conversations_page_offers_only_ready_replicas_and_gives_a_link(no_live_calls) -> None:
+def offered_ids(at: AppTest) -> set[str]:
+    """The replica ids in the Conversations picker's labels ("Name (r123)[ · preview…]")."""
+    return {re.search(r"\((r[0-9a-f]+)\)", label)[1] for label in at.selectbox[0].options}
+
+
+def test_conversations_page_offers_only_usable_replicas_and_gives_a_link(no_live_calls) -> None:
     at = open_page("pages/conversations.py")
     everything = sim_client().list_all_replicas()
-    ready = {r.replica_id for r in everything if r.state is ReplicaStatus.READY}
-    assert ready != {r.replica_id for r in everything}  # the demo seeds some that are not ready
-    offered = {label.rsplit("(", 1)[1].rstrip(")") for label in at.selectbox[0].options}
-    assert offered == ready
+    usable = {r.replica_id for r in everything if r.state.usable}
+    assert usable != {r.replica_id for r in everything}  # the demo seeds some that are not ready
+    assert offered_ids(at) == usable
     start_call(at)
     url = at.get("link_button")[0].proto.url
     assert "/rooms/c" in url
@@ -347,6 +354,86 @@ def test_start_conversation_hands_the_replica_to_the_conversations_page() -> Non
     assert not at.exception, at.exception
     assert at.title[0].value == "Conversations"
     assert ready.replica_id in at.selectbox[0].value
+
+
+# --- phoenix-4.5: the watermarked preview ---------------------------------------------------------
+PREVIEW_LABEL = "Preview (watermarked) · tuning"
+
+
+def fresh_preview(name: str) -> str:
+    """A phoenix-4.5 replica in its preview with ~2 minutes of tuning ahead, whatever the demo's
+    training clock: its preview comes after 1/60 of its 120 s (the shared clock is not moved)."""
+    open_page()  # makes sure demo mode's stand-ins run
+    [rid] = running_demo_services().simulator.add_replicas(
+        1, training=1, model_name="phoenix-4.5", training_seconds=120)
+    with sim_client() as tavus:
+        tavus.rename_replica(rid, name)
+        deadline = time.monotonic() + 15
+        while tavus.get_replica(rid).state is not ReplicaStatus.PREVIEW:
+            assert time.monotonic() < deadline, "the preview never came"
+            time.sleep(0.2)
+    return rid
+
+
+def test_the_replicas_page_shows_a_preview_and_filters_by_it() -> None:
+    rid = fresh_preview("AppTest Preview")
+    at = open_page("pages/replicas.py")
+    table = at.dataframe[0].value
+    row = table[table.replica_id == rid].iloc[0]
+    assert (row["status"], row["progress"], row["model"]) == (PREVIEW_LABEL, 100, "phoenix-4.5")
+    statuses = at.multiselect(key="replica_statuses")
+    assert PREVIEW_LABEL in statuses.options
+    assert "Preview only — tuning failed" in statuses.options
+    assert any(m.label == PREVIEW_LABEL and int(m.value) >= 1 for m in at.metric)
+    statuses.set_value([PREVIEW_LABEL])
+    at.run()
+    filtered = at.dataframe[0].value
+    assert rid in set(filtered["replica_id"])
+    assert set(filtered["status"]) == {PREVIEW_LABEL}
+
+
+def test_a_preview_s_details_say_its_stage_and_it_can_start_a_conversation() -> None:
+    rid = fresh_preview("AppTest Preview Details")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = rid
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    text = " ".join(shown(m) for m in at.markdown)
+    assert "Watermarked preview, usable in a conversation now" in text
+    assert not at.button(key=f"talk-{rid}").disabled
+    assert not any("refund" in shown(c) for c in at.caption)  # only failed replicas say that
+
+
+def test_the_conversations_picker_marks_a_preview_as_watermarked(no_live_calls) -> None:
+    rid = fresh_preview("AppTest Picker Preview")
+    at = open_page("pages/conversations.py")
+    labels = at.selectbox[0].options
+    assert f"AppTest Picker Preview ({rid}) · preview, watermarked" in labels
+    ready = seeded("Demo — Ready")
+    assert f"Demo — Ready ({ready.replica_id})" in labels  # a ready one has no mark
+    at.selectbox[0].set_value(rid)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Watermarked preview" in shown(c) for c in at.caption)
+    start_call(at)  # the preview can hold a call
+    made = at.session_state.call_attempt.conversation
+    assert sim_client().get_conversation(made.conversation_id).replica_id == rid
+    assert "/rooms/c" in at.get("link_button")[0].proto.url
+
+
+def test_a_failed_replica_s_details_warn_that_deleting_can_lose_the_refund() -> None:
+    open_page()
+    failed = seeded("Demo — Failed")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = failed.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    assert not at.exception, at.exception
+    beside = [shown(c) for c in at.caption if "refund" in shown(c)]
+    assert beside and "no credits" in beside[0]
+    inside = [shown(w) for w in at.warning if "refund" in shown(w)]  # in the Delete popover
+    assert inside and "Keep it a while" in inside[0]
 
 
 def test_a_training_replica_cannot_start_a_conversation() -> None:

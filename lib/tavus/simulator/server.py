@@ -244,10 +244,28 @@ class TavusSimulator:
         self._requests.clear()
 
     def add_replicas(
-        self, n: int, *, training: int = 0, model_name: str = DEFAULT_MODEL
+        self,
+        n: int,
+        *,
+        training: int = 0,
+        model_name: str = DEFAULT_MODEL,
+        training_seconds: float | None = None,
     ) -> list[str]:
-        """Bulk-seed user replicas (`training` of them still training, the rest completed)."""
-        return self._state.add_replicas(n, training=training, model_name=model_name)
+        """Bulk-seed user replicas (`training` of them still training, the rest completed).
+
+        The training ones take `training_seconds` (default: `self.training_seconds`).
+        """
+        return self._state.add_replicas(
+            n, training=training, model_name=model_name, training_seconds=training_seconds
+        )
+
+    def fail_tuning(self, replica_id: str) -> None:
+        """Make a tuning phoenix-4.5 replica's tuning fail: finetune_status becomes "errored".
+
+        ValueError when it is not tuning (another model, still training, tuned, failed);
+        KeyError for an unknown id.
+        """
+        self._state.fail_tuning(replica_id)
 
     def wait_for_downloads(self, timeout: float = 10.0) -> bool:
         """Block until no training-image download is in flight; False on timeout. (For tests.)"""
@@ -440,12 +458,22 @@ class TavusSimulator:
                 self.reset_requests()
                 return _json(200, {"status": "ok"})
             if (method, path) == ("POST", "/_sim/replicas"):
+                seconds = body.get("training_seconds")
                 ids = self.add_replicas(
                     int(body.get("n", 1)),
                     training=int(body.get("training", 0)),
                     model_name=str(body.get("model_name", DEFAULT_MODEL)),
+                    training_seconds=None if seconds is None else float(seconds),
                 )
                 return _json(200, {"count": len(ids), "replica_ids": ids})
+            m = re.fullmatch(r"/_sim/replicas/([^/]+)/finetune-fail", path)
+            if method == "POST" and m:
+                # phoenix-4.5's tuning fails: finetune_status "errored", the preview stays.
+                try:
+                    self.fail_tuning(m.group(1))
+                except KeyError:
+                    return _error(404, "Unknown replica")
+                return _json(200, {"status": "ok"})
             if method == "GET" and path.startswith("/_sim/conversations/") and path.endswith(
                     "/request"):
                 # The create body as received (less the ids), so tests can see what was sent.

@@ -18,7 +18,17 @@ from typing import Any
 
 MODELS = ("phoenix-3", "phoenix-4", "phoenix-4.5")
 DEFAULT_MODEL = "phoenix-4"
-PREVIEW_CAP_SECONDS = 60.0  # phoenix-4.5 becomes usable as a watermarked preview within a minute
+PREVIEW_MODEL = "phoenix-4.5"  # the one model with a watermarked preview before it is tuned
+# A phoenix-4.5 preview is usable after 1/60 of the training time, at most a minute (Tavus's
+# "about a minute" against its hours of tuning); tuning then runs to the full training time.
+PREVIEW_FRACTION = 1 / 60
+PREVIEW_CAP_SECONDS = 60.0
+# finetune_status values. Tavus documents "completed" and "errored"; what it says while tuning
+# runs is not documented ("null or anything but completed/errored"): the simulator says
+# "in_progress", so clients meet a value that is neither null nor one of the two.
+FINETUNE_IN_PROGRESS = "in_progress"
+FINETUNE_COMPLETED = "completed"
+FINETUNE_ERRORED = "errored"
 DEFAULT_MAX_CALL_DURATION = 3600
 REPLICA_JOIN_DELAY = 1.0  # seconds after creation at which the replica "joins" a conversation
 
@@ -92,33 +102,41 @@ class Replica:
     callback_url: str | None = None
     auto_fix_training_image: bool = False
     background_green_screen: bool | None = None
+    tuning_failed_at: float | None = None  # phoenix-4.5: when its tuning was made to fail
+
+    def preview_seconds(self) -> float:
+        """phoenix-4.5: seconds of training before the watermarked preview is usable."""
+        return min(PREVIEW_CAP_SECONDS, max(0.0, self.train_duration) * PREVIEW_FRACTION)
 
     def phase(self, now: float) -> tuple[str, int, float, str | None]:
-        """-> (status, progress percent, last change time, finetune_status) at `now`."""
+        """-> (status, progress percent, last change time, finetune_status) at `now`.
+
+        phoenix-4.5 goes started -> completed with finetune_status "in_progress" (the preview)
+        -> finetune_status "completed" (tuned) or "errored" (tuning failed; still completed).
+        Other models go started -> completed, and their finetune_status stays None.
+        """
         if self.error_message is not None:
             return "error", self.failed_progress, max(self.updated, self.failed_at or 0.0), None
         if self.train_start is None:
             return "started", 0, self.updated, None
         elapsed = max(0.0, now - self.train_start)
         duration = max(0.0, self.train_duration)
-        finetune = None
-        if self.model_name == "phoenix-4.5":
-            # Usable (watermarked) after a short preview; the long fine-tune runs on.
-            preview = min(PREVIEW_CAP_SECONDS, duration / 4)
+        if self.model_name == PREVIEW_MODEL:
+            preview = self.preview_seconds()
             if elapsed >= preview:
+                if self.tuning_failed_at is not None:
+                    changed = max(self.updated, self.tuning_failed_at)
+                    return "completed", 100, changed, FINETUNE_ERRORED
                 if elapsed >= duration:
-                    return (
-                        "completed",
-                        100,
-                        max(self.updated, self.train_start + duration),
-                        "completed",
-                    )
-                return "completed", 100, max(self.updated, self.train_start + preview), None
-            duration = preview
+                    changed = max(self.updated, self.train_start + duration)
+                    return "completed", 100, changed, FINETUNE_COMPLETED
+                changed = max(self.updated, self.train_start + preview)
+                return "completed", 100, changed, FINETUNE_IN_PROGRESS
+            duration = preview  # training progress runs up to the preview
         if elapsed >= duration:
-            return "completed", 100, max(self.updated, self.train_start + duration), finetune
+            return "completed", 100, max(self.updated, self.train_start + duration), None
         progress = min(99, int(100 * elapsed / duration)) if duration > 0 else 100
-        return "started", progress, max(self.updated, now), finetune
+        return "started", progress, max(self.updated, now), None
 
 
 @dataclass(slots=True)
@@ -372,7 +390,20 @@ class SimState:
                 "in the training image."
             ),
         )
-        for r in (ready, training, failed):
+        # phoenix-4.5 a tenth of the way through: past its preview, tuning for the rest of ts.
+        # (No "Demo" in its name: tests search the three classic seeds by that word.)
+        preview = Replica(
+            new_id("r"),
+            "Phoenix 4.5 — Tuning",
+            "user",
+            PREVIEW_MODEL,
+            now - 0.1 * ts,
+            now - 0.1 * ts,
+            ts,
+            train_start=now - 0.1 * ts,
+            voice_name="ivy",
+        )
+        for r in (ready, training, failed, preview):
             self._put(r)
 
     def _put(self, replica: Replica) -> None:
@@ -409,7 +440,7 @@ class SimState:
         if verbose:
             out["replica_type"] = r.replica_type
         out["model_name"] = r.model_name
-        if r.model_name == "phoenix-4.5":
+        if r.model_name == PREVIEW_MODEL:  # other models' items stay as they were
             out["finetune_status"] = finetune
         return out
 
@@ -554,13 +585,24 @@ class SimState:
             self._order = None
 
     def add_replicas(
-        self, n: int, *, training: int = 0, model_name: str = DEFAULT_MODEL
+        self,
+        n: int,
+        *,
+        training: int = 0,
+        model_name: str = DEFAULT_MODEL,
+        training_seconds: float | None = None,
     ) -> list[str]:
-        """Bulk user replicas for benchmarks: n - training completed, then `training` fresh ones."""
+        """Bulk user replicas for benchmarks: n - training completed, then `training` fresh ones.
+
+        The fresh ones train for `training_seconds` (default: the simulator's training time).
+        """
         if n < 0 or training < 0 or training > n:
             raise ValueError("need 0 <= training <= n")
         if model_name not in MODELS:
             raise ValueError(f"model_name must be one of {MODELS}")
+        if training_seconds is not None and not training_seconds >= 0:  # also refuses NaN
+            raise ValueError("training_seconds must be >= 0")
+        fresh_seconds = self.training_seconds if training_seconds is None else training_seconds
         ids: list[str] = []
         with self.lock:
             now = self.clock.now()
@@ -589,13 +631,31 @@ class SimState:
                         model_name,
                         now,
                         now,
-                        self.training_seconds,
+                        fresh_seconds,
                         train_start=now,
                     )
                 self.replicas[rid] = r
                 ids.append(rid)
             self._order = None
         return ids
+
+    def fail_tuning(self, replica_id: str) -> None:
+        """Make a phoenix-4.5 replica's tuning fail now: finetune_status "errored" from here on,
+        its watermarked preview still usable. Only while it is tuning (KeyError: unknown id)."""
+        with self.lock:
+            r = self.replicas.get(replica_id)
+            if r is None:
+                raise KeyError(replica_id)
+            if r.model_name != PREVIEW_MODEL:
+                raise ValueError(f"{replica_id} is {r.model_name}: only {PREVIEW_MODEL} tunes")
+            now = self.clock.now()
+            status, _, _, finetune = r.phase(now)
+            if (status, finetune) != ("completed", FINETUNE_IN_PROGRESS):
+                raise ValueError(
+                    f"{replica_id} is not tuning (status {status}, finetune_status {finetune})"
+                )
+            r.tuning_failed_at = now
+            r.updated = now
 
     # -- voices and personas ------------------------------------------------------------------
     def list_voices(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
