@@ -202,6 +202,7 @@ class SharedReplicas:
                 self._ticker = threading.Thread(target=self._tick_loop, daemon=True,
                                                 name="replicas-ticker")
                 self._ticker.start()
+                log.info("replica ticker started")
 
     def close(self) -> None:
         """Stop the ticker (a cleared cache, a test's end); a later keep_alive restarts it."""
@@ -327,13 +328,17 @@ class SharedReplicas:
                 idle = seen is None or self._monotonic() - seen > 2 * self._tracker.slow_seconds
                 if idle or client is None:
                     self._ticker = None  # nobody watches: stop; keep_alive starts a new one
+                    log.info("replica ticker stopped: nobody watches")
                     return
             if self._loader is None or not self._loader.is_alive():
                 try:
                     self.tick_if_due(client)
                 except Exception:  # never let the ticker die on a bug: log, go on
                     log.exception("replica tick failed")
+            # Look again at least every fast interval: the pace can quicken meanwhile (a load
+            # that ends with something training, a create), and `_due` decides anyway.
             last = self._last_tick or self._monotonic()
-            wait = max(0.05, last + self.interval_seconds - self._monotonic())
+            wait = max(0.05, min(self._tracker.fast_seconds,
+                                 last + self.interval_seconds - self._monotonic()))
             self._wake.wait(wait)
             self._wake.clear()

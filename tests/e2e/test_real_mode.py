@@ -143,6 +143,9 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     external_tavus.inject_fault("500", count=100, path_prefix="/v2/replicas")
     try:
         page.get_by_role("link", name="Replicas").first.click()
+        wait_idle(page)
+        # The server's shared list is fresh (opening it costs no call): Refresh asks Tavus now.
+        page.get_by_role("button", name="Refresh").click()
         page.get_by_text("could not be loaded").or_(page.get_by_text("Stale since")).first \
             .wait_for()
     finally:

@@ -279,3 +279,19 @@ def test_a_session_that_changed_something_waits_for_the_reload_even_mid_tick(
     other.join()
     shared.close()
     assert view.by_id(replica_id).replica_name == "Renamed Mid-Tick"
+
+
+def test_the_ticker_quickens_when_a_first_load_ends_with_something_training(
+        sim, clients) -> None:
+    # The ticker starts while the first load runs (nothing known yet: the slow pace). When the
+    # load ends with a replica training, it must tick at the fast pace, not sleep a slow one.
+    tavus, live = clients
+    sim.add_replicas(3, training=1)
+    shared = SharedReplicas(fast_seconds=0.2, slow_seconds=600)
+    shared.open(tavus, live, wait_seconds=0)  # as the sidebar watcher opens it
+    deadline = time.monotonic() + 10
+    while shared.stats.ticks < 2 and time.monotonic() < deadline:
+        shared.keep_alive(live)
+        time.sleep(0.05)
+    shared.close()
+    assert shared.stats.ticks >= 2
