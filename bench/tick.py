@@ -1,9 +1,11 @@
 """1. The timed refresh of the Replicas table: HTTP calls per tick and server-side time per tick.
 
-Per account size (100, 1,000, 10,000 user replicas, 20 of them training) a `ReplicaTracker` is
-loaded once, then ticked. One tick sample is what `pages/replicas.py` does on the server for one
-table refresh, Streamlit calls aside: `tracker.tick(services.live)`, the status counts,
-`items_frame`, `filter_frame` and the row-order digest that keys the table widget. The naive tick
+Per account size (100, 1,000, 10,000 user replicas, 20 of them training) the server's shared list
+(`SharedReplicas`, lib/replicas/shared.py) is loaded once, then ticked. One tick sample is what the
+server does for one refresh interval with one tab open, Streamlit calls aside: the ticker's tick
+(`tick_if_due(services.live)`: the Tavus calls and a new view) and the tab's repaint from that
+view (the status counts, `items_frame`, `filter_frame` and the row-order digest that keys the
+table widget). Every further tab repaints from the same view without a call. The naive tick
 does the same table work after re-listing every page (`list_all_replicas`, 100 a page, the
 client's default). Ticks and naive ticks alternate, so both see the same machine state.
 """
@@ -19,7 +21,7 @@ SIZES = (100, 1_000, 10_000)
 TRAINING = 20
 TICKS = 7
 TARGET_CALLS = 2
-TARGET_TICK_MS = 50.0
+TARGET_TICK_MS = 25.0
 
 
 def build_table(items, states, messages):
@@ -38,8 +40,8 @@ def build_table(items, states, messages):
 def run(sim: Simulator, *, ticks: int = TICKS) -> Section:
     from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
+    from lib.replicas.shared import SharedReplicas
     from lib.replicas.table import sort_items
-    from lib.replicas.tracker import ReplicaTracker
     from lib.services import live_timeout
     from lib.tavus.client import TavusClient, replica_status
 
@@ -50,25 +52,30 @@ def run(sim: Simulator, *, ticks: int = TICKS) -> Section:
     worst_calls = 0
     for n in SIZES:
         sim.add(n - sim.count, training=TRAINING if sim.count == 0 else 0)
-        tracker = ReplicaTracker(messages={})
-        tracker.load(tavus)
-        if tracker.count != n or len(tracker.training_ids) != TRAINING:
-            raise RuntimeError(f"account holds {tracker.count} replicas "
-                               f"({len(tracker.training_ids)} training), expected {n} ({TRAINING})")
+        clock = [0.0]  # the ticker's clock, moved one interval per sample: every tick is due
+        shared = SharedReplicas(messages={}, monotonic=lambda clock=clock: clock[0],
+                                reconcile_seconds=float("inf"))  # ticks only, no reloads
+        shared.reload_now(tavus)
+        view = shared.view()
+        if view.count != n or len(view.training_ids) != TRAINING:
+            raise RuntimeError(f"account holds {view.count} replicas "
+                               f"({len(view.training_ids)} training), expected {n} ({TRAINING})")
         http, total, naive, calls, naive_calls, arrow = (Stat(), Stat(), Stat(), [], [], Stat())
         for _ in range(ticks):
             sim.reset_requests()
             with gc_collected():
+                clock[0] += 60
                 start = time.perf_counter()
-                report = tracker.tick(live)
+                report = shared.tick_if_due(live)
                 ticked = time.perf_counter()
-                table, _ = build_table(tracker.items, tracker.states, tracker.messages)
+                view = shared.view()
+                table, _ = build_table(view.items, view.states, view.messages)
                 end = time.perf_counter()
             seen = len(sim.requests())
             if seen != report.calls:
                 raise RuntimeError(f"the simulator saw {seen} calls, the tracker says "
                                    f"{report.calls}")
-            if report.full_reload or report.error is not None:
+            if report is None or report.full_reload or report.error is not None:
                 raise RuntimeError(f"tick did a full reload or failed: {report}")
             calls.append(seen)
             http.add((ticked - start) * 1000)

@@ -68,8 +68,8 @@ def live_table() -> None:
     counts = status_counts(view.states)
     with st.container(key="replica-counts", horizontal=True):
         for label, count in counts.items():
-            st.metric(label, count)
-        st.metric("All", view.count)
+            st.metric(label, f"{count:,}")
+        st.metric("All", f"{view.count:,}")
 
     records, ledger_problem = cached.ledger_records(frame)
     table = filter_frame(

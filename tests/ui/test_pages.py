@@ -384,7 +384,8 @@ def test_the_replicas_page_shows_a_preview_and_filters_by_it() -> None:
     statuses = at.multiselect(key="replica_statuses")
     assert PREVIEW_LABEL in statuses.options
     assert "Preview only — tuning failed" in statuses.options
-    assert any(m.label == PREVIEW_LABEL and int(m.value) >= 1 for m in at.metric)
+    assert any(m.label == PREVIEW_LABEL and int(m.value.replace(',', '')) >= 1
+               for m in at.metric)
     statuses.set_value([PREVIEW_LABEL])
     at.run()
     filtered = at.dataframe[0].value
