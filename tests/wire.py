@@ -108,17 +108,27 @@ class CountingProxy:
             except OSError:
                 return
             client.settimeout(None)
-            try:
-                upstream = socket.create_connection(self._upstream, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._sockets += [client, upstream]
-            threading.Thread(target=self._requests_from, args=(client, upstream),
-                             daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._connection, args=(client,), daemon=True).start()
+
+    def _connection(self, client: socket.socket) -> None:
+        """One client connection: its requests go up, the answers come back; then both close
+        (moto closes after every answer: 10,000 requests are 10,000 connections)."""
+        try:
+            upstream = socket.create_connection(self._upstream, timeout=10)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            self._sockets += [client, upstream]
+        answers = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+        answers.start()
+        self._requests_from(client, upstream)
+        answers.join()
+        with self._lock:
+            for sock in (client, upstream):
+                sock.close()
+                self._sockets.remove(sock)
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         """Responses go back untouched."""
