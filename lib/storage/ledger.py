@@ -278,7 +278,8 @@ class SharedLedger(Ledger):
             return self._records
 
     def _fetch(self, listed: ListedObject) -> _Entry | None:
-        """The record behind a listed key; None if it is gone or could not be read this time."""
+        """The entry for a listed key: its record, or no record if it does not parse; None if
+        it was deleted since the listing; _NOT_READ if S3 failed to answer this time."""
         try:
             data = self.store.read_object(listed.key)
         except StorageError as error:
