@@ -129,7 +129,8 @@ def _shared_ledger(store_key: str, _store: ImageStore) -> SharedLedger:
 
 
 def team_ledger(frame: Frame) -> SharedLedger:
-    """The team ledger every session of this server shares (one per bucket and prefix).
+    """The team ledger every session of this server shares (one per store: endpoint, bucket,
+    prefix and credentials).
 
     Write records through it (create, notes) so that every session sees them on its next read.
     """
