@@ -26,7 +26,7 @@ from bench.common import ROOT, S3Server, Section, Simulator, product_logging
 BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
-ALL = ("tick", "load", "cold", "create", "memory", "team")
+ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import memory
 
             sections.append(memory.run(s3, sessions=memory.SESSIONS, artifacts=logs))
+        if "ledger" in chosen:  # starts its own seeded S3 servers
+            from bench import ledger
+
+            sections.append(ledger.run(reps=2 if reps["quick"] else ledger.REPS))
         if "team" in chosen:
             from bench import team
 

@@ -1,4 +1,4 @@
-"""6. A team on the Replicas table: what the server asks of Tavus for 1, 5 and 10 sessions, what
+"""7. A team on the Replicas table: what the server asks of Tavus for 1, 5 and 10 sessions, what
 opening a session costs, and, in Chromium at +50 ms a call, the first rows against the full table.
 
 Server side (against the bench's simulator, 10,000 user replicas, 20 training): one
@@ -175,7 +175,7 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
 
 
 def run(sim: Simulator, s3: S3Server, *, artifacts: Path, quick: bool = False) -> Section:
-    section = Section("team", f"6. A team on the Replicas table ({REPLICAS:,} replicas)")
+    section = Section("team", f"7. A team on the Replicas table ({REPLICAS:,} replicas)")
     print(f"\n{section.title}", flush=True)
     have = sim.count
     if have < REPLICAS:

@@ -153,7 +153,8 @@ with action_slot:
                     photo=analysis.prepared, filename=shot.name, form=form,
                     ttl_hours=frame.settings.presign_ttl_hours,
                     created_by=shell.current_user_email(), check_score=analysis.report.score,
-                    on_step=lambda step: st.write(steps[step] + "…"))
+                    on_step=lambda step: st.write(steps[step] + "…"),
+                    ledger=cached.team_ledger(frame))
                 live.forget_replicas(frame)
                 live.watch([attempt.replica_id])  # a toast when it is ready, on any page
                 status.update(label="Replica created", state="complete", expanded=False)

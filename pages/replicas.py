@@ -14,7 +14,6 @@ from lib.replicas.table import (
     items_frame,
     status_counts,
 )
-from lib.storage.ledger import Ledger
 from lib.tavus.client import MODELS, ReplicaStatus
 from lib.text import escape_markdown
 from lib.ui import cached, live, shell, widgets
@@ -158,7 +157,8 @@ def details(replica_id: str) -> None:
             notes = notes_col.text_area("Team notes", value=record.notes, max_chars=2000,
                                         key=f"notes-{replica_id}")
             if notes_col.button("Save notes", key=f"save-notes-{replica_id}"):
-                act(lambda: Ledger(frame.services.store).update_notes(record, notes),
+                # Through the shared ledger: every session's next read has the new notes.
+                act(lambda: cached.team_ledger(frame).update_notes(record, notes),
                     "Notes saved.")
         new_name = rename_col.text_input("Name", value=replica.replica_name or "", max_chars=80,
                                          key=f"rename-{replica_id}")

@@ -106,13 +106,15 @@ def create_replica_from_photo(
     created_by: str | None = None,
     check_score: int | None = None,
     on_step: Callable[[str], None] = lambda step: None,
+    ledger: Ledger | None = None,
 ) -> CreateAttempt:
     """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
 
     Raises StorageError or TavusError for the upload and the create; the caller keeps `attempt`,
     so calling again resumes. The ledger record is written in the background and never raises:
     `settle_ledger` moves its outcome onto the attempt (a failure lands in `ledger_error` and is
-    retried on the next call).
+    retried on the next call). It goes through `ledger` when given (the server's shared one, so
+    every session sees it at once), else through a plain `Ledger` on `store`.
     """
     if attempt.photo_sha256 != photo.sha256:
         raise ValueError("this attempt belongs to another photo; use attempt_for()")
@@ -167,7 +169,7 @@ def create_replica_from_photo(
             notes=clean_notes(used.notes),
         )
         attempt.ledger_error = None
-        attempt.ledger_write = _ledger_writer.submit(Ledger(store).write, record)
+        attempt.ledger_write = _ledger_writer.submit((ledger or Ledger(store)).write, record)
     return attempt
 
 

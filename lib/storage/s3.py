@@ -48,6 +48,20 @@ class StoredImage:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    key: str
+    # S3's entity tag: changes whenever the object's content does (an MD5 for plain PUTs).
+    # None when a server sends none: such an object can never be taken as unchanged.
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class ObjectListing:
+    objects: list[ListedObject]
+    pages: int  # ListObjectsV2 requests it took (1,000 keys a page on S3)
+
+
 @dataclass(frozen=True)
 class TrainingUrl:
     url: str
@@ -129,8 +143,11 @@ class ImageStore:
         return StoredImage(key=key, content_type=content_type, size=len(data))
 
     def put_bytes(self, key: str, data: bytes, content_type: str, *,
-                  timeout: float | None = None) -> None:
-        """PUT through a presigned URL; `timeout` lets callers that must not wait long cap it."""
+                  timeout: float | None = None) -> str | None:
+        """PUT through a presigned URL; `timeout` lets callers that must not wait long cap it.
+
+        Returns the stored object's ETag, as a listing shows it (None if the server sent none).
+        """
         url = self.presign_put(key, content_type)
         limit = timeout or self._timeout
         started = time.perf_counter()
@@ -146,18 +163,31 @@ class ImageStore:
                  (time.perf_counter() - started) * 1000)
         if response.status_code >= 300:
             raise _error_from_s3_response(response, self.bucket)
+        return response.headers.get("ETag")
 
     def list_keys(self, prefix: str, *, suffix: str = "") -> list[str]:
-        keys: list[str] = []
+        return [o.key for o in self.list_objects(prefix, suffix=suffix).objects]
+
+    def list_objects(self, prefix: str, *, suffix: str = "", page_size: int | None = None
+                     ) -> ObjectListing:
+        """Every object under `prefix` whose key ends with `suffix`, with its ETag, in key order.
+
+        S3 cannot filter by suffix: every key under the prefix is listed (and counts towards the
+        pages), the others are dropped here. `page_size` is keys per request (S3's default and
+        maximum, 1,000, when None).
+        """
+        objects: list[ListedObject] = []
+        pages = 0
+        paging = {"PageSize": page_size} if page_size else {}
         try:
-            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                        Prefix=prefix)
-            for page in pages:
-                keys.extend(o["Key"] for o in page.get("Contents", [])
-                            if o["Key"].endswith(suffix))
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=prefix, PaginationConfig=paging):
+                pages += 1
+                objects.extend(ListedObject(o["Key"], o.get("ETag"))
+                               for o in page.get("Contents", []) if o["Key"].endswith(suffix))
         except (ClientError, BotoCoreError) as exc:
             raise _error_from_boto(exc, self.bucket) from None
-        return keys
+        return ObjectListing(objects=objects, pages=pages)
 
     def read_object(self, key: str) -> bytes:
         try:

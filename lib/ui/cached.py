@@ -6,14 +6,19 @@ client as an unhashed argument, so every session of one account shares one fetch
 
 from __future__ import annotations
 
+import hashlib
+import weakref
+from collections.abc import Mapping
+from dataclasses import astuple
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from lib.config import S3Settings
 from lib.errors import user_message
 from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
 from lib.services import Services
-from lib.storage.ledger import Ledger, LedgerRecord
+from lib.storage.ledger import LedgerRecord, SharedLedger
 from lib.storage.s3 import ImageStore, StorageError
 from lib.storage.thumbnails import thumbnail_data_url
 from lib.tavus.client import Persona, TavusError, Voice
@@ -86,21 +91,53 @@ def forget_conversations() -> None:
 
 
 def forget_replica_lists() -> None:
-    """After a create, rename or delete, the next read of the ledger must see it."""
-    _ledger.clear()
+    """After a create, rename or delete, the next read of the ledger must see it.
+
+    The ledger keeps its records (a refresh then costs the listing and GETs of what changed);
+    this app's own writes reach it at once anyway, this catches the rest.
+    """
+    for ledger in list(_shared_ledgers):
+        ledger.invalidate()
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def _ledger(settings_key: str, _store: ImageStore) -> tuple[dict[str, LedgerRecord], str | None]:
+LEDGER_MAX_AGE_SECONDS = 60  # how stale the team records may be when written elsewhere
+# Every SharedLedger the cache below has made, so that forget_replica_lists can reach them.
+_shared_ledgers: weakref.WeakSet[SharedLedger] = weakref.WeakSet()
+
+
+def _store_key(settings: S3Settings) -> str:
+    # A digest, not the values: the secret is part of it (new credentials, new ledger).
+    return hashlib.sha256(repr(astuple(settings)).encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_ledger(store_key: str, _store: ImageStore) -> SharedLedger:
+    ledger = SharedLedger(_store, max_age_seconds=LEDGER_MAX_AGE_SECONDS)
+    _shared_ledgers.add(ledger)
+    return ledger
+
+
+def team_ledger(frame: Frame) -> SharedLedger:
+    """The team ledger every session of this server shares (one per store: endpoint, bucket,
+    prefix and credentials).
+
+    Write records through it (create, notes) so that every session sees them on its next read.
+    """
+    store = frame.services.store
+    return _shared_ledger(_store_key(store.settings), store)
+
+
+def ledger_records(frame: Frame) -> tuple[Mapping[str, LedgerRecord], str | None]:
+    """The team's records by replica id (at most a minute old), and why they may be stale.
+
+    A refresh lists the prefix and reads only new or changed records. When S3 fails, the last
+    records read stay, with the reason (remembered a minute, so sessions do not each retry).
+    """
+    ledger = team_ledger(frame)
     try:
-        return Ledger(_store).read_all(), None
+        return ledger.refresh(), None
     except StorageError as error:
-        return {}, error.message
-
-
-def ledger_records(frame: Frame) -> tuple[dict[str, LedgerRecord], str | None]:
-    """The team's records by replica id (cached a minute), and why they are missing if so."""
-    return _ledger(frame.cache_key, frame.services.store)
+        return ledger.records, error.message
 
 
 @st.cache_data(ttl=50 * 60, max_entries=5000, show_spinner=False)
@@ -116,7 +153,7 @@ def _photo_url(photo_key: str, settings_key: str, _store: ImageStore, inline: bo
         return None
 
 
-def photo_urls(frame: Frame, records: dict[str, LedgerRecord]) -> dict[str, str]:
+def photo_urls(frame: Frame, records: Mapping[str, LedgerRecord]) -> dict[str, str]:
     inline = frame.services.demo_mode  # not "is the endpoint on loopback": a local MinIO is fine
     urls = {rid: _photo_url(r.photo_key, frame.cache_key, frame.services.store, inline)
             for rid, r in records.items()}

@@ -21,7 +21,7 @@ from lib.replicas.create import (
     replica_name_for,
     wait_for_ledger,
 )
-from lib.storage.ledger import Ledger, record_key
+from lib.storage.ledger import Ledger, SharedLedger, record_key
 from lib.storage.s3 import ImageStore
 from lib.tavus.client import ReplicaStatus, TavusClient, TavusError
 from lib.tavus.simulator import TavusSimulator
@@ -77,6 +77,21 @@ def test_photo_goes_to_s3_tavus_trains_from_the_presigned_url_and_the_team_gets_
     assert (record.voice_name, record.model_name, record.auto_fix_training_image) == (
         "anna", "phoenix-4", True)
 
+    assert simulator.wait_for_downloads()
+
+
+def test_the_record_goes_through_a_shared_ledger_when_given_and_is_seen_at_once(
+        tavus: TavusClient, simulator: TavusSimulator, s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    shared = SharedLedger(store)
+    assert shared.refresh() == {}  # fresh for a minute: only the write can bring the record
+    prepared = prepare_photo(astronaut_png())
+    attempt = create_replica_from_photo(
+        tavus=tavus, store=store, attempt=attempt_for(prepared, None), photo=prepared,
+        filename="astro.png", form=FORM, ttl_hours=72, ledger=shared)
+    wait_for_ledger(attempt, timeout=10)
+    assert shared.refresh()[attempt.replica_id].notes == "first take"
+    assert shared.refreshes == 1
     assert simulator.wait_for_downloads()
     replica = tavus.get_replica(attempt.replica_id)
     assert replica.replica_name == "Create Test"

@@ -95,6 +95,22 @@ def test_upload_sets_content_type(s3_settings: S3Settings) -> None:
     assert head["ContentType"] == "image/jpeg"
 
 
+def test_listing_gives_each_key_its_etag_as_the_put_returned_it(s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    etags = {key: store.put_bytes(key, data, "application/json")
+             for key, data in [("photos/b.json", b"{}"), ("photos/a.json", b"[]"),
+                               ("other/c.json", b"{}")]}
+    store.put_bytes("photos/a.png", b"\x89PNG", "image/png")
+    listing = store.list_objects("photos/", suffix=".json")
+    assert [(o.key, o.etag) for o in listing.objects] == [
+        ("photos/a.json", etags["photos/a.json"]), ("photos/b.json", etags["photos/b.json"])]
+    assert etags["photos/a.json"] != etags["photos/b.json"] and listing.pages == 1
+    store.put_bytes("photos/b.json", b'{"x": 1}', "application/json")
+    changed = store.list_objects("photos/", suffix=".json").objects[1]
+    assert changed.key == "photos/b.json" and changed.etag != etags["photos/b.json"]
+    assert store.list_objects("photos/", page_size=1).pages == 3  # a.json, a.png, b.json
+
+
 def test_missing_bucket_is_explained(s3_settings: S3Settings) -> None:
     store = ImageStore(replace(s3_settings, bucket="no-such-bucket-here"))
     with pytest.raises(StorageError) as caught:

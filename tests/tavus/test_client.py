@@ -830,7 +830,6 @@ class _Pages:
             with self.lock:
                 if page in self.throttle:
                     self.throttle.discard(page)
-                    self.seen_429 = True
                     raise TavusError("Too many requests", status_code=429, retry_after=0.01)
             start = (page - 1) * self.size
             return [{"replica_id": i} for i in self.ids[start:start + self.size]], len(self.ids)
@@ -859,12 +858,18 @@ def test_walk_pages_reports_each_page_as_it_arrives() -> None:
 def test_a_429_slows_the_walk_down_instead_of_failing_it() -> None:
     pages = _Pages(total=400, size=10, throttle={5, 9})
     sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the walk waits after it has lowered its limit
+        sleeps.append(seconds)
+        with pages.lock:
+            pages.seen_429 = True
+
     items, _ = walk_pages(pages.fetch, key=lambda d: d["replica_id"], concurrency=8,
-                          sleep=sleeps.append)
+                          sleep=sleep)
     assert len(items) == 400  # nothing lost
     assert sleeps == [0.01, 0.01]  # Retry-After honoured, once per 429
     assert pages.calls.count(5) == 2 and pages.calls.count(9) == 2  # throttled pages again
-    assert max(pages.in_flight_after_429) <= 4  # fewer in flight after the first 429
+    assert max(pages.in_flight_after_429) <= 4  # pages started after the first 429: fewer
 
 
 def test_a_page_throttled_again_and_again_fails_the_walk() -> None:

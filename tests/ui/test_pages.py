@@ -13,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.replicas.create import wait_for_ledger
 from lib.replicas.table import STATUS_FILTER_OPTIONS
+from lib.storage.ledger import Ledger, LedgerRecord, now_iso, record_key
+from lib.storage.s3 import ImageStore
 from lib.tavus.client import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
 from tests.apptest import APP, TIMEOUT, open_page, shown
 from tests.media import astronaut_jpeg, astronaut_png, small_png
@@ -137,6 +139,44 @@ def test_replicas_page_lists_the_account_with_readable_statuses() -> None:
     assert set(table["replica_id"]) == expected
     assert set(table["status"]) <= set(STATUS_FILTER_OPTIONS)
     assert table["progress"].between(0, 100).all()
+
+
+def test_replicas_show_team_records_and_saved_notes_reach_every_session() -> None:
+    open_page()  # makes sure demo mode's stand-ins run
+    ready = seeded("Demo — Ready")
+    store = ImageStore(running_demo_services().s3)
+    # Written by another server of the team: seen after Refresh (or within a minute).
+    Ledger(store).write(LedgerRecord(
+        replica_id=ready.replica_id, replica_name=ready.replica_name,
+        photo_key="demo/2026/11/30/teammate-photo.png", voice_name="anna",
+        model_name="phoenix-4", auto_fix_training_image=True, created_at=now_iso(),
+        created_by="teammate@example.com", notes="Recorded on another server"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["replica"] = ready.replica_id
+    at.switch_page("pages/replicas.py")
+    at.run()
+    next(b for b in at.button if b.label == "Refresh").click()
+    at.run()
+    assert not at.exception, at.exception
+
+    def row(app: AppTest):
+        table = app.dataframe[0].value
+        return table.loc[table.replica_id == ready.replica_id].iloc[0]
+
+    assert (row(at)["creator"], row(at)["notes"]) == ("teammate@example.com",
+                                                       "Recorded on another server")
+    assert at.text_area(key=f"notes-{ready.replica_id}").value == "Recorded on another server"
+
+    at.text_area(key=f"notes-{ready.replica_id}").set_value("Edited in this session")
+    at.button(key=f"save-notes-{ready.replica_id}").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert row(at)["notes"] == "Edited in this session"
+    stored = Ledger(store).read(record_key("demo/2026/11/30/teammate-photo.png"))
+    assert stored.notes == "Edited in this session" and stored.created_by == "teammate@example.com"
+    # Another session opening the page now sees the new notes, without a Refresh.
+    other = open_page("pages/replicas.py")
+    assert row(other)["notes"] == "Edited in this session"
 
 
 def test_replicas_page_keeps_working_when_tavus_fails() -> None:
