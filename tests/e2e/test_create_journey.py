@@ -58,7 +58,9 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
     verdict.filter(has_text="Ready").wait_for()
     assert page.locator('[data-testid="stFileChipName"]').count() == 1
     overlay = page.locator('[data-testid="stImage"] img').first
-    assert overlay.evaluate("img => img.naturalWidth") > 0
+    # The <img> is in the page before its bytes have arrived: wait for it to load.
+    wait_until(lambda: overlay.evaluate("img => img.complete && img.naturalWidth") > 0,
+               timeout=15, what="the overlay image to load")
     assert page.get_by_label("Replica name").get_attribute("placeholder") == "astronaut portrait"
     assert create_button(page).is_enabled()
 
