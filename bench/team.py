@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+
 from bench.common import TAVUS_KEY, S3Server, Section, Simulator, Stat, Target
 
 REPLICAS = 10_000
@@ -50,7 +52,8 @@ def _server_side(sim: Simulator, section: Section, intervals: int) -> None:
         for sessions in SESSIONS:
             shared = SharedReplicas(fast_seconds=INTERVAL, slow_seconds=INTERVAL)
             view = shared.open(tavus, live, grace_seconds=60)
-            if view.count != REPLICAS or len(view.training_ids) != TRAINING:
+            # Earlier sections may have made a few more (the create path's replicas).
+            if view.count < REPLICAS or len(view.training_ids) < TRAINING:
                 raise RuntimeError(f"loaded {view.count} ({len(view.training_ids)} training)")
             sim.reset_requests()
             ticks_before = shared.stats.ticks
@@ -113,6 +116,9 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
     from bench.common import stop, wait_http
 
     sim.clear_faults()
+    with httpx.Client(base_url=sim.url, headers={"x-api-key": TAVUS_KEY}) as http:
+        total = http.get("/v2/replicas", params={"limit": 1, "replica_type": "user"}
+                         ).json()["total_count"]
     process, url = start_streamlit("streamlit_app.py", Path.cwd(),
                                    app_env(sim, s3, PREFIX, REFRESH_SECONDS="5"),
                                    artifacts / "team-app.log")
@@ -140,7 +146,7 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
                 first = time.perf_counter() - start
                 page.wait_for_function(
                     "n => (document.querySelector('.st-key-replica-updated')?.innerText || '')"
-                    ".includes('of ' + n + ' shown')", arg=f"{REPLICAS:,}", timeout=120_000)
+                    ".includes(' of ' + n + ' shown')", arg=f"{total:,}", timeout=120_000)
                 full = time.perf_counter() - start
                 first_open_calls = _replica_calls(sim)
                 tab_calls = Stat()
@@ -152,7 +158,7 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
                     tab.goto(f"{url}/replicas")
                     tab.wait_for_function(
                         "n => (document.querySelector('.st-key-replica-updated')?.innerText "
-                        "|| '').includes('of ' + n + ' shown')", arg=f"{REPLICAS:,}",
+                        "|| '').includes(' of ' + n + ' shown')", arg=f"{total:,}",
                         timeout=120_000)
                     tab_calls.add(_replica_calls(sim) - before)
                 page.screenshot(path=str(artifacts / "team-first-tab.png"))
@@ -180,8 +186,6 @@ def run(sim: Simulator, s3: S3Server, *, artifacts: Path, quick: bool = False) -
     have = sim.count
     if have < REPLICAS:
         sim.add(REPLICAS - have, training=TRAINING if have == 0 else 0)
-    if sim.count != REPLICAS:
-        raise RuntimeError(f"the simulator holds {sim.count} replicas, expected {REPLICAS}")
     _server_side(sim, section, 3 if quick else INTERVALS)
     _in_chromium(sim, s3, section, artifacts)
     return section
