@@ -24,13 +24,13 @@ TARGET_CALLS = 2
 TARGET_TICK_MS = 25.0
 
 
-def build_table(items, states, messages):
+def build_table(items, states, messages, ids=None, created=None):
     """The non-Streamlit work of one run of the page's `live_table` fragment."""
     from lib.replicas.table import filter_frame, items_frame, status_counts
 
     counts = status_counts(states)
-    table = filter_frame(items_frame(items, states=states, ledger={}, error_messages=messages,
-                                     photos={}),
+    table = filter_frame(items_frame(items, states=states, ids=ids, created=created, ledger={},
+                                     error_messages=messages, photos={}),
                          search="", statuses=[], models=[])
     ids = table["replica_id"].tolist()  # list() would walk the Arrow column: 15x slower
     hashlib.sha256("|".join(ids).encode()).hexdigest()
@@ -69,7 +69,8 @@ def run(sim: Simulator, *, ticks: int = TICKS) -> Section:
                 report = shared.tick_if_due(live)
                 ticked = time.perf_counter()
                 view = shared.view()
-                table, _ = build_table(view.items, view.states, view.messages)
+                table, _ = build_table(view.items, view.states, view.messages, view.ids,
+                                       view.created)
                 end = time.perf_counter()
             seen = len(sim.requests())
             if seen != report.calls:

@@ -72,8 +72,9 @@ def live_table() -> None:
 
     records, ledger_problem = cached.ledger_records(frame)
     table = filter_frame(
-        items_frame(view.items, states=view.states, ledger=records,
-                    error_messages=view.messages, photos=cached.photo_urls(frame, records)),
+        items_frame(view.items, states=view.states, ids=view.ids, created=view.created,
+                    ledger=records, error_messages=view.messages,
+                    photos=cached.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
     updated = view.updated_at.astimezone() if view.updated_at else datetime.now()
     with st.container(key="replica-updated"):
@@ -86,7 +87,9 @@ def live_table() -> None:
     # selected one starts a fresh widget whose selection comes from the URL's replica id.
     ids = table["replica_id"].tolist()  # list() would walk the Arrow column: 15x slower
     selected = st.query_params.get("replica")
-    order = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
+    # While rows arrive the order changes with every repaint: one key until the load ends, or
+    # the grid would be rebuilt (and never drawn) twice a second.
+    order = "loading" if view.loading else hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
     with st.container(key="replica-table"):
         event = st.dataframe(
             table, key=f"replica-table-{order}", hide_index=True, width="stretch",

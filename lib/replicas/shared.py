@@ -54,6 +54,8 @@ class ReplicaView:
 
     items: tuple[Mapping[str, Any], ...] = ()  # Tavus's objects, in table order
     states: tuple[ReplicaStatus, ...] = ()
+    ids: tuple[str, ...] | None = None  # each item's id (None while a first load arrives)
+    created: Any = None  # each item's creation time, a pandas Series (None: not parsed yet)
     messages: Mapping[str, str] = field(default_factory=dict)  # failure reasons by id
     total_count: int | None = None
     loading: bool = False  # the first load is still arriving: `items` is a part
@@ -315,6 +317,7 @@ class SharedReplicas:
             self._version += 1
             self._view = ReplicaView(
                 items=tuple(tracker.items), states=tuple(tracker.states),
+                ids=tuple(tracker.ids), created=tracker.created,
                 messages=MappingProxyType(dict(tracker.messages)),
                 total_count=tracker.total_count, loading=False,
                 updated_at=tracker.updated_at, stale_since=tracker.stale_since,

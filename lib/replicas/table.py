@@ -46,7 +46,7 @@ _MIN_PROGRESS_FOR_ETA = 5
 
 
 # --- Order ---------------------------------------------------------------------------------------
-def _created_times(created: Iterable[object]) -> pd.Series:
+def created_times(created: Iterable[object]) -> pd.Series:
     """Tavus's created_at values as UTC times, NaT where unreadable: one vectorised parse ("Z",
     offsets and fractions all accepted) for the table's order and its Created column alike."""
     # Anything but text is no time at all (a number would be read as nanoseconds).
@@ -57,7 +57,7 @@ def _created_times(created: Iterable[object]) -> pd.Series:
 
 def _table_order(created: Sequence[object], ids: Sequence[str]) -> list[int]:
     """Positions in table order: newest created first, unknown times last, ties by replica_id."""
-    times = _created_times(created)
+    times = created_times(created)
     unknown = times.isna().to_numpy()
     # Newest first is the smallest key; unknown times get the largest.
     keys = np.full(len(times), np.iinfo(np.int64).max)
@@ -208,10 +208,14 @@ def items_frame(
     ledger: Mapping[str, LedgerRecord] | None = None,
     error_messages: Mapping[str, str] | None = None,
     photos: Mapping[str, str] | None = None,
+    ids: Sequence[str] | None = None,
+    created: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per Tavus replica object (as received), in the order given, columns as in COLUMNS.
 
-    `states` are the items' mapped statuses when the caller holds them already. `ledger`,
+    `states`, `ids` (`item_id` of each item) and `created` (`created_times` of their created_at)
+    are taken when the caller holds them already: the tracker keeps them from one load to the
+    next, since a tick never changes an id or a creation time. `ledger`,
     `error_messages` (read for failed rows only) and `photos` are keyed by replica id; a replica
     missing from them gets empty text (photo too: "" draws a blank cell, None would draw "None").
     """
@@ -224,7 +228,8 @@ def items_frame(
     n = len(items)
     if states is None:
         states = [replica_status(d) for d in items]
-    ids = [item_id(d) for d in items]
+    if ids is None:
+        ids = [item_id(d) for d in items]
     ready = ReplicaStatus.READY
     status = [STATUS_LABELS[s] for s in states]
     progress = [100] * n  # what replica_progress gives every ready row
@@ -262,7 +267,8 @@ def items_frame(
         # photo is "" (not None or NaN) for replicas without one.
         name: pd.Series(values, dtype=_DTYPES.get(name, "str")) for name, values in cols.items()
     }
-    series["created"] = _created_times(d.get("created_at") for d in items)
+    series["created"] = (created.reset_index(drop=True) if created is not None
+                         else created_times(d.get("created_at") for d in items))
     return pd.DataFrame(series, columns=COLUMNS)
 
 

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from lib.replicas.table import sort_items
+import pandas as pd
+
+from lib.replicas.table import created_times, sort_items
 from lib.tavus.client import (
     PAGES_IN_FLIGHT,
     Replica,
@@ -131,6 +133,8 @@ class ReplicaTracker:
         self._clock = clock
         # Tavus's objects in table order, their mapped statuses, and where each id sits.
         self._items: list[Mapping[str, Any]] = []
+        self._ids: list[str] = []
+        self._created = created_times([])
         self._states: list[ReplicaStatus] = []
         self._position: dict[str, int] = {}
         # Replica objects made on demand, dropped whenever their item changes.
@@ -160,6 +164,16 @@ class ReplicaTracker:
     def states(self) -> Sequence[ReplicaStatus]:
         """The mapped status of each of `items`, in the same order."""
         return self._states
+
+    @property
+    def ids(self) -> Sequence[str]:
+        """The replica id of each of `items`, in the same order."""
+        return self._ids
+
+    @property
+    def created(self) -> pd.Series:
+        """The creation time (UTC, NaT when unreadable) of each of `items`, in the same order."""
+        return self._created
 
     @property
     def count(self) -> int:
@@ -387,7 +401,10 @@ class ReplicaTracker:
     def _install(self, items: list[Mapping[str, Any]]) -> None:
         self._items = items
         self._states = self.states_of(items)
-        self._position = {item_id(d): i for i, d in enumerate(items)}
+        # Ids and creation times never change between loads: parsed once here, not per paint.
+        self._ids = [item_id(d) for d in items]
+        self._created = created_times(d.get("created_at") for d in items)
+        self._position = {rid: i for i, rid in enumerate(self._ids)}
         self._made = {}
         self._all = None
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
 from lib.replicas.shared import SharedReplicas
@@ -295,3 +296,19 @@ def test_the_ticker_quickens_when_a_first_load_ends_with_something_training(
         time.sleep(0.05)
     shared.close()
     assert shared.stats.ticks >= 2
+
+
+def test_a_view_carries_ids_and_creation_times_aligned_with_its_rows(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(30, training=2)
+    clock = FakeClock()
+    shared = shared_list(clock)
+    loaded(shared, tavus, live)
+    shared.close()
+    sim.advance(601)  # two rows change state in place
+    clock.advance(10)
+    shared.tick_if_due(live)
+    view = shared.view()
+    assert list(view.ids) == [d["replica_id"] for d in view.items]
+    parsed = [pd.Timestamp(d["created_at"]) for d in view.items]
+    assert list(view.created) == parsed

@@ -13,6 +13,7 @@ from lib.replicas.table import (
     STUCK_LABEL,
     TUNING_FAILED_TEXT,
     TrainingTime,
+    created_times,
     error_hint,
     filter_frame,
     format_duration,
@@ -279,8 +280,13 @@ def test_items_frame_builds_the_same_table_as_replicas_frame() -> None:
         "photos": {"r-train": "data:,"},
     }
     ordered = sort_replicas(replicas)
-    from_items = items_frame([r.as_item() for r in ordered], **kwargs)
+    items = [r.as_item() for r in ordered]
+    from_items = items_frame(items, **kwargs)
     pd.testing.assert_frame_equal(from_items, replicas_frame(replicas, **kwargs))
+    # The ids and creation times a tracker keeps from load to load give the very same table.
+    held = items_frame(items, ids=[r.replica_id for r in ordered],
+                       created=created_times(d["created_at"] for d in items), **kwargs)
+    pd.testing.assert_frame_equal(held, from_items)
     order = list(from_items["replica_id"])
     assert order[order.index("r-tie-a") + 1] == "r-tie-b"  # same time: by id
     assert order[-2:] == ["r-head", "r-ready"]  # oldest last
