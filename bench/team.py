@@ -140,6 +140,11 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
                 sim.reset_requests()
                 start = time.perf_counter()
                 page.goto(f"{url}/replicas")
+                # The caption counts the rows in the table sent to the browser: the first rows.
+                page.wait_for_function(
+                    "() => /^[1-9][0-9,]* of /.test(document.querySelector("
+                    "'.st-key-replica-updated')?.innerText || '')", timeout=120_000)
+                progress = time.perf_counter() - start
                 page.wait_for_selector('[data-testid="stDataFrame"] '
                                        '[data-testid="glide-cell-1-0"]', state="attached",
                                        timeout=120_000)
@@ -169,14 +174,16 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
     finally:
         sim.clear_faults()
         stop(process)
-    section.row(f"Chromium, +{WAN_DELAY * 1000:.0f} ms a call: first rows / whole table "
-                f"({REPLICAS:,})", f"{first:.2f} s / {full:.2f} s ({first / full:.2f}×)")
+    section.row(f"Chromium, +{WAN_DELAY * 1000:.0f} ms a call: first rows sent / whole table "
+                f"({REPLICAS:,})", f"{progress:.2f} s / {full:.2f} s ({progress / full:.2f}×)")
+    section.row("  first cell drawn in the grid (its accessible table)", f"{first:.2f} s")
     section.row("  Tavus calls for the first tab's open (cold server)", str(first_open_calls))
     section.row(f"  Tavus calls for each of {TABS - 1} more tabs' open (ticks of the server "
                 "included)", f"{tab_calls.fmt('calls', 0)}")
     section.figures["chromium"] = {
-        "delay_ms": WAN_DELAY * 1000, "first_rows_s": round(first, 3),
-        "full_table_s": round(full, 3), "first_over_full": round(first / full, 3),
+        "delay_ms": WAN_DELAY * 1000, "first_rows_s": round(progress, 3),
+        "first_cell_drawn_s": round(first, 3),
+        "full_table_s": round(full, 3), "first_over_full": round(progress / full, 3),
         "first_open_calls": first_open_calls, "more_tabs_calls": tab_calls.to_json(0)}
 
 
