@@ -94,6 +94,14 @@ def table_painted(page, timeout: float = 120_000) -> None:
         raise RuntimeError("the app shows an exception:\n" + page.inner_text("body")[:2000])
 
 
+def table_complete(page, total: int, timeout: float = 120_000) -> None:
+    """The Replicas caption counts the whole account ("10,000 of 10,000 shown"): every page of
+    the first load has arrived and been drawn (the first rows come before)."""
+    page.wait_for_function(
+        "n => (document.querySelector('.st-key-replica-updated')?.innerText || '')"
+        ".includes(' of ' + n + ' shown')", arg=f"{total:,}", timeout=timeout)
+
+
 def start_streamlit(script: str, cwd: Path, env: dict[str, str], log: Path
                     ) -> tuple[subprocess.Popen, str]:
     port = free_port()

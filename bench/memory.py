@@ -16,7 +16,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.cold_start import app_env, launch_browser, start_streamlit, table_painted
+from bench.cold_start import (
+    app_env,
+    launch_browser,
+    start_streamlit,
+    table_complete,
+    table_painted,
+)
 from bench.common import (
     ROOT,
     S3Server,
@@ -95,11 +101,7 @@ def run(s3: S3Server, *, sessions: int = SESSIONS, artifacts: Path) -> Section:
                     start = time.perf_counter()
                     page.goto(f"{url}/replicas")
                     table_painted(page)
-                    # The first rows come first; the whole table once every page has arrived.
-                    page.wait_for_function(
-                        "n => (document.querySelector('.st-key-replica-updated')?.innerText "
-                        "|| '').includes('of ' + n + ' shown')", arg=f"{REPLICAS:,}",
-                        timeout=120_000)
+                    table_complete(page, REPLICAS)
                     paint_s.append(time.perf_counter() - start)
                     after.append(_settled_rss(process.pid))
                 replicas_cv2 = maps_contain(process.pid, "cv2/")

@@ -112,7 +112,7 @@ def _server_side(sim: Simulator, section: Section, intervals: int) -> None:
 def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from bench.cold_start import app_env, launch_browser, start_streamlit
+    from bench.cold_start import app_env, launch_browser, start_streamlit, table_complete
     from bench.common import stop, wait_http
 
     sim.clear_faults()
@@ -149,9 +149,7 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
                                        '[data-testid="glide-cell-1-0"]', state="attached",
                                        timeout=120_000)
                 first = time.perf_counter() - start
-                page.wait_for_function(
-                    "n => (document.querySelector('.st-key-replica-updated')?.innerText || '')"
-                    ".includes(' of ' + n + ' shown')", arg=f"{total:,}", timeout=120_000)
+                table_complete(page, total)
                 full = time.perf_counter() - start
                 first_open_calls = _replica_calls(sim)
                 tab_calls = Stat()
@@ -161,10 +159,7 @@ def _in_chromium(sim: Simulator, s3: S3Server, section: Section, artifacts: Path
                     contexts.append(context)
                     tab = context.new_page()
                     tab.goto(f"{url}/replicas")
-                    tab.wait_for_function(
-                        "n => (document.querySelector('.st-key-replica-updated')?.innerText "
-                        "|| '').includes(' of ' + n + ' shown')", arg=f"{total:,}",
-                        timeout=120_000)
+                    table_complete(tab, total)
                     tab_calls.add(_replica_calls(sim) - before)
                 page.screenshot(path=str(artifacts / "team-first-tab.png"))
             finally:

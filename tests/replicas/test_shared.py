@@ -228,7 +228,7 @@ def test_the_first_load_paints_the_first_page_while_the_rest_arrives(sim, client
     sim.inject_fault("slow", count=10_000, delay=0.3, path_prefix=REPLICAS_PATH)
     shared = SharedReplicas(fast_seconds=10, concurrency=8)
     first = shared.open(tavus, live, grace_seconds=0)
-    assert first.loading and first.count == 100 and first.total_count == 1000
+    assert first.loading and 100 <= first.count < 1000 and first.total_count == 1000
     whole = shared.open(tavus, live, grace_seconds=30)
     shared.close()
     sim.clear_faults()
