@@ -204,11 +204,15 @@ def act(action, done: str, *, closing: bool = False) -> None:
         return
     live.forget_replicas(frame)
     if closing:
+        # Remembered too: a timed run that set off before this one can bring the old URL back.
+        st.session_state.setdefault("deleted_replicas", set()).add(st.query_params["replica"])
         del st.query_params["replica"]
     st.toast(done, icon=":material/check:")
     st.rerun()
 
 
 live_table()
+if st.query_params.get("replica") in st.session_state.get("deleted_replicas", ()):
+    del st.query_params["replica"]
 if st.query_params.get("replica"):
     details(st.query_params["replica"])
