@@ -33,9 +33,18 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+import pandas as pd
+
 from lib.replicas.table import sort_items
 from lib.replicas.tracker import ReplicaTracker, StatusChange, TickReport
-from lib.tavus.client import PAGES_IN_FLIGHT, Replica, ReplicaStatus, TavusClient, TavusError
+from lib.tavus.client import (
+    PAGES_IN_FLIGHT,
+    Replica,
+    ReplicaStatus,
+    TavusClient,
+    TavusError,
+    item_id,
+)
 
 log = logging.getLogger("replica_studio.replicas.shared")
 
@@ -54,8 +63,8 @@ class ReplicaView:
 
     items: tuple[Mapping[str, Any], ...] = ()  # Tavus's objects, in table order
     states: tuple[ReplicaStatus, ...] = ()
-    ids: tuple[str, ...] | None = None  # each item's id (None while a first load arrives)
-    created: Any = None  # each item's creation time, a pandas Series (None: not parsed yet)
+    ids: tuple[str, ...] = ()  # each item's replica id, in the same order
+    created: pd.Series | None = None  # each item's creation time (None: items_frame parses)
     messages: Mapping[str, str] = field(default_factory=dict)  # failure reasons by id
     total_count: int | None = None
     loading: bool = False  # the first load is still arriving: `items` is a part
@@ -76,7 +85,7 @@ class ReplicaView:
 
     @cached_property
     def _positions(self) -> dict[str, int]:
-        return {str(d.get("replica_id") or ""): i for i, d in enumerate(self.items)}
+        return {rid: i for i, rid in enumerate(self.ids)}
 
     @cached_property
     def replicas(self) -> list[Replica]:
@@ -94,19 +103,15 @@ class ReplicaView:
     def error_message(self, replica_id: str) -> str | None:
         return self.messages.get(replica_id) or None
 
-    def ids_in(self, state: ReplicaStatus) -> list[str]:
-        return [str(self.items[i].get("replica_id") or "")
-                for i, s in enumerate(self.states) if s is state]
-
     @property
     def training_ids(self) -> list[str]:
-        return self.ids_in(ReplicaStatus.TRAINING)
+        return [rid for rid, s in zip(self.ids, self.states, strict=True)
+                if s is ReplicaStatus.TRAINING]
 
     @property
     def changing_ids(self) -> list[str]:
         """Still training, or a phoenix-4.5 preview still tuning: their next stage is to come."""
-        return [str(self.items[i].get("replica_id") or "")
-                for i, s in enumerate(self.states) if s.still_changing]
+        return [rid for rid, s in zip(self.ids, self.states, strict=True) if s.still_changing]
 
 
 @dataclass
@@ -286,6 +291,7 @@ class SharedReplicas:
                 self._version += 1
                 self._view = ReplicaView(
                     items=tuple(items), states=tuple(ReplicaTracker.states_of(items)),
+                    ids=tuple(item_id(d) for d in items),
                     messages=MappingProxyType(dict(self._tracker.messages)),
                     total_count=total, loading=True, interval_seconds=1.0,
                     version=self._version)

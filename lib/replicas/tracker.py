@@ -20,7 +20,8 @@ mapped `states`): the table is built from them column by column, and `Replica` o
 only when asked for (`by_id`, `replicas`). At 10,000 replicas, making them all on every load
 cost ~12 ms of the ~75 ms the first load spent above the raw fetch (bench/README.md).
 
-Plain Python (no Streamlit). Not thread-safe: one tracker per session.
+Plain Python (no Streamlit). Not thread-safe: the server's `SharedReplicas`
+(lib/replicas/shared.py) owns one and runs its loads and ticks one at a time.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from lib.tavus.client import (
     walk_pages,
 )
 
-log = logging.getLogger("replica_studio.replica_sync")
+log = logging.getLogger("replica_studio.replicas.tracker")
 
 __all__ = ["ReplicaTracker", "StatusChange", "TickReport"]
 T = TypeVar("T")
@@ -102,7 +103,7 @@ class _Calls:
 
 
 class ReplicaTracker:
-    """The live replica list of one account, for one session.
+    """The live replica list of one account and filter.
 
     The include-system choice is fixed for a tracker (it decides what total_count means): when
     the user flips the toggle, make a new tracker (sharing `messages`) and `load()` it.
@@ -227,7 +228,7 @@ class ReplicaTracker:
     def interval_seconds(self) -> float:
         """Fast while something trains or tunes (or a failure message is due), else one check a
         minute."""
-        states = self._states
+        states = self._states  # `in` on the list: C speed at 10,000 rows, asked on every wake-up
         busy = (self._pending or ReplicaStatus.TRAINING in states
                 or ReplicaStatus.PREVIEW in states)
         return self.fast_seconds if busy else self.slow_seconds
@@ -430,8 +431,7 @@ class ReplicaTracker:
         return made
 
     def _ids_in(self, *states: ReplicaStatus) -> list[str]:
-        items = self._items
-        return [item_id(items[i]) for i, s in enumerate(self._states) if s in states]
+        return [rid for rid, s in zip(self._ids, self._states, strict=True) if s in states]
 
     def _change(self, rid: str, previous: ReplicaStatus | None) -> StatusChange:
         replica = self.by_id(rid)
