@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from lib.replicas.shared import SharedReplicas
+from lib.replicas.shared import ReplicaView, SharedReplicas
 from lib.tavus.client import REPLICAS_PATH, ReplicaStatus, TavusClient
 from lib.tavus.simulator.server import TavusSimulator
 
@@ -51,26 +51,25 @@ def replica_calls(sim: TavusSimulator) -> int:
     return sum(1 for r in sim.requests if r.path.startswith(REPLICAS_PATH))
 
 
-def shared_list(clock: FakeClock, **options) -> SharedReplicas:
+def loaded_list(tavus: TavusClient, live: TavusClient, **options
+                ) -> tuple[SharedReplicas, FakeClock, ReplicaView]:
+    """A shared list on a fake clock, its first load done and its ticker stopped: the test
+    drives the ticks itself (tick_if_due) and moves the clock."""
     options.setdefault("fast_seconds", 10)
     options.setdefault("slow_seconds", 60)
-    return SharedReplicas(monotonic=clock, **options)
-
-
-def loaded(shared: SharedReplicas, tavus: TavusClient, live: TavusClient):
+    clock = FakeClock()
+    shared = SharedReplicas(monotonic=clock, **options)
     view = shared.open(tavus, live, grace_seconds=10)
     assert view.loaded, "the first load did not finish"
-    return view
+    shared.close()
+    return shared, clock, view
 
 
 def test_a_session_opening_fresh_data_costs_no_call(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(250, training=2)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    first = loaded(shared, tavus, live)
+    shared, clock, first = loaded_list(tavus, live)
     assert first.count == 250 and first.total_count == 250
-    shared.close()
     sim.reset_requests()
     for _ in range(5):  # five more tabs, within one interval
         clock.advance(1)
@@ -83,10 +82,7 @@ def test_a_session_opening_fresh_data_costs_no_call(sim, clients) -> None:
 def test_one_tick_per_interval_for_the_whole_server_however_many_sessions(sim, clients) -> None:
     tavus, live = clients
     ids = sim.add_replicas(1000, training=20)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()  # the test drives the ticks itself
+    shared, clock, _ = loaded_list(tavus, live)
     sim.reset_requests()
     ticks = 0
     for _ in range(6):  # six intervals...
@@ -114,10 +110,7 @@ def test_one_tick_per_interval_for_the_whole_server_however_many_sessions(sim, c
 def test_a_session_arriving_after_a_quiet_spell_gets_one_tick_first(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(30, training=1)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, _ = loaded_list(tavus, live)
     sim.reset_requests()
     clock.advance(11)  # older than an interval, nobody ticked meanwhile
     shared.open(tavus, live)
@@ -128,10 +121,7 @@ def test_a_session_arriving_after_a_quiet_spell_gets_one_tick_first(sim, clients
 def test_a_slow_tavus_does_not_stack_ticks(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(20, training=2)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, _ = loaded_list(tavus, live)
     sim.reset_requests()
     sim.inject_fault("slow", count=100, delay=0.5, path_prefix=REPLICAS_PATH)
     clock.advance(10)
@@ -150,10 +140,7 @@ def test_a_slow_tavus_does_not_stack_ticks(sim, clients) -> None:
 def test_tavus_down_keeps_every_sessions_table_with_a_stale_notice(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(40, training=3)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    before = loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, before = loaded_list(tavus, live)
     sim.inject_fault("500", count=1000, path_prefix=REPLICAS_PATH)
     clock.advance(10)
     shared.tick_if_due(live)
@@ -171,10 +158,7 @@ def test_tavus_down_keeps_every_sessions_table_with_a_stale_notice(sim, clients)
 def test_each_change_is_told_once_to_each_session(sim, clients) -> None:
     tavus, live = clients
     (training,) = sim.add_replicas(1, training=1)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, _ = loaded_list(tavus, live)
     tab_a = tab_b = shared.change_seq
     sim.advance(601)  # the training ends
     clock.advance(10)
@@ -190,10 +174,7 @@ def test_each_change_is_told_once_to_each_session(sim, clients) -> None:
 def test_the_periodic_reconcile_closes_the_delete_plus_create_blind_spot(sim, clients) -> None:
     tavus, live = clients
     doomed, *_ = sim.add_replicas(12, training=1)
-    clock = FakeClock()
-    shared = shared_list(clock, reconcile_seconds=600)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, _ = loaded_list(tavus, live, reconcile_seconds=600)
     tavus.delete_replica(doomed)
     (newcomer,) = sim.add_replicas(1)  # the count is unchanged
     clock.advance(10)
@@ -212,10 +193,7 @@ def test_the_periodic_reconcile_closes_the_delete_plus_create_blind_spot(sim, cl
 def test_a_change_made_here_reloads_at_once(sim, clients) -> None:
     tavus, live = clients
     (replica_id,) = sim.add_replicas(1)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, _, _ = loaded_list(tavus, live)
     tavus.rename_replica(replica_id, "Renamed Here")
     view = shared.reload_now(tavus)  # no time has passed: still done
     assert view.by_id(replica_id).replica_name == "Renamed Here"
@@ -259,10 +237,7 @@ def test_a_session_that_changed_something_waits_for_the_reload_even_mid_tick(
         sim, clients) -> None:
     tavus, live = clients
     (replica_id,) = sim.add_replicas(1)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, _, _ = loaded_list(tavus, live)
     tavus.rename_replica(replica_id, "Renamed Mid-Tick")
     shared.reload_soon()
     # Another thread (the ticker, say) holds the lock at that moment, briefly.
@@ -301,10 +276,7 @@ def test_the_ticker_quickens_when_a_first_load_ends_with_something_training(
 def test_a_view_carries_ids_and_creation_times_aligned_with_its_rows(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(30, training=2)
-    clock = FakeClock()
-    shared = shared_list(clock)
-    loaded(shared, tavus, live)
-    shared.close()
+    shared, clock, _ = loaded_list(tavus, live)
     sim.advance(601)  # two rows change state in place
     clock.advance(10)
     shared.tick_if_due(live)
