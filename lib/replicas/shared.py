@@ -184,16 +184,21 @@ class SharedReplicas:
 
     # --- What sessions do ------------------------------------------------------------------------
     def open(self, tavus: TavusClient, live: TavusClient, *, wait_seconds: float = 5.0,
-             grace_seconds: float = 0.2) -> ReplicaView:
+             grace_seconds: float = 0.2, after_change: bool = False) -> ReplicaView:
         """A session opens a page that shows the list: start the first load if none ran (its
         first page is waited for, up to `wait_seconds`, and the whole load for `grace_seconds`
         more, so a small account paints complete), or tick once when the data is older than an
-        interval; then keep the ticker going. 0 Tavus calls when the data is fresh."""
+        interval; then keep the ticker going. 0 Tavus calls when the data is fresh.
+
+        `after_change`: this session just changed the account (and called `reload_soon`): it
+        waits for the reload, whether it runs it or the ticker already took it up."""
         self._start_first_load(tavus)
         if not self._first_rows.is_set() or self._view.loading:
             if self._first_rows.wait(wait_seconds) and self._view.loading:
                 self._loaded.wait(grace_seconds)
-        elif self._reload_due:  # a change made here: this session waits to see it
+        elif after_change or self._reload_due:
+            # The ticker may hold the reload already (it cleared the flag): acquiring the work
+            # lock waits for it to end; if none ran since the change, this runs it.
             self.tick_if_due(live, wait_seconds=wait_seconds)
         elif self._due(self._monotonic()):
             self.tick_if_due(live)

@@ -42,6 +42,9 @@ def forget_replicas(frame: Frame) -> None:
     cached.forget_replica_lists()
     for include_system in (False, True):
         shared_replicas(frame, include_system=include_system).reload_soon()
+    # The next paint of this tab waits for that reload, even one the ticker took up first: a
+    # table painted from the old view would stay so until the next timed tick (up to a minute).
+    st.session_state["replicas_changed_here"] = True
 
 
 def replica_view(frame: Frame, *, include_system: bool) -> ReplicaView:
@@ -50,7 +53,8 @@ def replica_view(frame: Frame, *, include_system: bool) -> ReplicaView:
     shared = shared_replicas(frame, include_system=include_system)
     seqs = st.session_state.setdefault("replica_seqs", {})
     seqs.setdefault(include_system, shared.change_seq)  # no toasts for what happened before
-    return shared.open(frame.services.tavus, frame.services.live)
+    return shared.open(frame.services.tavus, frame.services.live,
+                       after_change=st.session_state.pop("replicas_changed_here", False))
 
 
 def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, list[StatusChange]]:

@@ -257,6 +257,35 @@ def test_a_session_that_changed_something_waits_for_the_reload_even_mid_tick(
     assert view.by_id(replica_id).replica_name == "Renamed Mid-Tick"
 
 
+def test_a_session_that_changed_something_waits_for_a_reload_the_ticker_already_took(
+        sim, clients) -> None:
+    # CI saw it: the ticker picked the reload up (clearing the flag) before the session that
+    # renamed opened the list; without waiting, that tab painted the old name for a minute.
+    tavus, live = clients
+    (replica_id,) = sim.add_replicas(1)
+    shared, _, _ = loaded_list(tavus, live)
+    tavus.rename_replica(replica_id, "Renamed Elsewhere-Thread")
+    shared.reload_soon()
+    sim.inject_fault("slow", count=100, delay=0.3, path_prefix=REPLICAS_PATH)
+    started = threading.Event()
+    original_load = shared._tracker.load
+
+    def slow_load(*args, **kwargs):
+        started.set()
+        return original_load(*args, **kwargs)
+
+    shared._tracker.load = slow_load
+    ticker = threading.Thread(target=shared.tick_if_due, args=(live,))
+    ticker.start()
+    started.wait(5)
+    assert not shared._reload_due  # the ticker owns the reload now
+    view = shared.open(tavus, live, after_change=True)
+    ticker.join()
+    shared.close()
+    sim.clear_faults()
+    assert view.by_id(replica_id).replica_name == "Renamed Elsewhere-Thread"
+
+
 def test_the_ticker_quickens_when_a_first_load_ends_with_something_training(
         sim, clients) -> None:
     # The ticker starts while the first load runs (nothing known yet: the slow pace). When the
