@@ -104,6 +104,8 @@ def live_table() -> None:
                 "progress": st.column_config.ProgressColumn("Training", min_value=0,
                                                             max_value=100, format="%d%%"),
                 "model": st.column_config.TextColumn("Model"),
+                "source": st.column_config.TextColumn(
+                    "Source", help="What it was trained from, for replicas made here."),
                 "created": st.column_config.DatetimeColumn("Created", format="distance"),
                 "elapsed": st.column_config.TextColumn("Training for",
                                                        help="Tavus expects 3–4 hours."),

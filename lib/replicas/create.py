@@ -173,11 +173,162 @@ def create_replica_from_photo(
     return attempt
 
 
+# --- From a video ---------------------------------------------------------------------------------
+CONSENT_MODES = ("in_clip", "separate")
+
+
+@dataclass(frozen=True)
+class VideoForm:
+    replica_name: str
+    model_name: str = DEFAULT_MODEL
+    consent_mode: str = "in_clip"  # the statement opens the clip, or comes as its own clip
+    background_green_screen: bool = False
+    callback_url: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingClip:
+    """A checked clip already in the bucket (the converted one, when it was converted)."""
+
+    key: str
+    duration_seconds: float
+    width: int
+    height: int
+    score: int | None = None
+
+
+@dataclass
+class VideoAttempt:
+    """What one clip (and consent clip) has been through; kept in the session between reruns.
+
+    The clips are already in S3 (the browser put them there): there is no upload step, so a
+    retry can only repeat signing, the create (guarded like the photo path) and the record."""
+
+    video_key: str
+    consent_key: str | None = None
+    poster_key: str | None = None
+    training_url: TrainingUrl | None = field(default=None, repr=False)
+    consent_url: TrainingUrl | None = field(default=None, repr=False)
+    replica_id: str | None = None
+    form: VideoForm | None = None
+    ledger_key: str | None = None
+    ledger_error: str | None = None
+    ledger_write: Future[str] | None = field(default=None, repr=False, compare=False)
+    unanswered_create: tuple[datetime, VideoForm] | None = None
+
+
+def video_attempt_for(video_key: str, consent_key: str | None,
+                      previous: VideoAttempt | None) -> VideoAttempt:
+    """The attempt to continue for these clips: the previous one if it was the same clips."""
+    if (previous is not None and previous.video_key == video_key
+            and previous.consent_key == consent_key):
+        return previous
+    return VideoAttempt(video_key=video_key, consent_key=consent_key)
+
+
+def create_replica_from_video(
+    *,
+    tavus: TavusClient,
+    store: ImageStore,
+    attempt: VideoAttempt,
+    clip: TrainingClip,
+    form: VideoForm,
+    ttl_hours: int,
+    poster_jpeg: bytes | None = None,
+    created_by: str | None = None,
+    on_step: Callable[[str], None] = lambda step: None,
+    ledger: Ledger | None = None,
+) -> VideoAttempt:
+    """Sign the clips, create the replica once, and record it for the team (in the background).
+
+    Sends `train_video_url` (and `consent_video_url` for a separate consent clip) as presigned
+    GETs valid `ttl_hours`; never a voice (Tavus clones it from the clip) nor an image. Raises
+    StorageError or TavusError; the caller keeps `attempt`, so calling again resumes without a
+    second replica."""
+    if attempt.video_key != clip.key:
+        raise ValueError("this attempt belongs to another clip; use video_attempt_for()")
+    if form.consent_mode == "separate" and not attempt.consent_key:
+        raise FormError("Add the consent clip, or choose 'at the start of the clip'.")
+    if attempt.replica_id is None:
+        on_step("signing")
+        attempt.training_url = store.presign_get(attempt.video_key, ttl_hours=ttl_hours)
+        consent_url = None
+        if form.consent_mode == "separate":
+            attempt.consent_url = store.presign_get(attempt.consent_key, ttl_hours=ttl_hours)
+            consent_url = attempt.consent_url.url
+
+        on_step("creating")
+        if attempt.unanswered_create is not None:
+            sent_at, sent_form = attempt.unanswered_create
+            landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
+            if landed is not None:
+                attempt.replica_id, attempt.form = landed, sent_form
+        if attempt.replica_id is None:
+            sent_at = datetime.now(UTC)
+            try:
+                created = tavus.create_replica_from_video(
+                    train_video_url=attempt.training_url.url,
+                    consent_video_url=consent_url,
+                    replica_name=form.replica_name,
+                    callback_url=form.callback_url,
+                    model_name=form.model_name,
+                    background_green_screen=form.background_green_screen,
+                )
+            except TavusError as error:
+                if error.status_code in (None, 200):  # sent, but the answer is unknown
+                    attempt.unanswered_create = (sent_at, form)
+                raise
+            attempt.replica_id = created.replica_id
+            attempt.form = form
+            attempt.unanswered_create = None
+
+    settle_ledger(attempt)
+    if attempt.ledger_key is None and attempt.ledger_write is None:
+        on_step("recording")
+        used = attempt.form or form
+        if attempt.poster_key is None:
+            # A still from the clip stands in for the photo in the table; the record's key
+            # follows it, beside the clip (same stem).
+            attempt.poster_key = attempt.video_key.rsplit(".", 1)[0] + ".jpg"
+        record = LedgerRecord(
+            replica_id=attempt.replica_id,
+            replica_name=used.replica_name,
+            photo_key=attempt.poster_key,
+            voice_name="",
+            model_name=used.model_name,
+            auto_fix_training_image=False,
+            background_green_screen=used.background_green_screen,
+            created_at=now_iso(),
+            created_by=created_by,
+            check_score=clip.score,
+            notes=clean_notes(used.notes),
+            kind="video",
+            video_key=attempt.video_key,
+            consent_key=attempt.consent_key if used.consent_mode == "separate" else None,
+            consent_mode=used.consent_mode,
+            duration_seconds=round(clip.duration_seconds, 1),
+            width=clip.width,
+            height=clip.height,
+        )
+        attempt.ledger_error = None
+        attempt.ledger_write = _ledger_writer.submit(
+            _write_video_record, store, ledger or Ledger(store), record, poster_jpeg)
+    return attempt
+
+
+def _write_video_record(store: ImageStore, ledger: Ledger, record: LedgerRecord,
+                        poster_jpeg: bytes | None) -> str:
+    if poster_jpeg:
+        store.put_bytes(record.photo_key, poster_jpeg, "image/jpeg")
+    return ledger.write(record)
+
+
 # One long-lived worker: records are small and few, and a thread per create would be waste.
 _ledger_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger")
 
 
-def settle_ledger(attempt: CreateAttempt) -> None:
+def settle_ledger(attempt: CreateAttempt | VideoAttempt) -> None:
     """Move a finished background write's outcome onto the attempt (key, or the error text)."""
     future = attempt.ledger_write
     if future is None or not future.done():
@@ -189,7 +340,7 @@ def settle_ledger(attempt: CreateAttempt) -> None:
         attempt.ledger_error = error.message
 
 
-def wait_for_ledger(attempt: CreateAttempt, timeout: float | None = None) -> None:
+def wait_for_ledger(attempt: CreateAttempt | VideoAttempt, timeout: float | None = None) -> None:
     """Block until the record is written or failed (tests, and callers that must know)."""
     if attempt.ledger_write is not None:
         wait([attempt.ledger_write], timeout=timeout)

@@ -36,6 +36,21 @@ def stage_text(replica: Replica) -> str | None:
     return None
 
 
+CONSENT_MODE_TEXT = {"in_clip": "spoken at the start of the clip",
+                     "separate": "a separate consent clip"}
+
+
+def training_clip_text(record: LedgerRecord) -> str:
+    """'a video, 1 min 12 s, 1280×720' from what the record knows."""
+    parts = ["a video"]
+    if record.duration_seconds:
+        minutes, seconds = divmod(round(record.duration_seconds), 60)
+        parts.append(f"{minutes} min {seconds} s" if minutes else f"{seconds} s")
+    if record.width and record.height:
+        parts.append(f"{record.width}×{record.height}")
+    return ", ".join(parts)
+
+
 def replica_summary(replica: Replica, record: LedgerRecord | None,
                     now: datetime | None = None) -> str:
     """Markdown lines: status, progress, model, times, and the team record when there is one."""
@@ -53,7 +68,14 @@ def replica_summary(replica: Replica, record: LedgerRecord | None,
                          + (" · **possibly stuck**" if timing.stuck else ""))
     facts = [("Model", replica.model_name), ("Type", replica.replica_type),
              ("Created", replica.created_at), ("Updated", replica.updated_at)]
-    if record is not None:
+    if record is not None and record.kind == "video":
+        facts += [("Created by", record.created_by),
+                  ("Trained from", training_clip_text(record)),
+                  ("Voice", "cloned from the clip"),
+                  ("Clip score", f"{record.check_score}/100" if record.check_score is not None
+                   else None),
+                  ("Consent", CONSENT_MODE_TEXT.get(record.consent_mode or ""))]
+    elif record is not None:
         facts += [("Created by", record.created_by), ("Voice", record.voice_name),
                   ("Photo score", f"{record.check_score}/100" if record.check_score is not None
                    else None),

@@ -32,8 +32,11 @@ STUCK_LABEL = "Training (possibly stuck)"
 # The "Why it failed" text of a phoenix-4.5 whose tuning failed (Tavus gives no reason for it).
 TUNING_FAILED_TEXT = ("Tuning failed: the watermarked preview stays usable. A version without "
                       "the watermark needs a new replica (a new create).")
-COLUMNS = ["photo", "name", "replica_id", "status", "progress", "model", "created",
+COLUMNS = ["photo", "name", "replica_id", "status", "progress", "model", "source", "created",
            "elapsed", "eta", "creator", "notes", "error", "type"]
+
+# What a replica made here was trained from (the team record says); "" when not made here.
+SOURCE_LABELS = {"photo": "Photo", "video": "Video"}
 
 _DTYPES = {"photo": object, "progress": "int64"}
 
@@ -255,6 +258,7 @@ def items_frame(
         "status": status,
         "progress": progress,
         "model": [d.get("model_name") or "" for d in items],
+        "source": [SOURCE_LABELS.get(rec.kind, "") if rec else "" for rec in records],
         "elapsed": elapsed,
         "eta": eta,
         "creator": [(rec.created_by or "") if rec else "" for rec in records],

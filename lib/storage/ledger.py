@@ -46,6 +46,15 @@ class LedgerRecord:
     background_green_screen: bool = False
     notes: str = ""
     version: int = RECORD_VERSION
+    # What the replica was trained from: "photo" (photo_key is the headshot) or "video"
+    # (video_key is the clip Tavus trained on; photo_key a still from it, for the table).
+    kind: str = "photo"
+    video_key: str | None = None
+    consent_key: str | None = None  # a separate consent clip, when one was sent
+    consent_mode: str | None = None  # "in_clip" or "separate"
+    duration_seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode()

@@ -74,7 +74,19 @@ def row(frame: pd.DataFrame, rid: str) -> pd.Series:
 def test_columns_are_the_documented_ones_in_order() -> None:
     frame = replicas_frame([replica("r1")], now=NOW)
     assert list(frame.columns) == COLUMNS
-    assert COLUMNS[:7] == ["photo", "name", "replica_id", "status", "progress", "model", "created"]
+    assert COLUMNS[:8] == ["photo", "name", "replica_id", "status", "progress", "model",
+                           "source", "created"]
+
+
+def test_the_source_column_says_what_a_replica_made_here_was_trained_from() -> None:
+    from dataclasses import replace
+    records = {"r1": ledger_record("r1", by="a@x.com"),
+               "r2": replace(ledger_record("r2", by="b@x.com"), kind="video",
+                             video_key="v/r2.mp4")}
+    frame = replicas_frame([replica("r1"), replica("r2"), replica("r3")], now=NOW,
+                           ledger=records)
+    assert (row(frame, "r1")["source"], row(frame, "r2")["source"],
+            row(frame, "r3")["source"]) == ("Photo", "Video", "")
 
 
 @pytest.mark.parametrize(
