@@ -53,6 +53,8 @@ MODEL_HELP = {
                    "that removes the watermark follows (newer accounts only).",
 }
 
+st.page_link(str(shell.APP_DIR / "pages/create_video.py"), label="From a video instead",
+             icon=":material/videocam:")
 photo_col, form_col = st.columns([3, 2], gap="large")
 
 with photo_col:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # annotations only: importing checks would load OpenCV on eve
 
 log = logging.getLogger("replica_studio.ui")
 
-_LEVEL_ICONS = {"pass": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
+LEVEL_ICONS = {"pass": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
                 "fail": ":red[:material/cancel:]"}
 
 
@@ -34,7 +34,7 @@ def show_photo_report(report: PhotoReport) -> None:
         show(f"**Photo score {report.score}/100.** {text}")
     with st.container(key="photo-checks"):
         for check in report.checks:
-            line = f"{_LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}** — " \
+            line = f"{LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}** — " \
                    f"{escape_markdown(check.reason)}"
             if check.fix:
                 line += f"  \n:gray[Fix: {escape_markdown(check.fix)}]"
@@ -60,7 +60,7 @@ def show_tavus_check(result: ImageValidation, model: str) -> None:
         verdict = "passed" if result.passed else "did not pass"
         (st.success if result.passed else st.error)(f"**Tavus's own check ({model}) {verdict}.**")
         for check in result.checks:
-            icon = _LEVEL_ICONS["pass" if check.passed else "fail"]
+            icon = LEVEL_ICONS["pass" if check.passed else "fail"]
             st.markdown(f"{icon} {escape_markdown(check.label or check.id)}")
         if result.details:
             st.caption(escape_markdown(str(result.details)))

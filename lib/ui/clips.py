@@ -1,0 +1,116 @@
+"""Pieces of the video screen: the recording guide, the clip's report, checks and conversion run
+with a progress bar. Clips are read from S3 through short-lived presigned URLs: no clip ever
+passes through this process's memory whole."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import streamlit as st
+
+from lib.text import escape_markdown
+from lib.ui.widgets import LEVEL_ICONS
+
+if TYPE_CHECKING:  # annotations only: PyAV and OpenCV load where clips are checked
+    from lib.ui.shell import Frame
+    from lib.videos.checks import VideoReport
+
+_VERDICTS = {
+    "ready": (st.success, "Ready: this clip should train well."),
+    "fixable": (st.warning, "Fixable: convert it here, or follow the fixes below."),
+    "likely_fail": (st.error, "Will likely fail: fix the recording before spending 3–4 hours."),
+}
+
+
+def show_recording_guide(full_name: str, model_name: str, *, expanded: bool) -> None:
+    """The statement with the name filled in, the script, the listening part, the tips."""
+    from lib.videos.guide import recording_guide
+
+    with st.expander("Recording guide", expanded=expanded, icon=":material/movie:"):
+        for step in recording_guide(full_name, model_name):
+            st.markdown(f"**{escape_markdown(step.title)}**")
+            if step.quote:
+                st.code(step.quote, language=None, wrap_lines=True)  # copyable, not Markdown
+            st.caption(escape_markdown(step.text))
+
+
+def check_clip(frame: Frame, key: str, size_bytes: int, filename: str, *, model_name: str,
+               consent: str, role: str = "training") -> VideoReport | None:
+    """The clip's report, once per clip and settings for this session (a progress bar while it
+    runs); None with a message shown when the file cannot be read as a video."""
+    from lib.videos.checks import check_consent_clip, check_video
+    from lib.videos.probe import VideoError
+
+    reports = st.session_state.setdefault("clip_reports", {})
+    wanted = (key, model_name, consent, role)
+    if wanted in reports:
+        return reports[wanted]
+    url = frame.services.store.presign_view(key, seconds=900)
+    bar = st.progress(0.0, text=f"Checking {escape_markdown(filename)}…")
+    try:
+        if role == "consent":
+            report = check_consent_clip(url, size_bytes=size_bytes, filename=filename)
+        else:
+            report = check_video(url, model_name=model_name, consent=consent,
+                                 size_bytes=size_bytes, filename=filename,
+                                 on_progress=lambda done: bar.progress(min(1.0, done)))
+    except VideoError as error:
+        bar.empty()
+        st.error(escape_markdown(str(error)), icon=":material/videocam_off:")
+        return None
+    bar.empty()
+    reports[wanted] = report
+    return report
+
+
+def show_video_report(report: VideoReport, *, key: str) -> None:
+    """Verdict and score, one line per check (reason, fix, the Tavus error it predicts), the
+    frames that were judged and the sound level over time."""
+    show, text = _VERDICTS[str(report.verdict)]
+    facts = report.facts
+    with st.container(key=f"{key}-verdict"):
+        show(f"**Clip score {report.score}/100.** {text}")
+        st.caption(f"{facts.width}×{facts.height} · {facts.fps:.4g} fps"
+                   f"{'' if facts.constant_fps else ' (variable)'} · "
+                   f"{facts.duration_seconds:.1f} s · {facts.container} · "
+                   f"{facts.video_codec or 'no video'} / {facts.audio_codec or 'no audio'}")
+    with st.container(key=f"{key}-checks"):
+        for check in report.checks:
+            line = (f"{LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}** — "
+                    f"{escape_markdown(check.reason)}")
+            if check.fix:
+                line += f"  \n:gray[Fix: {escape_markdown(check.fix)}]"
+            if check.tavus_error and str(check.level) != "pass":
+                line += f" :gray[· Tavus would report `{check.tavus_error}`]"
+            st.markdown(line)
+    if report.frames:
+        st.caption("What was judged: frames across the clip, faces boxed")
+        with st.container(key=f"{key}-frames", horizontal=True):
+            for sampled in report.frames:
+                st.image(sampled.jpeg, caption=f"{sampled.seconds:.0f} s", width=96)
+    if report.audio_levels:
+        levels = pd.DataFrame(report.audio_levels, columns=["seconds", "level (dBFS)"])
+        st.caption("Sound level over time: speech first, then the quiet listening part")
+        st.area_chart(levels, x="seconds", y="level (dBFS)", height=140)
+
+
+def convert_clip(frame: Frame, key: str) -> tuple[str, object] | None:
+    """Convert the clip to mp4 / H.264 / AAC (S3 -> a temporary file -> S3), with a progress bar;
+    the new object's key and facts, or None with a message shown."""
+    from lib.videos.convert import ConversionError, convert_to_store
+
+    store = frame.services.store
+    converted_key = key.rsplit(".", 1)[0] + "-converted.mp4"
+    bar = st.progress(0.0, text="Converting to mp4 / H.264 / AAC…")
+    try:
+        _, converted = convert_to_store(
+            store, store.presign_view(key, seconds=3600), converted_key,
+            on_progress=lambda done: bar.progress(min(1.0, done),
+                                                  text=f"Converting… {done:.0%}"))
+    except ConversionError as error:
+        bar.empty()
+        st.error(escape_markdown(str(error)), icon=":material/error:")
+        return None
+    bar.empty()
+    return converted_key, converted
