@@ -26,8 +26,8 @@ FIXES: dict[str, str] = {
     "comfortable.",
     "video_fps": "Record at 25 frames per second or more (30 fps is safest).",
     # content checks
-    "consent_phrase_mismatch": "Open the clip with the consent statement read word for word with "
-    "your full name, or send it as a separate consent video.",
+    "consent_phrase_mismatch": "Open the clip with the consent statement, word for word with "
+    "your full name, or send a separate consent video.",
     "face_or_obstruction_detected": "Keep your whole face visible and uncovered, centred in the "
     "frame, for the whole clip.",
     "lighting_change_detected": "Record under steady light: no lamps switched, no passing sun or "
@@ -117,7 +117,9 @@ def error_type_for(message: str | None) -> str | None:
     named = _TYPE_NAME.search(text)  # a message that spells the type out says it best
     if named:
         return named.group(1)
-    detail = _PREFIX.sub("", text, count=1) or text
+    detail = _PREFIX.sub("", text, count=1).strip()
+    if not detail:  # the prefix alone names no cause
+        return None
     for error_type, words in _RULES:
         if error_type == "video_codec_and_format":
             if any(w in detail for w in _FORMAT_WORDS) and any(w in detail for w in _CODEC_WORDS):
