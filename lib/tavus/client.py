@@ -617,11 +617,52 @@ class TavusClient:
         model_name: str = DEFAULT_MODEL,
         background_green_screen: bool | None = None,
     ) -> CreatedReplica:
-        body = _query(
-            train_image_url=train_image_url,
-            voice_name=voice_name,
+        return self._create_replica(
+            {
+                "train_image_url": train_image_url,
+                "voice_name": voice_name,
+                "auto_fix_training_image": auto_fix_training_image,
+            },
             replica_name=replica_name,
-            auto_fix_training_image=auto_fix_training_image,
+            callback_url=callback_url,
+            model_name=model_name,
+            background_green_screen=background_green_screen,
+        )
+
+    def create_replica_from_video(
+        self,
+        *,
+        train_video_url: str,
+        consent_video_url: str | None = None,
+        replica_name: str | None = None,
+        model_name: str = DEFAULT_MODEL,
+        callback_url: str | None = None,
+        background_green_screen: bool = False,
+    ) -> CreatedReplica:
+        """Train from a recording. Tavus clones the voice from it, so no voice_name is sent (one
+        sent anyway would still be validated, and could fail the create for nothing). Without a
+        consent_video_url the training clip itself must open with the consent statement."""
+        return self._create_replica(
+            {"train_video_url": train_video_url, "consent_video_url": consent_video_url},
+            replica_name=replica_name,
+            callback_url=callback_url,
+            model_name=model_name,
+            background_green_screen=background_green_screen,
+        )
+
+    def _create_replica(
+        self,
+        source: Mapping[str, Any],
+        *,
+        replica_name: str | None,
+        callback_url: str | None,
+        model_name: str,
+        background_green_screen: bool | None,
+    ) -> CreatedReplica:
+        """POST /v2/replicas: the training source's fields plus the options both paths share."""
+        body = _query(
+            **source,
+            replica_name=replica_name,
             callback_url=callback_url,
             model_name=model_name,
         )

@@ -919,3 +919,94 @@ def test_list_all_replicas_survives_429s_on_a_client_that_never_retries(
     with TavusClient(sim.base_url, API_KEY, max_retries=0) as client:
         replicas = client.list_all_replicas(page_size=50, replica_type="user")
     assert added <= {r.replica_id for r in replicas}
+
+
+# --- Training from a video -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def video_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A good 70 s clip and a 20 s one, served like the image: the simulator downloads them."""
+    import shutil
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    from tests.video_media import Clip, clip_path
+
+    folder = tmp_path_factory.mktemp("videos")
+    shutil.copyfile(clip_path(Clip()), folder / "good.mp4")
+    shutil.copyfile(clip_path(Clip(seconds=20, width=320, height=240)), folder / "short.mp4")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_create_from_video_sends_no_voice_and_trains(
+    client: TavusClient, sim: TavusSimulator, video_files: str
+) -> None:
+    created = client.create_replica_from_video(
+        train_video_url=f"{video_files}/good.mp4",
+        consent_video_url=f"{video_files}/good.mp4",
+        replica_name="Ada on video",
+        model_name="phoenix-4.5",
+        callback_url="http://127.0.0.1:9/hook",
+        background_green_screen=True,
+    )
+    assert sim.replica_request(created.replica_id) == {
+        "train_video_url": f"{video_files}/good.mp4",
+        "consent_video_url": f"{video_files}/good.mp4",
+        "replica_name": "Ada on video",
+        "model_name": "phoenix-4.5",
+        "callback_url": "http://127.0.0.1:9/hook",
+        "properties": {"background_green_screen": True},
+    }
+    assert replica_status(created.status) is ReplicaStatus.TRAINING
+    assert sim.wait_for_downloads(60)
+    sim.advance(TRAINING_SECONDS)  # past the preview and the tuning
+    done = client.get_replica(created.replica_id)
+    assert done.state is ReplicaStatus.READY, (done.status, done.error_message)
+
+
+def test_create_from_video_defaults(
+    client: TavusClient, sim: TavusSimulator, video_files: str
+) -> None:
+    created = client.create_replica_from_video(train_video_url=f"{video_files}/good.mp4")
+    request = sim.replica_request(created.replica_id)
+    assert request == {
+        "train_video_url": f"{video_files}/good.mp4",
+        "model_name": DEFAULT_MODEL,
+        "properties": {"background_green_screen": False},
+    }
+    assert "voice_name" not in request and "train_image_url" not in request
+    assert "auto_fix_training_image" not in request  # an image-only option
+
+
+def test_a_failed_video_training_reads_as_failed_with_tavus_text(
+    client: TavusClient, sim: TavusSimulator, video_files: str
+) -> None:
+    from lib.videos.failures import error_type_for
+
+    created = client.create_replica_from_video(train_video_url=f"{video_files}/short.mp4")
+    assert sim.wait_for_downloads(60)
+    failed = client.get_replica(created.replica_id)
+    assert failed.state is ReplicaStatus.FAILED
+    assert error_type_for(failed.error_message) == "video_duration"
+
+
+def test_400_on_video_create_carries_the_response_and_is_not_retried(
+    client: TavusClient, sim: TavusSimulator, sleeps: list[float]
+) -> None:
+    sim.reset_requests()
+    with pytest.raises(TavusError) as caught:
+        client.create_replica_from_video(train_video_url="")
+    error = caught.value
+    assert error.status_code == 400 and error.response is not None
+    assert error.message == error.response.json()["error"]
+    assert len(_calls(sim, "POST", "/v2/replicas")) == 1
+    assert sleeps == []

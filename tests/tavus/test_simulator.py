@@ -423,14 +423,6 @@ def test_training_failures_end_in_error(
     assert listed["status"] == "error" and "error_message" not in listed
 
 
-def test_video_replicas_are_accepted_and_train(sim: TavusSimulator, client: httpx.Client) -> None:
-    r = client.post("/v2/replicas", json={"train_video_url": "https://example.invalid/v.mp4"})
-    assert r.status_code == 200
-    rid = r.json()["replica_id"]
-    sim.advance(TRAINING)
-    assert _get(client, rid)["status"] == "completed"
-
-
 def test_phoenix_45_preview_then_finetune(
     sim: TavusSimulator, client: httpx.Client, images: str
 ) -> None:

@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import media
-from .state import DEFAULT_MODEL, MODELS, ApiError, SimClock, SimState
+from . import media, video
+from .state import DEFAULT_MODEL, MODELS, ApiError, SimClock, SimState, TrainingJob
 
 log = logging.getLogger("replica_studio.simulator")
 
@@ -113,7 +113,10 @@ class TavusSimulator:
         training_seconds: float = 120.0,
         seed_demo_data: bool = True,
         max_concurrent_conversations: int = 3,
+        max_video_bytes: int = video.MAX_VIDEO_BYTES,
     ) -> None:
+        """`max_video_bytes`: the training/consent video size cap (Tavus: 750 MB); tests lower
+        it to see the cap bite without writing 750 MB."""
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
         self._key = api_key.encode()
@@ -135,6 +138,7 @@ class TavusSimulator:
         self._downloads = 0
         self._downloads_cv = threading.Condition()
         self._wav_cache: dict[str, bytes] = {}
+        self.max_video_bytes = int(max_video_bytes)
 
     def __repr__(self) -> str:  # never the key
         return f"TavusSimulator(base_url={self.base_url if self._server else None!r})"
@@ -267,8 +271,16 @@ class TavusSimulator:
         """
         self._state.fail_tuning(replica_id)
 
+    def replica_request(self, replica_id: str) -> dict[str, Any]:
+        """The create body a replica came from, as received (URLs without their query string).
+
+        KeyError for an unknown id. (For tests: what did the client send?)
+        """
+        return self._state.replica_request(replica_id)
+
     def wait_for_downloads(self, timeout: float = 10.0) -> bool:
-        """Block until no training-image download is in flight; False on timeout. (For tests.)"""
+        """Block until no training-file download or judging is in flight; False on timeout.
+        (For tests.)"""
         deadline = time.monotonic() + timeout
         with self._downloads_cv:
             while self._downloads:
@@ -298,22 +310,32 @@ class TavusSimulator:
             return body.replace(self._key, b"[redacted]")
         return body
 
-    def _train_in_background(self, replica_id: str, url: str) -> None:
+    def _train_in_background(self, job: TrainingJob) -> None:
+        """Fetch and judge the training file after the create has answered, as Tavus does; the
+        replica stays "started" at 0/100 meanwhile, then trains or fails."""
+        replica_id = job.replica_id
         with self._downloads_cv:
             self._downloads += 1
 
         def run() -> None:
             error = None
             try:
-                data = media.download_training_image(
-                    url, wall_now=self._clock.wall(self._clock.now())
-                )
-                media.check_training_image(data)
-            except media.TrainingImageError as e:
+                wall_now = self._clock.wall(self._clock.now())
+                if job.kind == "video":
+                    video.judge(job.url, consent_url=job.consent_url, model_name=job.model_name,
+                                wall_now=wall_now, max_bytes=self.max_video_bytes)
+                else:
+                    data = media.download_training_image(job.url, wall_now=wall_now)
+                    media.check_training_image(data)
+            except (media.TrainingImageError, video.VideoTrainingError) as e:
                 error = str(e)
             except Exception:  # never leave the replica stuck in "started"
-                log.debug("training-image download crashed", exc_info=True)
-                error = "Failed to download the training image."
+                log.debug("training-file judging crashed", exc_info=True)
+                error = (
+                    f"{video.TRAINING_PREFIX}The video could not be processed."
+                    if job.kind == "video"
+                    else "Failed to download the training image."
+                )
             finally:
                 try:
                     self._state.finish_download(replica_id, error)
@@ -322,7 +344,10 @@ class TavusSimulator:
                         self._downloads -= 1
                         self._downloads_cv.notify_all()
             log.debug(
-                "replica %s training image: %s", replica_id, "ok" if error is None else "failed"
+                "replica %s training %s: %s",
+                replica_id,
+                job.kind,
+                "ok" if error is None else "failed",
             )
 
         threading.Thread(
@@ -466,6 +491,13 @@ class TavusSimulator:
                     training_seconds=None if seconds is None else float(seconds),
                 )
                 return _json(200, {"count": len(ids), "replica_ids": ids})
+            m = re.fullmatch(r"/_sim/replicas/([^/]+)/request", path)
+            if method == "GET" and m:
+                # The create body as received (URLs without their query string).
+                try:
+                    return _json(200, {"request": self.replica_request(m.group(1))})
+                except KeyError:
+                    return _error(404, "Unknown replica")
             m = re.fullmatch(r"/_sim/replicas/([^/]+)/finetune-fail", path)
             if method == "POST" and m:
                 # phoenix-4.5's tuning fails: finetune_status "errored", the preview stays.
@@ -564,9 +596,8 @@ def _r_list_replicas(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
 
 
 def _r_create_replica(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
-    answer, image_url = sim._state.create_replica(body)
-    if image_url:
-        sim._train_in_background(answer["replica_id"], image_url)
+    answer, job = sim._state.create_replica(body)
+    sim._train_in_background(job)
     return _json(200, answer)
 
 

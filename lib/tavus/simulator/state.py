@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 MODELS = ("phoenix-3", "phoenix-4", "phoenix-4.5")
 DEFAULT_MODEL = "phoenix-4"
@@ -23,6 +24,8 @@ PREVIEW_MODEL = "phoenix-4.5"  # the one model with a watermarked preview before
 # "about a minute" against its hours of tuning); tuning then runs to the full training time.
 PREVIEW_FRACTION = 1 / 60
 PREVIEW_CAP_SECONDS = 60.0
+# From a video the preview takes "minutes" rather than about a minute: five times as long.
+VIDEO_PREVIEW_FACTOR = 5.0
 # finetune_status values. Tavus documents "completed" and "errored"; what it says while tuning
 # runs is not documented ("null or anything but completed/errored"): the simulator says
 # "in_progress", so clients meet a value that is neither null nor one of the two.
@@ -92,21 +95,26 @@ class Replica:
     created: float  # simulated clock
     updated: float
     train_duration: float
-    train_start: float | None = None  # None while the training image is being downloaded
+    train_start: float | None = None  # None while the training file is downloaded and judged
     failed_at: float | None = None
     failed_progress: int = 0
     error_message: str | None = None
     voice_name: str | None = None
     train_image_url: str | None = None  # never shown: it may be a presigned URL
-    train_video_url: str | None = None
+    train_video_url: str | None = None  # never shown either
+    consent_video_url: str | None = None
     callback_url: str | None = None
     auto_fix_training_image: bool = False
     background_green_screen: bool | None = None
     tuning_failed_at: float | None = None  # phoenix-4.5: when its tuning was made to fail
+    # The create body as received, URLs without their query (a presigned credential), so that
+    # tests can see what a client sent (GET /_sim/replicas/<id>/request).
+    request: dict[str, Any] = field(default_factory=dict)
 
     def preview_seconds(self) -> float:
         """phoenix-4.5: seconds of training before the watermarked preview is usable."""
-        return min(PREVIEW_CAP_SECONDS, max(0.0, self.train_duration) * PREVIEW_FRACTION)
+        factor = VIDEO_PREVIEW_FACTOR if self.train_video_url else 1.0
+        return factor * min(PREVIEW_CAP_SECONDS, max(0.0, self.train_duration) * PREVIEW_FRACTION)
 
     def phase(self, now: float) -> tuple[str, int, float, str | None]:
         """-> (status, progress percent, last change time, finetune_status) at `now`.
@@ -313,6 +321,28 @@ def _is_http_url(value: str) -> bool:
     return value.startswith(("http://", "https://")) and len(value) > len("https://")
 
 
+def _without_query(url: str) -> str:
+    try:
+        return urlsplit(url)._replace(query="", fragment="").geturl()
+    except ValueError:
+        return "<unreadable URL>"
+
+
+_URL_FIELDS = ("train_image_url", "train_video_url", "consent_video_url", "callback_url")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """What a create leaves to do in the background before training starts: fetch and judge
+    the training file (and, for a video, its consent clip), as Tavus does after answering."""
+
+    replica_id: str
+    kind: str  # "image" | "video"
+    url: str
+    consent_url: str | None = None
+    model_name: str = DEFAULT_MODEL
+
+
 # ------------------------------------------------------------------------------------------------
 # the state
 # ------------------------------------------------------------------------------------------------
@@ -487,8 +517,14 @@ class SimState:
                 r, base_url, verbose=verbose, detail=True, now=self.clock.now()
             )
 
-    def create_replica(self, body: Any) -> tuple[dict[str, Any], str | None]:
-        """-> (answer, training image URL to download or None)."""
+    def create_replica(self, body: Any) -> tuple[dict[str, Any], TrainingJob]:
+        """-> (answer, the download-and-judge job that must run before training starts).
+
+        Like Tavus, a video create needs no voice_name (the voice is cloned from the clip), but
+        a voice_name sent anyway is still validated. A consent_video_url sent with an image is
+        ignored: image training needs no consent, and refusing what Tavus may accept would hide
+        nothing worth finding.
+        """
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
         image = _opt_str(body, "train_image_url")
@@ -501,6 +537,9 @@ class SimState:
         if not _is_http_url(url):
             which = "train_image_url" if image else "train_video_url"
             raise ApiError(400, f"{which} must be an http(s) URL.")
+        consent = _opt_str(body, "consent_video_url") if video else None
+        if consent is not None and not _is_http_url(consent):
+            raise ApiError(400, "consent_video_url must be an http(s) URL.")
         voice_name = _opt_str(body, "voice_name")
         if image and not voice_name:
             raise ApiError(400, "voice_name is required when train_image_url is provided.")
@@ -539,17 +578,30 @@ class SimState:
                 voice_name=voice.voice_name if voice else None,
                 train_image_url=image,
                 train_video_url=video,
+                consent_video_url=consent,
                 callback_url=callback,
                 auto_fix_training_image=auto_fix,
                 background_green_screen=green,
+                request={
+                    k: _without_query(v) if k in _URL_FIELDS and isinstance(v, str) else v
+                    for k, v in body.items()
+                },
             )
-            if video:
-                r.train_start = now  # video files are accepted as they come: no download here
             self._put(r)
-        return {"replica_id": rid, "status": "started"}, image
+        job = TrainingJob(rid, "image" if image else "video", url, consent, model)
+        return {"replica_id": rid, "status": "started"}, job
+
+    def replica_request(self, replica_id: str) -> dict[str, Any]:
+        """The create body a replica came from (URLs without their query); KeyError if unknown."""
+        with self.lock:
+            r = self.replicas.get(replica_id)
+            if r is None:
+                raise KeyError(replica_id)
+            return dict(r.request)
 
     def finish_download(self, replica_id: str, error_message: str | None) -> None:
-        """The background download ended: start training, or fail with Tavus's kind of message."""
+        """The background download and judging ended: start training, or fail with Tavus's kind
+        of message."""
         with self.lock:
             r = self.replicas.get(replica_id)
             if r is None or r.train_start is not None or r.error_message is not None:
