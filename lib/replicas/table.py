@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lib.tavus.client import Replica, ReplicaStatus, item_id, parse_time, replica_status
+from lib.videos.failures import error_type_for, fix_for
 
 if TYPE_CHECKING:  # annotations only: importing the ledger would load boto3 for every table
     from lib.storage.ledger import LedgerRecord
@@ -172,6 +173,11 @@ def error_hint(message: str | None) -> str | None:
     if not message:
         return None
     text = message.lower()
+    # A video's failure names its documented type by its words (lib/videos/failures.py); the
+    # photo hints below would read a video's download failure as a photo's.
+    video_type = error_type_for(message) if "video" in text or "training file" in text else None
+    if video_type:
+        return fix_for(video_type)
     for words, hint in _HINTS:
         if any(word in text for word in words):
             return hint

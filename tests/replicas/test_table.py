@@ -238,6 +238,15 @@ def test_format_duration(td: timedelta | None, text: str) -> None:
         ("Failed to download the training image: HTTP 404 Not Found from 127.0.0.1:80",
          "presigned URL"),
         ("The training image could not be read as a PNG or JPEG image.", "PNG or JPEG"),
+        # A video's failure gets its type's fix, not the photo's download hint.
+        ("There was an issue processing your training file: The file could not be downloaded "
+         "from 127.0.0.1 (HTTP 404 Not Found).", "24 hours"),
+        ("There was an issue processing your training file: The video must be at least 1 "
+         "minute long (this one is 20 seconds).", "at least 1 minute"),
+        ("There was an issue processing your training file: The consent statement was not "
+         "found at the start of the video.", "consent statement"),
+        ("There was an issue processing your training file: The video must be at least 25 "
+         "frames per second (this one is 15 fps).", "25 frames per second"),
     ],
 )
 def test_known_failures_get_a_plain_language_hint(message: str, words: str) -> None:
