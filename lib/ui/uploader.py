@@ -224,7 +224,8 @@ function stopRun(inst) {
 
 function showProgress(inst, run) {
   const sent = run.sent.reduce((a, b) => a + b, 0);
-  const pct = run.total ? Math.min(100, Math.floor((sent / run.total) * 100)) : 0;
+  // 100% only once S3 has confirmed every part: bytes handed to the network are not stored yet.
+  const pct = run.total ? Math.min(99, Math.floor((sent / run.total) * 100)) : 0;
   inst.fill.style.width = pct + "%";
   inst.bar.setAttribute("aria-valuenow", String(pct));
   if (!run.finished && !run.failed) {
