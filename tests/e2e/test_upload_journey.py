@@ -80,11 +80,16 @@ def server_error(route: Route) -> None:
                   body="<Error><Code>InternalError</Code><Message>try again</Message></Error>")
 
 
-def start(page: Page, app: RunningApp, path: Path) -> None:
+def open_app(page: Page, app: RunningApp) -> None:
+    """Load the app (its first run starts the local S3 server) and wait for the picker."""
     page.goto(app.url)
     wait_idle(page)
     expect(page.get_by_test_id("videoUploaderHint")).to_have_text(
         "MP4, MOV, M4V, WEBM · up to 500.0 MB")
+
+
+def start(page: Page, app: RunningApp, path: Path) -> None:
+    open_app(page, app)
     page.get_by_test_id("videoUploaderInput").set_input_files(str(path))
 
 
@@ -199,3 +204,61 @@ def test_parts_that_keep_failing_show_what_to_do_and_leave_no_orphan(
     expect(page.get_by_test_id("videoUploaderPick")).to_be_visible()
     wait_idle(page)
     expect(page.locator(".st-key-upload-result")).to_have_text("Nothing uploaded yet.")
+
+
+def test_a_bucket_rule_hiding_the_etag_says_so(page: Page, upload_app, tmp_path: Path) -> None:
+    """With no bucket rule moto lets any origin PUT but exposes no ETag (as a rule missing
+    ExposeHeaders would on S3): the part lands, yet the page cannot complete the upload."""
+    app, s3_port = upload_app
+    path, _ = video_file(tmp_path, "no-etag.mp4")
+    open_app(page, app)  # its first run starts the S3 server
+    client = s3_client(s3_port)
+    rules = client.get_bucket_cors(Bucket=DEMO_BUCKET)["CORSRules"]
+    client.delete_bucket_cors(Bucket=DEMO_BUCKET)
+    try:
+        page.get_by_test_id("videoUploaderInput").set_input_files(str(path))
+        expect(page.get_by_test_id("stAlertContentError")).to_contain_text(
+            "Add ETag to ExposeHeaders in the bucket's CORS rule, then press Retry.")
+    finally:
+        client.put_bucket_cors(Bucket=DEMO_BUCKET, CORSConfiguration={"CORSRules": rules})
+    assert open_uploads(s3_port) == []
+
+
+def test_a_bucket_rule_for_another_origin_says_so(page: Page, upload_app, tmp_path: Path
+                                                   ) -> None:
+    """A rule that does not list the app's origin: S3 refuses the preflight and the browser blocks
+    the PUT without telling the page why (status 0, as for a dropped network), so the message
+    names both suspects."""
+    app, s3_port = upload_app
+    path, _ = video_file(tmp_path, "wrong-origin.mp4")
+    open_app(page, app)
+    client = s3_client(s3_port)
+    rules = client.get_bucket_cors(Bucket=DEMO_BUCKET)["CORSRules"]
+    client.put_bucket_cors(Bucket=DEMO_BUCKET, CORSConfiguration={
+        "CORSRules": [{**rules[0], "AllowedOrigins": ["https://elsewhere.example"]}]})
+    try:
+        page.get_by_test_id("videoUploaderInput").set_input_files(str(path))
+        expect(page.get_by_test_id("stAlertContentError")).to_contain_text(
+            "Either the network dropped, or the bucket's CORS rule does not allow uploads from "
+            "this app (it must allow PUT from this site's address and expose the ETag header).")
+        shot(page, "upload-cors-refused")
+    finally:
+        client.put_bucket_cors(Bucket=DEMO_BUCKET, CORSConfiguration={"CORSRules": rules})
+    assert open_uploads(s3_port) == []
+
+
+def test_a_file_that_is_not_a_video_is_refused_before_any_upload(
+        page: Page, upload_app, tmp_path: Path) -> None:
+    app, _ = upload_app
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a video")  # set_input_files ignores the input's accept list
+    puts: list[str] = []
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    start(page, app, path)
+    expect(page.get_by_test_id("stAlertContentError")).to_contain_text(
+        "notes.txt is not a .mp4, .mov, .m4v, .webm file. Choose a video file.")
+    page.get_by_test_id("videoUploaderReset").click()
+    expect(page.get_by_test_id("videoUploaderPick")).to_be_visible()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+    assert puts == []
