@@ -435,7 +435,9 @@ def _on_result(key: str, store: ImageStore) -> None:
     name = slot["filename"]
     if result.get("status") == "done":
         try:
-            stored = complete_upload(store, plan, [str(e) for e in result.get("etags") or []])
+            # A missing ETag becomes "": complete_upload then refuses (and aborts) the upload.
+            etags = [e if isinstance(e, str) else "" for e in result.get("etags") or []]
+            stored = complete_upload(store, plan, etags)
         except StorageError as exc:
             _set_slot(key, status="error", token=slot["token"], filename=name,
                       message=exc.message)
