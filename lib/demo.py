@@ -51,6 +51,7 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
         from moto.server import ThreadedMotoServer
 
         from lib.storage.s3 import ImageStore
+        from lib.storage.uploads import ensure_cors
         from lib.tavus.simulator import TavusSimulator
 
         # werkzeug (moto's server) logs each request line, presigned query string included.
@@ -66,7 +67,11 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
             access_key_id=DEMO_AWS_KEY_ID,
             secret_access_key=DEMO_AWS_SECRET,
         )
-        ImageStore(s3).ensure_bucket()
+        store = ImageStore(s3)
+        store.ensure_bucket()
+        # The browser uploads training clips straight to this bucket (lib/storage/uploads.py):
+        # any origin, since the app's port is not known here and nothing but loopback reaches it.
+        ensure_cors(store, ["*"])
 
         simulator = TavusSimulator(DEMO_API_KEY, port=simulator_port,
                                    training_seconds=training_seconds, seed_demo_data=True).start()

@@ -205,6 +205,21 @@ class ImageStore:
             except (ClientError, BotoCoreError) as exc:
                 raise _error_from_boto(exc, self.bucket) from None
 
+    def presign_operation(self, operation: str, params: dict, *, expires_seconds: int) -> str:
+        """A SigV4 URL for any S3 operation on this bucket (e.g. `upload_part`)."""
+        return self._presign(operation, {"Bucket": self.bucket, **params}, expires_seconds)
+
+    def call(self, operation: str, **params: object) -> dict:
+        """One S3 API call on this bucket through the store's client, errors as StorageError.
+
+        For storage modules (multipart uploads, CORS) that need calls this class does not wrap;
+        keeping them here means one client, one retry policy and one error vocabulary.
+        """
+        try:
+            return getattr(self._s3, operation)(Bucket=self.bucket, **params)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+
     def _presign(self, operation: str, params: dict, expires_seconds: int) -> str:
         try:
             return self._s3.generate_presigned_url(operation, Params=params,

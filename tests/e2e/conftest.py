@@ -51,15 +51,18 @@ class RunningApp:
         return self.log_path.read_text(errors="replace")
 
 
-def start_app(name: str, env: dict[str, str]) -> RunningApp:
-    """`streamlit run` as a user would, with a clean environment plus `env`; waits for health."""
+def start_app(name: str, env: dict[str, str], *, script: str = "streamlit_app.py") -> RunningApp:
+    """`streamlit run` as a user would, with a clean environment plus `env`; waits for health.
+
+    `script` (relative to the repository) lets a test run a small app of its own from tests/.
+    """
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"{name}.server.log"
     base_env = {k: v for k, v in os.environ.items()
                 if k not in {"TAVUS_API_KEY", "DEMO_MODE", "S3_BUCKET", "S3_ENDPOINT_URL"}}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        [sys.executable, "-m", "streamlit", "run", script,
          "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
