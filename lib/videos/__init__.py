@@ -1,0 +1,1 @@
+"""Training clips: probe, pre-flight checks, conversion, the recording guide."""
