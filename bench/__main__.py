@@ -26,7 +26,7 @@ from bench.common import ROOT, S3Server, Section, Simulator, product_logging
 BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
-ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team")
+ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team", "video_convert")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import team
 
             sections.append(team.run(sim, s3, artifacts=logs, quick=reps["quick"]))
+        if "video_convert" in chosen:  # local files, no server
+            from bench import video_convert
+
+            sections.append(video_convert.run(quick=reps["quick"]))
     finally:
         if sim is not None:
             sim.stop()

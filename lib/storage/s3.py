@@ -11,12 +11,16 @@ import re
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from xml.etree import ElementTree
 
 import boto3
 import httpx
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,6 +30,9 @@ log = logging.getLogger("replica_studio.storage")
 # httpx logs every request's full URL at INFO; a presigned URL is a credential, so keep it quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
+# Big files (videos) go up in 8 MB parts, 4 at a time: at most ~32 MB in memory, however big.
+FILE_TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024,
+                               multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
 UPLOAD_URL_SECONDS = 15 * 60  # the PUT is used at once; keep its window small
 CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg"}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -164,6 +171,23 @@ class ImageStore:
         if response.status_code >= 300:
             raise _error_from_s3_response(response, self.bucket)
         return response.headers.get("ETag")
+
+    def upload_file(self, path: str | Path, key: str, content_type: str, *,
+                    on_bytes: Callable[[int], None] | None = None) -> None:
+        """Upload a file from disk, streamed (multipart above 8 MB). `on_bytes(n)` reports each
+        chunk sent, from boto3's transfer threads."""
+        try:
+            self._s3.upload_file(str(path), self.bucket, key, Config=FILE_TRANSFER,
+                                 ExtraArgs={"ContentType": content_type}, Callback=on_bytes)
+        except S3UploadFailedError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError | BotoCoreError):
+                raise _error_from_boto(cause, self.bucket) from None
+            raise StorageError(f"The upload to the store failed: {exc}. Check the S3 settings, "
+                               "then try again.") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+        log.info("uploaded s3://%s/%s (%s)", self.bucket, key, content_type)
 
     def list_keys(self, prefix: str, *, suffix: str = "") -> list[str]:
         return [o.key for o in self.list_objects(prefix, suffix=suffix).objects]

@@ -142,3 +142,28 @@ def test_logs_name_the_key_never_the_signed_url(s3_settings: S3Settings,
     text = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")
     assert stored.key in text
     assert "X-Amz-Signature" not in text and "test-secret-value" not in text
+
+
+def test_upload_file_streams_a_big_file_in_parts_with_its_content_type(
+        s3_settings: S3Settings, tmp_path) -> None:
+    store = ImageStore(s3_settings)
+    path = tmp_path / "big.mp4"
+    chunk = bytes(range(256)) * 4096  # 1 MB
+    with path.open("wb") as out:
+        for _ in range(20):  # 20 MB: above the multipart threshold
+            out.write(chunk)
+    sent: list[int] = []
+    store.upload_file(path, "videos/big.mp4", "video/mp4", on_bytes=sent.append)
+    head = store._s3.head_object(Bucket=s3_settings.bucket, Key="videos/big.mp4")
+    assert head["ContentType"] == "video/mp4"
+    assert head["ContentLength"] == path.stat().st_size == sum(sent)
+    assert head["ETag"].strip('"').endswith("-3")  # three 8 MB parts: a multipart upload
+
+
+def test_upload_file_to_a_missing_bucket_is_explained(s3_settings: S3Settings, tmp_path) -> None:
+    path = tmp_path / "small.mp4"
+    path.write_bytes(b"\x00" * 100)
+    store = ImageStore(replace(s3_settings, bucket="no-such-bucket-here"))
+    with pytest.raises(StorageError) as caught:
+        store.upload_file(path, "videos/small.mp4", "video/mp4")
+    assert caught.value.code == "NoSuchBucket"
