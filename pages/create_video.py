@@ -22,7 +22,7 @@ frame = shell.frame("Create from a video")
 state = st.session_state
 state.setdefault("video_round", 0)  # bumped by "Create another" to give fresh upload widgets
 store = frame.services.store
-CLIP_TYPES = ["mp4", "mov", "m4v", "webm"]
+CLIP_TYPES = [".mp4", ".mov", ".m4v", ".webm"]
 MAX_UPLOAD_BYTES = 4 * 1024**3  # a 4K original may be big: it is converted on its way in
 
 

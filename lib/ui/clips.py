@@ -4,6 +4,7 @@ passes through this process's memory whole."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -103,11 +104,16 @@ def convert_clip(frame: Frame, key: str) -> tuple[str, object] | None:
     store = frame.services.store
     converted_key = key.rsplit(".", 1)[0] + "-converted.mp4"
     bar = st.progress(0.0, text="Converting to mp4 / H.264 / AAC…")
+    script = threading.current_thread()
+
+    def progress(done: float) -> None:
+        # The upload's share is reported from boto3's threads, which cannot draw on the page.
+        if threading.current_thread() is script:
+            bar.progress(min(1.0, done), text=f"Converting… {done:.0%}")
+
     try:
         _, converted = convert_to_store(
-            store, store.presign_view(key, seconds=3600), converted_key,
-            on_progress=lambda done: bar.progress(min(1.0, done),
-                                                  text=f"Converting… {done:.0%}"))
+            store, store.presign_view(key, seconds=3600), converted_key, on_progress=progress)
     except ConversionError as error:
         bar.empty()
         st.error(escape_markdown(str(error)), icon=":material/error:")
