@@ -2,7 +2,6 @@
 wrong, and sent to Tavus straight from S3."""
 
 import streamlit as st
-from lib.ui.uploader import video_uploader
 
 from lib.replicas.create import (
     CONSENT_MODES,
@@ -17,6 +16,7 @@ from lib.replicas.create import (
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
 from lib.ui import cached, clips, live, shell, widgets
+from lib.ui.uploader import video_uploader
 
 frame = shell.frame("Create from a video")
 state = st.session_state
