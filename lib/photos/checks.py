@@ -209,9 +209,15 @@ def _confirmed(padded: np.ndarray, box: tuple[int, ...]) -> bool:
     return any(_overlap(mine, hit) > 0.5 for hit in hits)
 
 
-def _find_faces(grey: np.ndarray) -> _Detection:
+def find_faces(grey: np.ndarray, *, area: int = DETECT_AREA) -> list[Box]:
+    """Frontal faces in a grey image (largest first), searched on a copy of at most `area`
+    pixels."""
+    return _find_faces(grey, area).faces
+
+
+def _find_faces(grey: np.ndarray, area: int = DETECT_AREA) -> _Detection:
     height, width = grey.shape
-    scale = min(1.0, math.sqrt(DETECT_AREA / (width * height)))
+    scale = min(1.0, math.sqrt(area / (width * height)))
     small = _resize(grey, scale)
     sh, sw = small.shape
     py, px = round(sh * PAD_Y), round(sw * PAD_X)
