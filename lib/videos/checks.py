@@ -117,7 +117,7 @@ LABELS = {
     "centred": "Face centred",
     "lighting": "Even, steady light",
     "steady": "Steady camera",
-    "orientation": "Landscape (or upright) framing",
+    "orientation": "Landscape framing",
 }
 
 
@@ -263,6 +263,8 @@ def _file_checks(facts: VideoFacts, *, need_seconds: float | None,
         out.append((_result("orientation", Level.WARN, f"Portrait framing ({size}): Tavus may "
                             "treat a tall clip as full-body and frame the replica differently.",
                             "Record in landscape (16:9), waist-up and seated."), False))
+    else:
+        out.append((_result("orientation", Level.PASS, "Landscape framing."), False))
     return out
 
 
