@@ -120,7 +120,7 @@ def test_phoenix3_needs_two_minutes() -> None:
     assert "120 s" in filed["duration"].reason
     parts = {c.id: c for c in checks._check_parts(rep.speech, 70.0, "phoenix-3")}
     # 35 s of speech and 35 s of quiet are short of phoenix-3's minute each.
-    assert parts["speaking"].level is Level.FAIL
+    assert parts["speaking"].level is Level.WARN  # 35 s of 60: short, not absent
     assert parts["listening"].level is not Level.PASS
     assert checks.min_seconds("phoenix-4") == 60 and checks.min_seconds("phoenix-3") == 120
 
