@@ -210,15 +210,16 @@ def _confirmed(padded: np.ndarray, box: tuple[int, ...]) -> bool:
 
 
 def find_faces(grey: np.ndarray, *, area: int = DETECT_AREA, pad: bool = True,
-               min_face: float = MIN_FACE) -> list[Box]:
+               min_face: float = MIN_FACE, max_face: float = 0.0) -> list[Box]:
     """Frontal faces in a grey image (largest first), searched on a copy of at most `area`
-    pixels, none smaller than `min_face` of its short side (nor 24 px); `pad=False` skips the
-    edge padding (faster; a face cut by the frame may be missed)."""
-    return _find_faces(grey, area, pad, min_face).faces
+    pixels, none smaller than `min_face` of its short side (nor 24 px) nor, if set, larger than
+    `max_face`; `pad=False` skips the edge padding (faster; a face cut by the frame may be
+    missed)."""
+    return _find_faces(grey, area, pad, min_face, max_face).faces
 
 
 def _find_faces(grey: np.ndarray, area: int = DETECT_AREA, pad: bool = True,
-                min_face: float = MIN_FACE) -> _Detection:
+                min_face: float = MIN_FACE, max_face: float = 0.0) -> _Detection:
     height, width = grey.shape
     scale = min(1.0, math.sqrt(area / (width * height)))
     small = _resize(grey, scale)
@@ -226,7 +227,8 @@ def _find_faces(grey: np.ndarray, area: int = DETECT_AREA, pad: bool = True,
     py, px = (round(sh * PAD_Y), round(sw * PAD_X)) if pad else (0, 0)
     padded = cv2.copyMakeBorder(small, py, py, px, px, cv2.BORDER_REPLICATE)
     min_side = max(24, round(min_face * min(sh, sw)))
-    boxes, weights = _detect("frontal", padded, 1.1, 5, min_side, weights=True)
+    max_side = max(min_side, round(max_face * min(sh, sw))) if max_face else 0
+    boxes, weights = _detect("frontal", padded, 1.1, 5, min_side, max_side, weights=True)
 
     # Keep faces centred inside the real picture, strongest first; drop a box inside a kept one.
     strength = dict(zip(map(tuple, boxes), weights, strict=False))

@@ -67,8 +67,8 @@ PART_WARN, PART_FAIL = 0.83, 0.5
 SAMPLE_EVERY = 1.0  # seconds between judged frames (at least one a second)
 STRIP_FRAMES = 12  # thumbnails a person sees
 THUMB_HEIGHT = 180
-DETECT_HEIGHT = 240  # grey copy for faces, light and motion: ~50 ms of cascades a frame
-RETRY_LADDER = (480, 720)  # a frame with no face is searched again larger (a small, far face)
+DETECT_HEIGHT = 216  # grey copy for faces, light and motion: ~45 ms of cascades a frame
+RETRY_LADDER = (360, 720)  # a frame with no face is searched again larger (a small, far face)
 HEAD_PER_FACE = 1 + CROWN_ABOVE + CHIN_BELOW
 HEAD_FAIL, HEAD_WARN = 0.14, 0.20  # estimated head height / frame height
 SIZE_SPREAD_WARN = 0.35  # face height range / median across the clip: moving to and fro
@@ -296,14 +296,21 @@ class _FaceFinder:
 
     def __call__(self, copies: list[Callable[[], np.ndarray]]) -> list[Box]:
         """`copies`: the frame at DETECT_HEIGHT, then larger copies made only when asked. A face
-        under ~10 % of the frame is below the cascade's 24 px window at the small size: a frame
+        under ~11 % of the frame is below the cascade's 24 px window at the small size: a frame
         with no face there is searched again larger, so "too far" is reported as such."""
         base = None
         for rung in range(min(self.start, len(copies) - 1), len(copies)):
             image = copies[rung]()
             if base is None:
                 base = image.shape[0] if rung == 0 else copies[0]().shape[0]
-            faces = find_faces(image, area=image.size, min_face=0)
+            # A larger copy looks only for faces the smaller one was too coarse for (up to 1.5x
+            # its 24 px window): a bigger "face" there would have shown at the smaller size, and
+            # at 720 px the cascade finds such phantoms in textured walls.
+            limit = 0.0
+            if rung > 0:
+                below = copies[rung - 1]().shape
+                limit = 36 * image.shape[0] / below[0] / min(image.shape)
+            faces = find_faces(image, area=image.size, min_face=0, max_face=limit)
             if faces or rung == len(copies) - 1:
                 # After three frames in a row found only larger, begin there (saves the vain
                 # small search); a frame without a face anywhere says nothing about distance.
