@@ -96,9 +96,6 @@ CONSENT_LATE = 10.0  # speech starting later than this: the clip does not open w
 CONSENT_MIN, CONSENT_MAX = 12.0, 60.0  # seconds of speech the statement takes, give or take
 NOISY_FLOOR = -45.0  # dBFS: a room this loud is noisy
 
-WARN_COST_, FAIL_COST_ = WARN_COST, FAIL_COST  # the photo's score, so both read alike
-
-# Problems of the file alone: Convert (re-encode to mp4/H.264/AAC, ≤ 30 fps, ≤ 1080p) fixes them.
 LABELS = {
     "format": "MP4 file",
     "codec": "H.264 video, AAC audio",
@@ -708,7 +705,7 @@ def _check_noise(floor: float) -> CheckResult:
 def _score(checks: list[CheckResult]) -> int:
     warns = sum(c.level is Level.WARN for c in checks)
     fails = sum(c.level is Level.FAIL for c in checks)
-    return max(0, 100 - WARN_COST_ * warns - FAIL_COST_ * fails)
+    return max(0, 100 - WARN_COST * warns - FAIL_COST * fails)  # the photo's costs
 
 
 def _thumbnail(sample: _Sample, faces: list[Box], scale_to_thumb: float) -> bytes:

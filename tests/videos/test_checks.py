@@ -310,3 +310,37 @@ def test_presigned_url_gives_the_local_report(s3_settings) -> None:
     store.put_bytes(key, path.read_bytes(), "video/mp4")
     url = store.presign_get(key, ttl_hours=24).url
     assert check_video(url) == report(clips.SMALL)
+
+
+# --- a phone's portrait-stored clip: turned by its display matrix --------------------------------
+def test_rotated_clip_is_judged_upright(tmp_path) -> None:
+    """Stored turned a quarter clockwise with a display matrix that turns it back: the faces are
+    found only if the frames are turned upright as a player shows them."""
+    import av
+    import numpy as np
+
+    from tests.video_media import picture
+
+    upright = picture(clips.SMALL)  # 640x360 RGB
+    stored = np.ascontiguousarray(np.rot90(upright, -1))  # 360 wide, 640 high
+    path = tmp_path / "turned.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height = stored.shape[1], stored.shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        stream.set_display_rotation(90)  # counter-clockwise on display
+        frame = av.VideoFrame.from_ndarray(stored, format="rgb24").reformat(format="yuv420p")
+        for i in range(90):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    rep = check_video(path)
+    assert (rep.facts.width, rep.facts.height, rep.facts.rotation) == (640, 360, 90)
+    assert level(rep, "one_face") is Level.PASS, rep.get("one_face").reason
+    assert level(rep, "centred") is Level.PASS
+    assert level(rep, "orientation") is Level.PASS  # shown landscape
+    face = rep.frames[0].faces[0]
+    assert abs(face.cx - 320) < 40 and face.y < 180  # in the upright frame's pixels
