@@ -66,6 +66,7 @@ PART_WARN, PART_FAIL = 0.83, 0.5
 # ------------------------------------------------------------------------------------------------
 SAMPLE_EVERY = 1.0  # seconds between judged frames (at least one a second)
 STRIP_FRAMES = 12  # thumbnails a person sees
+BACKLOG = 4  # sampled frames waiting for face detection at most
 THUMB_HEIGHT = 180
 DETECT_HEIGHT = 216  # grey copy for faces, light and motion: ~45 ms of cascades a frame
 RETRY_LADDER = (360, 720)  # a frame with no face is searched again larger (a small, far face)
@@ -393,6 +394,10 @@ def _read(source: str | os.PathLike[str], facts: VideoFacts, want_pictures: bool
                     if i >= count or t < targets[i] - 0.5 / max(facts.fps, 1.0):
                         continue
                     samples.append(_sample(frame, t, rotation, i in strip, pool, finder))
+                    # Each queued sample holds its decoded frame (for a larger copy): a short
+                    # queue keeps memory flat when faces are slower than decoding (4K).
+                    if i >= BACKLOG:
+                        samples[i - BACKLOG].faces.result()
         except av.error.FFmpegError as e:
             if not samples:
                 raise VideoError("The video is damaged and cannot be read: record or export it "
