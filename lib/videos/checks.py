@@ -352,12 +352,29 @@ class _Levels:
         return np.asarray(self.rms, dtype=np.float64)
 
 
+def _keyframes_every(stream: av.VideoStream, duration: float) -> float:
+    """Longest gap between keyframes (seconds) from the container's index (mp4/mov list every
+    frame there, for free); infinity when the index does not say (webm's cues)."""
+    try:
+        entries = stream.index_entries
+        stamps = [e.timestamp for e in entries if e.is_keyframe]
+        if len(entries) < 2 or len(stamps) == len(entries) == 1:
+            return math.inf
+    except (AttributeError, av.error.FFmpegError):
+        return math.inf
+    tb = float(stream.time_base)
+    ends = [*stamps, stamps[0] + duration / tb]
+    return max(b - a for a, b in itertools.pairwise(ends)) * tb
+
+
 def _read(source: str | os.PathLike[str], facts: VideoFacts, want_pictures: bool,
           on_progress: Callable[[float], None] | None
           ) -> tuple[list[_Sample], np.ndarray | None]:
     duration = max(facts.duration_seconds, 0.001)
     count = max(1, math.floor(duration / SAMPLE_EVERY))
-    targets = [(i + 0.5) * SAMPLE_EVERY for i in range(count)]
+    # A frame at mid-second, the first at or after it; keyframes only: the keyframe nearest
+    # each whole second (they need not fall on it).
+    offset, slack = 0.5 * SAMPLE_EVERY, 0.5 / max(facts.fps, 1.0)
     strip = {round(i * (count - 1) / max(1, STRIP_FRAMES - 1)) for i in range(STRIP_FRAMES)}
     samples: list[_Sample] = []
     levels: _Levels | None = None
@@ -367,6 +384,9 @@ def _read(source: str | os.PathLike[str], facts: VideoFacts, want_pictures: bool
         if video is not None:
             # FFmpeg's own threading is left at its default: frame threads cost ~50 % more CPU
             # here, and the other core is busy with face detection anyway.
+            if _keyframes_every(video, duration) <= SAMPLE_EVERY:
+                video.codec_context.skip_frame = "NONKEY"  # a keyframe a second is enough
+                offset, slack = 0.0, 0.5 * SAMPLE_EVERY
             streams.append(video)
         if container.streams.audio:
             audio = container.streams.audio[0]
@@ -391,7 +411,7 @@ def _read(source: str | os.PathLike[str], facts: VideoFacts, want_pictures: bool
                         on_progress(min(1.0, t / duration))
                         next_report = t + step
                     i = len(samples)
-                    if i >= count or t < targets[i] - 0.5 / max(facts.fps, 1.0):
+                    if i >= count or t < i * SAMPLE_EVERY + offset - slack:
                         continue
                     samples.append(_sample(frame, t, rotation, i in strip, pool, finder))
                     # Each queued sample holds its decoded frame (for a larger copy): a short

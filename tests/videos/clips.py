@@ -21,12 +21,14 @@ PAN = SMALL.short(pan=True)
 SILENT = SMALL.short(seconds=12, audio="silence")
 TALKING = SMALL.short(seconds=40)  # speech from start to end: no listening part
 NO_AUDIO = SMALL.short(seconds=6, audio_codec=None)
+KEYFRAME_EACH_SECOND = SMALL.short(keyframe_seconds=1.0)  # decoded keyframes only
 AUDIO_ONLY = Clip(seconds=5, container="m4a", video_codec=None)
 CONSENT_CLIP = Clip(seconds=24, audio="speech_then_quiet", speech_seconds=21, text=CONSENT)
 CONSENT_SILENT = CONSENT_CLIP.short(audio="silence")
 
 ALL = [SMALL, GOOD, SHORT, FPS15, HEVC_MOV, VP9_WEBM, VFR, PORTRAIT, TWO_FACES, NO_FACE,
-       SMALL_FACE, LIGHT_JUMP, PAN, SILENT, TALKING, NO_AUDIO, AUDIO_ONLY, CONSENT_CLIP,
+       SMALL_FACE, LIGHT_JUMP, PAN, SILENT, TALKING, NO_AUDIO, KEYFRAME_EACH_SECOND, AUDIO_ONLY,
+       CONSENT_CLIP,
        CONSENT_SILENT]
 
 if __name__ == "__main__":  # draw them all ahead of a run

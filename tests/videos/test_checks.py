@@ -344,3 +344,22 @@ def test_rotated_clip_is_judged_upright(tmp_path) -> None:
     assert level(rep, "orientation") is Level.PASS  # shown landscape
     face = rep.frames[0].faces[0]
     assert abs(face.cx - 320) < 40 and face.y < 180  # in the upright frame's pixels
+
+
+def test_keyframe_each_second_decodes_keyframes_only() -> None:
+    import av
+
+    def gap(clip: Clip) -> float:
+        with av.open(str(clip_path(clip))) as container:
+            stream = container.streams.video[0]
+            return checks._keyframes_every(stream, clip.seconds)
+
+    assert gap(clips.KEYFRAME_EACH_SECOND) == pytest.approx(1.0, abs=0.05)
+    assert gap(clips.SMALL) == pytest.approx(2.0, abs=0.05)  # every frame is decoded
+    assert gap(clips.VP9_WEBM) == float("inf")  # webm's index says too little: decode all
+    rep = report(clips.KEYFRAME_EACH_SECOND)
+    assert "8 sampled frames" in rep.get("one_face").reason
+    small = report(clips.SMALL)
+    for check_id in ("one_face", "face_size", "centred", "lighting", "steady"):
+        assert level(rep, check_id) is level(small, check_id) is Level.PASS
+    assert [round(f.seconds) for f in rep.frames] == list(range(8))  # a keyframe a second
