@@ -11,6 +11,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 
@@ -125,8 +126,9 @@ def _has_tail(container: av.container.InputContainer, stream: av.VideoStream,
 def probe_video(source: str | os.PathLike[str], *, size_bytes: int | None = None,
                 filename: str | None = None) -> VideoFacts:
     """Facts about a local file or an http(s) URL; raises VideoError when it is not a video."""
-    if filename is None and not is_url(source):
-        filename = os.fspath(source)
+    if filename is None:
+        # A presigned URL's path ends with the object's key, extension included.
+        filename = urlsplit(source).path if is_url(source) else os.fspath(source)
     if size_bytes is None and not is_url(source):
         try:
             size_bytes = os.path.getsize(source)

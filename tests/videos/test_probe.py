@@ -161,6 +161,8 @@ def test_probe_over_http_matches_the_local_file(served) -> None:
     url, handler = served
     assert probe_video(url) == probe_video(clip_path(clips.GOOD))
     assert handler.requests  # it really went over HTTP
+    # The name in the URL's path counts like a file name (the brand alone says mp4 here).
+    assert probe_video(url.replace(".mp4", ".mov")).container == "mov"
 
 
 def test_unreadable_url() -> None:
