@@ -59,7 +59,13 @@ def open_input(source: str | os.PathLike[str]) -> av.container.InputContainer:
             return av.open(str(source), timeout=OPEN_TIMEOUT,
                            options={"reconnect": "1", "reconnect_streamed": "1"})
         return av.open(os.fspath(source))
-    except av.error.HTTPError as e:
+    except av.error.HTTPNotFoundError as e:
+        raise VideoError("Could not download the video: there is no file at this link (404). "
+                         "Upload it again.") from e
+    except (av.error.HTTPForbiddenError, av.error.HTTPUnauthorizedError) as e:
+        raise VideoError("Could not download the video: the link was refused (expired or not "
+                         "signed for this file). Make a new link and try again.") from e
+    except (av.error.HTTPError, av.error.HTTPClientError, av.error.HTTPServerError) as e:
         raise VideoError(f"Could not download the video ({e.strerror or e}): check that the link "
                          "works and has not expired, then try again.") from e
     except (av.error.FileNotFoundError, FileNotFoundError) as e:

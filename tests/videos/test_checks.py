@@ -363,3 +363,12 @@ def test_keyframe_each_second_decodes_keyframes_only() -> None:
     for check_id in ("one_face", "face_size", "centred", "lighting", "steady"):
         assert level(rep, check_id) is level(small, check_id) is Level.PASS
     assert [round(f.seconds) for f in rep.frames] == list(range(8))  # a keyframe a second
+
+
+def test_presigned_url_of_a_missing_object(s3_settings) -> None:
+    from lib.storage.s3 import ImageStore
+
+    url = ImageStore(s3_settings).presign_get("videos/never-uploaded.mp4", ttl_hours=24).url
+    with pytest.raises(VideoError, match="Could not download"):
+        check_video(url)
+
