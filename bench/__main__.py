@@ -26,7 +26,8 @@ from bench.common import ROOT, S3Server, Section, Simulator, product_logging
 BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
-ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team", "video_convert")
+ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team", "video_checks",
+       "video_convert")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import team
 
             sections.append(team.run(sim, s3, artifacts=logs, quick=reps["quick"]))
+        if "video_checks" in chosen:
+            from bench import video_checks
+
+            sections.append(video_checks.run(reps=1 if reps["quick"] else video_checks.REPS))
         if "video_convert" in chosen:  # local files, no server
             from bench import video_convert
 

@@ -141,7 +141,8 @@ with action_slot:
                                       width=facts.width, height=facts.height,
                                       score=report.score),
                     form=form, ttl_hours=frame.settings.presign_ttl_hours,
-                    poster_jpeg=report.poster_jpeg, created_by=shell.current_user_email(),
+                    poster_jpeg=clips.poster(frame, clip_key, facts.duration_seconds),
+                    created_by=shell.current_user_email(),
                     on_step=lambda step: st.write(steps[step] + "…"),
                     ledger=cached.team_ledger(frame))
                 live.forget_replicas(frame)

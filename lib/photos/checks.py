@@ -209,15 +209,26 @@ def _confirmed(padded: np.ndarray, box: tuple[int, ...]) -> bool:
     return any(_overlap(mine, hit) > 0.5 for hit in hits)
 
 
-def _find_faces(grey: np.ndarray) -> _Detection:
+def find_faces(grey: np.ndarray, *, area: int = DETECT_AREA, pad: bool = True,
+               min_face: float = MIN_FACE, max_face: float = 0.0) -> list[Box]:
+    """Frontal faces in a grey image (largest first), searched on a copy of at most `area`
+    pixels, none smaller than `min_face` of its short side (nor 24 px) nor, if set, larger than
+    `max_face`; `pad=False` skips the edge padding (faster; a face cut by the frame may be
+    missed)."""
+    return _find_faces(grey, area, pad, min_face, max_face).faces
+
+
+def _find_faces(grey: np.ndarray, area: int = DETECT_AREA, pad: bool = True,
+                min_face: float = MIN_FACE, max_face: float = 0.0) -> _Detection:
     height, width = grey.shape
-    scale = min(1.0, math.sqrt(DETECT_AREA / (width * height)))
+    scale = min(1.0, math.sqrt(area / (width * height)))
     small = _resize(grey, scale)
     sh, sw = small.shape
-    py, px = round(sh * PAD_Y), round(sw * PAD_X)
+    py, px = (round(sh * PAD_Y), round(sw * PAD_X)) if pad else (0, 0)
     padded = cv2.copyMakeBorder(small, py, py, px, px, cv2.BORDER_REPLICATE)
-    min_side = max(24, round(MIN_FACE * min(sh, sw)))
-    boxes, weights = _detect("frontal", padded, 1.1, 5, min_side, weights=True)
+    min_side = max(24, round(min_face * min(sh, sw)))
+    max_side = max(min_side, round(max_face * min(sh, sw))) if max_face else 0
+    boxes, weights = _detect("frontal", padded, 1.1, 5, min_side, max_side, weights=True)
 
     # Keep faces centred inside the real picture, strongest first; drop a box inside a kept one.
     strength = dict(zip(map(tuple, boxes), weights, strict=False))

@@ -25,15 +25,18 @@ _VERDICTS = {
 
 
 def show_recording_guide(full_name: str, model_name: str, *, expanded: bool) -> None:
-    """The statement with the name filled in, the script, the listening part, the tips."""
-    from lib.videos.guide import recording_guide
+    """The statement with the name filled in, the steps of the take, a script to read."""
+    from lib.videos.guide import consent_statement, recording_guide, speaking_script
 
     with st.expander("Recording guide", expanded=expanded, icon=":material/movie:"):
-        for step in recording_guide(full_name, model_name):
-            st.markdown(f"**{escape_markdown(step.title)}**")
-            if step.quote:
-                st.code(step.quote, language=None, wrap_lines=True)  # copyable, not Markdown
-            st.caption(escape_markdown(step.text))
+        with st.container(key="recording-guide"):
+            st.markdown("**The consent statement**, word for word, to open the clip (or to "
+                        "record alone as the consent clip):")
+            st.code(consent_statement(full_name), language=None, wrap_lines=True)
+            for step in recording_guide(full_name, model_name):
+                st.markdown(f"**{escape_markdown(step.title)}** — {escape_markdown(step.detail)}")
+            st.markdown("**A script for the speaking part**, if you want one:")
+            st.code(speaking_script(), language=None, wrap_lines=True)
 
 
 def check_clip(frame: Frame, key: str, size_bytes: int, filename: str, *, model_name: str,
@@ -120,3 +123,11 @@ def convert_clip(frame: Frame, key: str) -> tuple[str, object] | None:
         return None
     bar.empty()
     return converted_key, converted
+
+
+def poster(frame: Frame, key: str, duration_seconds: float) -> bytes | None:
+    """A clean still from the clip (2 s in, where the person faces the camera) for the table."""
+    from lib.videos.poster import poster_jpeg
+
+    return poster_jpeg(frame.services.store.presign_view(key, seconds=300),
+                       at_seconds=min(2.0, duration_seconds / 2))

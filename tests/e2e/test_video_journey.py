@@ -142,7 +142,7 @@ def test_a_20_second_clip_is_blocked_with_the_duration_reason_and_the_guide(
     expect(checks).to_contain_text(re.compile(r"at least 1 min", re.IGNORECASE))
     assert create_button(page).is_disabled()
     # The guide opens again beside the failed check; the form keeps its value.
-    expect(page.get_by_text("Listening", exact=False).first).to_be_visible()
+    expect(page.locator(".st-key-recording-guide")).to_contain_text("Listen for")
     assert page.get_by_label("Replica name").input_value() == "Too Short"
     assert replica_posts(demo) == []
     assert_no_exception(page)
