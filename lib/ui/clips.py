@@ -28,8 +28,8 @@ def show_recording_guide(full_name: str, model_name: str, *, expanded: bool) -> 
     """The statement with the name filled in, the steps of the take, a script to read."""
     from lib.videos.guide import consent_statement, recording_guide, speaking_script
 
-    with st.expander("Recording guide", expanded=expanded, icon=":material/movie:"):
-        with st.container(key="recording-guide"):
+    with (st.expander("Recording guide", expanded=expanded, icon=":material/movie:"),
+          st.container(key="recording-guide")):
             st.markdown("**The consent statement**, word for word, to open the clip (or to "
                         "record alone as the consent clip):")
             st.code(consent_statement(full_name), language=None, wrap_lines=True)

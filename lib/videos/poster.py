@@ -6,7 +6,6 @@ import io
 import os
 
 import av
-from PIL import Image
 
 POSTER_HEIGHT = 256
 
