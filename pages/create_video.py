@@ -23,7 +23,7 @@ state = st.session_state
 state.setdefault("video_round", 0)  # bumped by "Create another" to give fresh upload widgets
 store = frame.services.store
 CLIP_TYPES = [".mp4", ".mov", ".m4v", ".webm"]
-MAX_UPLOAD_BYTES = 4 * 1024**3  # a 4K original may be big: it is converted on its way in
+MAX_UPLOAD_BYTES = 4_000_000_000  # a 4K original may be big: it is converted on its way in
 
 
 def reset_for_another() -> None:

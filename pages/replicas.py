@@ -145,7 +145,9 @@ def details(replica_id: str) -> None:
         photo_col, info_col = st.columns([1, 3])
         photo = cached.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
         if photo:
-            photo_col.image(photo, caption="Source photo", width="stretch")
+            photo_col.image(photo, width="stretch",
+                            caption="From the training clip" if record.kind == "video"
+                            else "Source photo")
         else:
             photo_col.caption("No source photo: this replica was not made here.")
         with info_col:

@@ -26,15 +26,14 @@ _VERDICTS = {
 
 def show_recording_guide(full_name: str, model_name: str, *, expanded: bool) -> None:
     """The statement with the name filled in, the steps of the take, a script to read."""
-    from lib.videos.guide import consent_statement, recording_guide, speaking_script
+    from lib.videos.guide import recording_guide, speaking_script
 
     with (st.expander("Recording guide", expanded=expanded, icon=":material/movie:"),
           st.container(key="recording-guide")):
-            st.markdown("**The consent statement**, word for word, to open the clip (or to "
-                        "record alone as the consent clip):")
-            st.code(consent_statement(full_name), language=None, wrap_lines=True)
             for step in recording_guide(full_name, model_name):
                 st.markdown(f"**{escape_markdown(step.title)}** — {escape_markdown(step.detail)}")
+                if step.quote:
+                    st.code(step.quote, language=None, wrap_lines=True)  # with a copy button
             st.markdown("**A script for the speaking part**, if you want one:")
             st.code(speaking_script(), language=None, wrap_lines=True)
 
@@ -81,8 +80,9 @@ def show_video_report(report: VideoReport, *, key: str) -> None:
                    f"{facts.video_codec or 'no video'} / {facts.audio_codec or 'no audio'}")
     with st.container(key=f"{key}-checks"):
         for check in report.checks:
-            line = (f"{LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}** — "
-                    f"{escape_markdown(check.reason)}")
+            line = f"{LEVEL_ICONS[str(check.level)]} **{escape_markdown(check.label)}**"
+            if check.reason.rstrip(".") != check.label:  # "MP4 file — MP4 file." says it twice
+                line += f" — {escape_markdown(check.reason)}"
             if check.fix:
                 line += f"  \n:gray[Fix: {escape_markdown(check.fix)}]"
             if check.tavus_error and str(check.level) != "pass":

@@ -37,7 +37,7 @@ class NavPage:
 # The one list of screens: streamlit_app.py builds st.navigation from it, the frame the sidebar.
 PAGES = (
     NavPage("pages/create.py", "Create", ":material/add_a_photo:", "create"),
-    NavPage("pages/create_video.py", "Create from video", ":material/videocam:", "create-video"),
+    NavPage("pages/create_video.py", "Create from video", ":material/videocam:", "create_video"),
     NavPage("pages/replicas.py", "Replicas", ":material/table_view:", "replicas"),
     NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
 )

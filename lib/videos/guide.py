@@ -28,6 +28,7 @@ PHOENIX_3 = "phoenix-3"
 class GuideStep:
     title: str
     detail: str
+    quote: str = ""  # words to say exactly (the consent statement), shown copyable
 
 
 def consent_statement(full_name: str) -> str:
@@ -53,8 +54,9 @@ def recording_guide(full_name: str, model_name: str = "phoenix-4") -> list[Guide
     statement = consent_statement(full_name)
     return [
         GuideStep("Say the consent statement first",
-                  f'Look at the camera and say, clearly, in English: "{statement}" '
-                  "Unless you upload a separate consent clip, the video must open with it."),
+                  "Look at the camera and say it clearly, in English, word for word. Unless "
+                  "you upload a separate consent clip, the video must open with it.",
+                  quote=statement),
         GuideStep(f"Speak for {length}",
                   "Then keep talking naturally (read the script if you like): clear "
                   "articulation, teeth visible, at your usual pace."),

@@ -28,7 +28,7 @@ GOOD = Clip(seconds=64)  # 720p30 H.264/AAC: the statement and a script, then ~2
 
 
 def open_video_page(page: Page, demo: DemoApp) -> None:
-    page.goto(f"{demo.app.url}/create-video")
+    page.goto(f"{demo.app.url}/create_video")
     wait_idle(page)
     expect(page.get_by_test_id("videoUploaderInput").first).to_be_attached()
 
@@ -49,6 +49,12 @@ def replica_posts(demo: DemoApp) -> list[dict]:
     return [r for r in requests if r["method"] == "POST" and r["path"] == "/v2/replicas"]
 
 
+def create_body(demo: DemoApp, replica_id: str) -> dict:
+    """The create request as the simulator received it (URLs without their query string)."""
+    answer = httpx.get(f"{demo.simulator_url}/_sim/replicas/{replica_id}/request")
+    return answer.raise_for_status().json()["request"]
+
+
 def created_id(page: Page) -> str:
     result = page.locator(".st-key-video-create-result")
     result.wait_for(timeout=30_000)
@@ -59,8 +65,8 @@ def test_a_good_clip_is_checked_created_once_and_trains_to_ready(
         page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
     demo = demo_app
     open_video_page(page, demo)
-    page.get_by_label("Full name of the person filmed").fill("Ada Lovelace")
-    page.get_by_label("Full name of the person filmed").press("Enter")
+    page.get_by_role("textbox", name="Full name of the person filmed").fill("Ada Lovelace")
+    page.get_by_role("textbox", name="Full name of the person filmed").press("Enter")
     wait_idle(page)
     # The guide shows the statement with the name, before anything is uploaded.
     expect(page.get_by_text(re.compile(r"I, Ada Lovelace, am currently speaking"))).to_be_visible()
@@ -82,7 +88,7 @@ def test_a_good_clip_is_checked_created_once_and_trains_to_ready(
     assert_no_exception(page)
     posts = replica_posts(demo)
     assert len(posts) == 1, posts
-    sent = httpx.get(f"{demo.simulator_url}/_sim/replicas/{replica_id}/request").json()
+    sent = create_body(demo, replica_id)
     assert "voice_name" not in sent and "train_image_url" not in sent
     assert "/videos/" in sent["train_video_url"] and sent["train_video_url"].endswith(".mp4")
     shot(page, "video-3-created")
@@ -106,7 +112,7 @@ def test_an_iphone_hevc_mov_is_converted_checked_again_and_created(
         page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
     demo = demo_app
     open_video_page(page, demo)
-    page.get_by_label("Full name of the person filmed").fill("Grace Hopper")
+    page.get_by_role("textbox", name="Full name of the person filmed").fill("Grace Hopper")
     choose_clip(page, copy_clip(GOOD.short(container="mov", video_codec="libx265"),
                                 tmp_path / "IMG_0042.MOV"))
     checks = page.locator(".st-key-training-clip-checks")
@@ -124,7 +130,7 @@ def test_an_iphone_hevc_mov_is_converted_checked_again_and_created(
     httpx.delete(f"{demo.simulator_url}/_sim/requests").raise_for_status()
     create_button(page).click()
     replica_id = created_id(page)
-    sent = httpx.get(f"{demo.simulator_url}/_sim/replicas/{replica_id}/request").json()
+    sent = create_body(demo, replica_id)
     assert sent["train_video_url"].endswith("-converted.mp4")
     assert len(replica_posts(demo)) == 1
 
@@ -153,7 +159,7 @@ def test_a_separate_consent_clip_is_sent_as_consent_video_url(
         page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
     demo = demo_app
     open_video_page(page, demo)
-    page.get_by_label("Full name of the person filmed").fill("Alan Turing")
+    page.get_by_role("textbox", name="Full name of the person filmed").fill("Alan Turing")
     page.get_by_text("A separate consent clip").click()
     wait_idle(page)
     expect(page.get_by_test_id("videoUploaderInput")).to_have_count(2)
@@ -170,7 +176,7 @@ def test_a_separate_consent_clip_is_sent_as_consent_video_url(
     httpx.delete(f"{demo.simulator_url}/_sim/requests").raise_for_status()
     create_button(page).click()
     replica_id = created_id(page)
-    sent = httpx.get(f"{demo.simulator_url}/_sim/replicas/{replica_id}/request").json()
+    sent = create_body(demo, replica_id)
     assert sent["consent_video_url"].endswith("consent.mp4")
     assert len(replica_posts(demo)) == 1
     httpx.post(f"{demo.simulator_url}/_sim/advance", json={"seconds": 1}).raise_for_status()
