@@ -149,6 +149,10 @@ def probe_video(source: str | os.PathLike[str], *, size_bytes: int | None = None
             what = "a sound recording" if audio is not None else "not a video"
             raise VideoError(f"This file has no picture ({what}): upload the video itself, "
                              "recorded with the camera, as an MP4.")
+        if container.format.name.endswith("_pipe") or container.format.name == "image2":
+            # FFmpeg reads a photo as a one-frame "video": say what it is.
+            raise VideoError("This is a still picture, not a video: upload the video recording "
+                             "itself, as an MP4.")
         stream = container.streams.video[0]
         video_codec = stream.codec_context.name
         codecs = {video_codec} | ({audio_codec} if audio_codec else set())

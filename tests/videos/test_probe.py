@@ -86,6 +86,16 @@ def test_truncated_mp4_is_refused(tmp_path: Path) -> None:
         probe_video(half)
 
 
+def test_photo_named_mp4_is_a_still_picture(tmp_path: Path) -> None:
+    from tests.media import astronaut, encode
+
+    for fmt in ("PNG", "JPEG"):
+        fake = tmp_path / f"photo-{fmt}.mp4"
+        fake.write_bytes(encode(astronaut(), fmt))
+        with pytest.raises(VideoError, match="still picture"):
+            probe_video(fake)
+
+
 def test_audio_only_has_no_picture() -> None:
     with pytest.raises(VideoError, match="no picture"):
         probe_video(clip_path(clips.AUDIO_ONLY))
