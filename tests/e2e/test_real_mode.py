@@ -14,6 +14,7 @@ from playwright.sync_api import Page, WebSocket, expect
 from lib.config import S3Settings
 from lib.storage.ledger import record_key
 from lib.storage.s3 import ImageStore
+from lib.storage.uploads import ensure_cors
 from lib.tavus.client import TavusClient
 from lib.tavus.simulator import TavusSimulator
 from tests.e2e.conftest import (
@@ -29,6 +30,7 @@ from tests.e2e.conftest import (
     wait_until,
 )
 from tests.media import astronaut_png
+from tests.video_media import Clip, copy_clip
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +190,45 @@ def test_demo_mode_starts_both_stand_ins_for_contrast(page: Page) -> None:
         assert "demo mode: Tavus simulator at" in app.log()
     finally:
         stop_app(app)
+
+
+def test_real_mode_trains_from_a_video_put_straight_into_the_configured_bucket(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tmp_path: Path) -> None:
+    # What the README asks of a real bucket: a CORS rule for the app's own address.
+    store = ImageStore(external_s3)
+    ensure_cors(store, [real_app.url])
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
+        payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)))
+
+    page.goto(f"{real_app.url}/create_video")
+    wait_idle(page)
+    page.get_by_role("textbox", name="Full name of the person filmed").fill("Ada Lovelace")
+    page.get_by_test_id("videoUploaderInput").set_input_files(
+        str(copy_clip(Clip(seconds=64), tmp_path / "external take.mp4")))
+    expect(page.get_by_test_id("videoUploaderStatus")).to_have_text("Uploaded ✓",
+                                                                     timeout=60_000)
+    expect(page.locator(".st-key-training-clip-verdict")).to_contain_text("Ready",
+                                                                           timeout=60_000)
+    page.get_by_label("Replica name").fill("External Video")
+    wait_idle(page)
+    page.get_by_role("button", name="Create replica").click()
+    page.locator(".st-key-video-create-result").wait_for(timeout=30_000)
+    assert_no_exception(page)
+
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        [created] = [r for r in tavus.list_all_replicas() if r.replica_name == "External Video"]
+        sent = external_tavus.replica_request(created.replica_id)
+        # The clip went from the browser to the configured bucket, and Tavus fetched it there.
+        assert sent["train_video_url"].startswith(
+            f"{external_s3.endpoint_url}/{BUCKET}/team/videos/")
+        assert "voice_name" not in sent
+        assert external_tavus.wait_for_downloads()
+        assert tavus.get_replica(created.replica_id).error_message in (None, "")
+    clip_key = sent["train_video_url"].split(f"/{BUCKET}/", 1)[1]
+    assert store.call("head_object", Key=clip_key)["ContentLength"] > 1_000_000
+    shot(page, "real-mode-video")
+    for secret in (TAVUS_KEY, AWS_SECRET):
+        assert not any(secret in frame for frame in frames)
+        assert secret not in page.content() and secret not in real_app.log()
