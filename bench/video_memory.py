@@ -27,6 +27,7 @@ import hashlib
 import json
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.common import Section, rss_mb
@@ -51,8 +52,6 @@ def _recipe():
 
 def big_clip() -> tuple[Path, dict]:
     """The ~500 MB clip (drawn on first use, then cached) and check_video's summary of it."""
-    from dataclasses import asdict
-
     from tests.video_media import CACHE, RECIPE_VERSION
 
     clip = _recipe()
@@ -169,12 +168,138 @@ def _status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
+@dataclass
+class _Journey:
+    baseline: float
+    peak: float
+    where: str  # the phase of the peak
+    phase_peaks: dict[str, float]
+    rss_end: float
+    hwm_before: float
+    hwm_after: float
+    upload_s: float
+    check_s: float
+    create_s: float
+    verdict: str
+    samples: int
+    trace: list[list[float]]  # [seconds since the file was chosen, MB], every 0.5 s
+
+    def to_json(self) -> dict:
+        out = {k: (round(v, 2) if isinstance(v, float) else v)
+               for k, v in asdict(self).items() if k != "phase_peaks"}
+        out["delta_mb"] = round(self.peak - self.baseline, 1)
+        out["phase_peak_delta_mb"] = {k: round(v - self.baseline, 1)
+                                      for k, v in self.phase_peaks.items()}
+        return out
+
+
+PHASES = {"upload": ("upload", "check"), "check": ("check", "checked"),
+          "create": ("create", "created"), "after": ("created", "end")}
+
+
+def _journey(browser, url: str, pid: int, clip: Path, artifacts: Path,
+             shots: str | None) -> _Journey:
+    """One session: open Create from a video, name the person, settle (the baseline), then
+    upload, check and create while a thread samples the server's RSS."""
+    from playwright.sync_api import expect
+
+    from bench.memory import _settled_rss, _wait_idle
+
+    marks: dict[str, float] = {}
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    sampler = None
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/create_video")
+        _wait_idle(page)
+        uploader = page.get_by_test_id("videoUploaderInput").first
+        expect(uploader).to_be_attached(timeout=60_000)
+        name = page.get_by_role("textbox", name="Full name of the person filmed")
+        name.fill("Ada Lovelace")
+        name.press("Enter")
+        _wait_idle(page)
+        baseline = _settled_rss(pid)
+        hwm_before = _status_kb(pid, "VmHWM") / 1024
+        sampler = _Sampler(pid).start()
+
+        marks["upload"] = time.perf_counter()
+        uploader.set_input_files(str(clip))
+        expect(page.get_by_test_id("videoUploaderStatus").first).to_have_text(
+            "Uploaded ✓", timeout=STEP_TIMEOUT_MS)
+        marks["check"] = time.perf_counter()
+        verdict = page.locator(".st-key-training-clip-verdict")
+        verdict.wait_for(timeout=STEP_TIMEOUT_MS)
+        marks["checked"] = time.perf_counter()
+        _wait_idle(page, timeout=STEP_TIMEOUT_MS)
+        verdict_text = verdict.inner_text()
+        button = page.get_by_role("button", name="Create replica")
+        if shots:
+            page.screenshot(path=str(artifacts / f"{shots}-checked.png"), full_page=True)
+        if not button.is_enabled():
+            checks = page.locator(".st-key-training-clip-checks").inner_text()
+            raise RuntimeError(f"the clip did not pass the app's checks: {verdict_text}\n"
+                               f"{checks}")
+        marks["create"] = time.perf_counter()
+        button.click()
+        page.locator(".st-key-video-create-result").wait_for(timeout=STEP_TIMEOUT_MS)
+        marks["created"] = time.perf_counter()
+        _wait_idle(page, timeout=STEP_TIMEOUT_MS)
+        time.sleep(AFTER_SECONDS)
+        marks["end"] = time.perf_counter()
+        sampler.stop()
+        if shots:
+            page.screenshot(path=str(artifacts / f"{shots}-created.png"), full_page=True)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        context.close()
+    peak, peak_at = sampler.peak(marks["upload"], marks["end"])
+    return _Journey(
+        baseline=baseline, peak=peak,
+        where=next(k for k, (a, b) in PHASES.items() if marks[a] <= peak_at <= marks[b]),
+        phase_peaks={k: sampler.peak(marks[a], marks[b])[0] for k, (a, b) in PHASES.items()},
+        rss_end=rss_mb(pid), hwm_before=hwm_before, hwm_after=_status_kb(pid, "VmHWM") / 1024,
+        upload_s=marks["check"] - marks["upload"], check_s=marks["checked"] - marks["check"],
+        create_s=marks["created"] - marks["create"], verdict=verdict_text,
+        samples=len(sampler.samples),
+        trace=[[round(t - marks["upload"], 2), round(mb, 1)] for t, mb in sampler.samples[::5]])
+
+
+# What the journey imports for the first time, measured alone in a fresh process that has
+# loaded what an idle Create-from-video page has (streamlit, pandas, lib.ui).
+_IMPORTS = """
+import lib.ui.shell, lib.ui.clips, lib.ui.uploader
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+base = rss()
+import lib.videos.checks, lib.videos.poster  # PyAV (FFmpeg), OpenCV with its cascades
+checks = rss()
+import altair  # st.area_chart of the sound levels
+print(checks - base, rss() - checks)
+"""
+
+
+def _import_costs() -> tuple[float, float] | None:
+    import subprocess
+
+    from bench.common import PY, ROOT, clean_env
+
+    done = subprocess.run([PY, "-c", _IMPORTS], cwd=ROOT, env=clean_env(), capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode:
+        return None
+    checks, chart = (float(x) for x in done.stdout.split())
+    return checks, chart
+
+
 def run(*, artifacts: Path) -> Section:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from bench.cold_start import launch_browser, start_streamlit
     from bench.common import ROOT, TAVUS_KEY, S3Server, Target, clean_env, stop, wait_http
-    from bench.memory import _settled_rss, _wait_idle
     from lib.storage.s3 import ImageStore
     from lib.storage.uploads import ensure_cors
     from lib.tavus.simulator import TavusSimulator
@@ -191,8 +316,7 @@ def run(*, artifacts: Path) -> Section:
                  f"failed {local['failed'] or 'none'}, warned {local['warned'] or 'none'}")
     s3 = S3Server().start()
     sim = TavusSimulator(TAVUS_KEY, training_seconds=10_000_000, seed_demo_data=False).start()
-    process = sampler = None
-    marks: dict[str, float] = {}
+    process = None
     try:
         env = clean_env(TAVUS_API_KEY=TAVUS_KEY, TAVUS_API_URL=sim.base_url, PRIVATE_APP="1",
                         **s3.app_env(PREFIX))
@@ -207,100 +331,53 @@ def run(*, artifacts: Path) -> Section:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}/create_video")
-                _wait_idle(page)
-                uploader = page.get_by_test_id("videoUploaderInput").first
-                expect(uploader).to_be_attached(timeout=60_000)
-                name = page.get_by_role("textbox", name="Full name of the person filmed")
-                name.fill("Ada Lovelace")
-                name.press("Enter")
-                _wait_idle(page)
-                baseline = _settled_rss(process.pid)
-                hwm_before = _status_kb(process.pid, "VmHWM") / 1024
-                sampler = _Sampler(process.pid).start()
-
-                marks["upload"] = time.perf_counter()
-                uploader.set_input_files(str(clip))
-                expect(page.get_by_test_id("videoUploaderStatus").first).to_have_text(
-                    "Uploaded ✓", timeout=STEP_TIMEOUT_MS)
-                marks["check"] = time.perf_counter()
-                verdict = page.locator(".st-key-training-clip-verdict")
-                verdict.wait_for(timeout=STEP_TIMEOUT_MS)
-                marks["checked"] = time.perf_counter()
-                _wait_idle(page, timeout=STEP_TIMEOUT_MS)
-                verdict_text = verdict.inner_text()
-                button = page.get_by_role("button", name="Create replica")
-                page.screenshot(path=str(artifacts / "video-memory-checked.png"), full_page=True)
-                if not button.is_enabled():
-                    checks = page.locator(".st-key-training-clip-checks").inner_text()
-                    raise RuntimeError(f"the clip did not pass the app's checks: {verdict_text}"
-                                       f"\n{checks}")
-                marks["create"] = time.perf_counter()
-                button.click()
-                page.locator(".st-key-video-create-result").wait_for(timeout=STEP_TIMEOUT_MS)
-                marks["created"] = time.perf_counter()
-                _wait_idle(page, timeout=STEP_TIMEOUT_MS)
-                time.sleep(AFTER_SECONDS)
-                marks["end"] = time.perf_counter()
-                sampler.stop()
-                hwm_after = _status_kb(process.pid, "VmHWM") / 1024
-                rss_end = rss_mb(process.pid)
-                page.screenshot(path=str(artifacts / "video-memory-created.png"), full_page=True)
-                context.close()
+                first = _journey(browser, url, process.pid, clip, artifacts, "video-memory")
+                # The same again in a second session on the now warm server: what one more
+                # clip costs once the checks' modules are loaded.
+                again = _journey(browser, url, process.pid, clip, artifacts, None)
             finally:
                 browser.close()
         downloaded = sim.wait_for_downloads(timeout=120)
         moto_hwm = _status_kb(s3.process.pid, "VmHWM") / 1024
     finally:
-        if sampler is not None:
-            sampler.stop()
         stop(process)
         sim.stop()
         s3.stop()
 
-    peak, peak_at = sampler.peak(marks["upload"], marks["end"])
-    phases = {"upload": ("upload", "check"), "check": ("check", "checked"),
-              "create": ("create", "created"), "after": ("created", "end")}
-    phase_peaks = {k: sampler.peak(marks[a], marks[b])[0] for k, (a, b) in phases.items()}
-    delta = peak - baseline
-    upload_s = marks["check"] - marks["upload"]
-    check_s = marks["checked"] - marks["check"]
-    create_s = marks["created"] - marks["create"]
-    where = next(k for k, (a, b) in phases.items() if marks[a] <= peak_at <= marks[b])
+    j = first
+    peak, baseline, delta, where = j.peak, j.baseline, j.peak - j.baseline, j.where
     section.row("clip", f"{size / 1e6:.1f} MB, {CLIP_SECONDS:.0f} s 720p30 H.264/AAC")
     section.row("baseline: one idle session on Create from a video", f"{baseline:.1f} MB")
     section.row("peak RSS over the journey (VmRSS every 100 ms)",
-                f"{peak:.1f} MB (+{delta:.1f}, during {where}; "
-                f"{len(sampler.samples)} samples)")
+                f"{peak:.1f} MB (+{delta:.1f}, during {where}; {j.samples} samples)")
     section.row("… peak while uploading / checking / creating / after",
-                " / ".join(f"{phase_peaks[k] - baseline:+.1f}" for k in phases) + " MB")
-    section.row("RSS a few seconds after the result", f"{rss_end:.1f} MB "
-                                                      f"({rss_end - baseline:+.1f})")
+                " / ".join(f"{v - baseline:+.1f}" for v in j.phase_peaks.values()) + " MB")
+    section.row("RSS a few seconds after the result", f"{j.rss_end:.1f} MB "
+                                                      f"({j.rss_end - baseline:+.1f})")
     section.row("VmHWM (lifetime peak): before upload / at end",
-                f"{hwm_before:.1f} / {hwm_after:.1f} MB")
+                f"{j.hwm_before:.1f} / {j.hwm_after:.1f} MB")
     section.row("time to upload (chosen → \"Uploaded ✓\")",
-                f"{upload_s:.1f} s ({size / 1e6 / upload_s:.0f} MB/s)")
-    section.row("time to check (uploaded → verdict shown)", f"{check_s:.1f} s")
-    section.row("time to create (click → result shown)", f"{create_s:.1f} s")
-    section.row("verdict in the app", verdict_text.splitlines()[0][:70])
-    section.row("moto's own peak RSS (the clip lives there)", f"{moto_hwm:.0f} MB")
+                f"{j.upload_s:.1f} s ({size / 1e6 / j.upload_s:.0f} MB/s)")
+    section.row("time to check (uploaded → verdict shown)", f"{j.check_s:.1f} s")
+    section.row("time to create (click → result shown)", f"{j.create_s:.1f} s")
+    section.row("verdict in the app", j.verdict.splitlines()[0][:70])
+    section.row("again, 2nd session on the warm server: baseline / peak",
+                f"{again.baseline:.1f} / {again.peak:.1f} MB "
+                f"(+{again.peak - again.baseline:.1f}, during {again.where})")
+    section.row("… its upload / check / create",
+                f"{again.upload_s:.1f} / {again.check_s:.1f} / {again.create_s:.1f} s")
+    section.row("moto's own peak RSS (both clips live there)", f"{moto_hwm:.0f} MB")
+    imports = _import_costs()
+    if imports is not None:
+        section.row("first-use imports alone: the checks (av, cv2) / altair",
+                    f"+{imports[0]:.1f} / +{imports[1]:.1f} MB")
     if not downloaded:
-        section.note("the simulator had not finished downloading the clip within 120 s")
+        section.note("the simulator had not finished downloading the clips within 120 s")
     section.figures.update({
         "clip_bytes": size, "clip_seconds": CLIP_SECONDS, "local_check": local,
-        "rss_baseline_mb": round(baseline, 1), "rss_peak_mb": round(peak, 1),
-        "rss_delta_mb": round(delta, 1), "peak_during": where,
-        "phase_peak_delta_mb": {k: round(v - baseline, 1) for k, v in phase_peaks.items()},
-        "rss_end_mb": round(rss_end, 1),
-        "vmhwm_before_mb": round(hwm_before, 1), "vmhwm_after_mb": round(hwm_after, 1),
-        "upload_s": round(upload_s, 2), "check_s": round(check_s, 2),
-        "create_s": round(create_s, 2), "moto_vmhwm_mb": round(moto_hwm, 1),
-        "samples": len(sampler.samples),
-        "rss_trace_mb": [[round(t - marks["upload"], 2), round(mb, 1)]
-                         for t, mb in sampler.samples[::5]]})
+        "first": first.to_json(), "again": again.to_json(), "moto_vmhwm_mb": round(moto_hwm, 1),
+        "import_mb": None if imports is None else {"checks": round(imports[0], 1),
+                                                   "altair": round(imports[1], 1)}})
     section.target(Target("video_memory_peak",
                           f"Peak RSS, {size / 1e6:.0f} MB clip uploaded+checked+created",
                           delta, TARGET_MB, "MB",
