@@ -11,13 +11,16 @@ baseline; then the clip goes through the page's uploader (the browser PUTs 16 Mi
 to S3 with presigned URLs), the checks read it back from S3 through a presigned URL (FFmpeg's
 HTTP reader), "Create replica" signs it, makes a poster and asks Tavus, and the result is shown.
 A thread samples VmRSS of the server every 100 ms from the baseline to a few seconds after the
-result; VmHWM (the process's lifetime peak) is read at the end.
+result; VmHWM (the process's lifetime peak) is read at the end. The target is on this first
+journey; the same journey is then run in a second session on the now warm server, and the RSS
+the first-use imports cost (PyAV, OpenCV, altair) is measured alone in a fresh process, to tell
+one-off imports from what a clip costs.
 
 The clip: the tests' default training clip (tests/video_media.py: the astronaut, an espeak-ng
 voice, then quiet), 64 s of 1280x720 at 30 fps, but every frame carries a low-amplitude
 sensor-like grain (Gaussian, sigma 1.5 of 255) and x264 is asked for ~62 Mbit/s: a real
 clip that passes the checks and weighs ~500 MB (a camera's high-bitrate recording). Drawn once
-(~1 min here), cached under the temp directory next to the tests' clips, with check_video's
+(~40 s here), cached under the temp directory next to the tests' clips, with check_video's
 verdict of it kept beside it.
 """
 
