@@ -42,11 +42,10 @@ __all__ = ["MAX_BYTES", "MIN_SECONDS", "SampledFrame", "VideoError", "VideoRepor
            "check_consent_clip", "check_video", "min_seconds"]
 
 # ------------------------------------------------------------------------------------------------
-# Tavus's file rules (docs "Training from a video"). "Under 750 MB": Tavus means megabytes as
-# upload tools count them (MiB); the stricter decimal reading would flag 715-750 MiB files that
-# Tavus takes, so 750 MiB it is, and a file at or above it fails.
-# ------------------------------------------------------------------------------------------------
-MAX_BYTES = 750 * 1024 * 1024
+# Tavus's file rules (docs "Training from a video"). "Under 750 MB" is read the strict way,
+# 750,000,000 bytes (as the simulator does): a clip that might be refused after hours is better
+# converted now. Sizes are shown in the same decimal MB as the uploader shows them.
+MAX_BYTES = 750_000_000
 MIN_FPS = 25.0
 MAX_FPS = 30.5  # above 30 fps Tavus is fine, but Convert brings it to 30 (smaller upload)
 MIN_HEIGHT = 720  # the short side, as displayed
@@ -245,11 +244,11 @@ def _file_checks(facts: VideoFacts, *, need_seconds: float | None,
         out.append((_result("file_size", Level.PASS, "Size unknown (the server did not say); "
                             "Tavus takes files under 750 MB."), False))
     elif facts.size_bytes >= MAX_BYTES:
-        out.append((_result("file_size", Level.FAIL, f"{facts.size_bytes / 2**20:,.0f} MB; Tavus "
+        out.append((_result("file_size", Level.FAIL, f"{facts.size_bytes / 1e6:,.0f} MB; Tavus "
                             "takes files under 750 MB.", "Use Convert: 1080p H.264 at a sensible "
                             "bitrate is far smaller.", "file_size"), True))
     else:
-        out.append((_result("file_size", Level.PASS, f"{facts.size_bytes / 2**20:,.1f} MB."),
+        out.append((_result("file_size", Level.PASS, f"{facts.size_bytes / 1e6:,.1f} MB."),
                     False))
 
     if facts.audio_codec is None:
