@@ -387,8 +387,10 @@ def test_an_upload_that_failed_half_way_shows_its_message_and_checks_nothing(
 
 
 def test_an_object_gone_before_the_check_is_explained(screen: Screen) -> None:
-    key = "videos/deleted-meanwhile.mp4"
-    screen.uploaded(TRAIN, key, "take1.mp4", 123_456)
+    data = clip_bytes(clips.SMALL)()
+    key = screen.put(data, "take1.mp4")
+    screen.store.delete(key)  # gone between the upload and the check (a lifecycle rule, a person)
+    screen.uploaded(TRAIN, key, "take1.mp4", len(data))
     screen.run()
     screen.says("there is no file at this link (404)", "Upload it again")
     assert not any("Clip score" in t for t in screen.texts())
