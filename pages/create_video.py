@@ -28,7 +28,7 @@ MAX_UPLOAD_BYTES = 4_000_000_000  # a 4K original may be big: it is converted on
 
 def reset_for_another() -> None:
     state.video_round += 1
-    for key in ("video_attempt", "clip_reports", "converted_clips"):
+    for key in ("video_attempt", "clip_reports", "clip_refusals", "converted_clips"):
         state.pop(key, None)
     state.update(video_replica_name="", video_notes="", video_callback_url="")
 
@@ -81,7 +81,9 @@ with clip_col:
                                   consent=consent_mode)
         if report is not None:
             clips.show_video_report(report, key="training-clip")
-            if report.convertible and report.blocking and training.key not in converted:
+            # Also for file warnings alone (a variable frame rate, above 1080p): their fix
+            # says "Use Convert", so the button must be there.
+            if report.convertible and training.key not in converted:
                 st.info("Only the file is wrong: convert it here to mp4 / H.264 / AAC at "
                         "25–30 fps, at most 1080p. The result is checked again.",
                         icon=":material/autorenew:")

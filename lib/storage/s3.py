@@ -219,6 +219,14 @@ class ImageStore:
         except (ClientError, BotoCoreError) as exc:
             raise _error_from_boto(exc, self.bucket) from None
 
+    def delete(self, key: str) -> None:
+        """Delete one object (a missing key is no error: S3 answers 204 either way)."""
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+        log.info("deleted s3://%s/%s", self.bucket, key)
+
     def ensure_bucket(self) -> None:
         """Create the bucket if it is missing (used for the local demo server)."""
         try:

@@ -4,6 +4,7 @@ passes through this process's memory whole."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ import streamlit as st
 
 from lib.text import escape_markdown
 from lib.ui.widgets import LEVEL_ICONS
+
+log = logging.getLogger("replica_studio.ui.clips")
 
 if TYPE_CHECKING:  # annotations only: PyAV and OpenCV load where clips are checked
     from lib.ui.shell import Frame
@@ -41,11 +44,20 @@ def show_recording_guide(full_name: str, model_name: str, *, expanded: bool) -> 
 def check_clip(frame: Frame, key: str, size_bytes: int, filename: str, *, model_name: str,
                consent: str, role: str = "training") -> VideoReport | None:
     """The clip's report, once per clip and settings for this session (a progress bar while it
-    runs); None with a message shown when the file cannot be read as a video."""
+    runs); None with a message shown when the file cannot be read as a video.
+
+    A file that is not a readable video is deleted from the bucket at once (nothing is kept for
+    a refused file) and its message is remembered, so later reruns say the same thing. When only
+    the download failed (storage unreachable, link refused) the file is kept and checked again
+    on the next run."""
     from lib.videos.checks import check_consent_clip, check_video
-    from lib.videos.probe import VideoError
+    from lib.videos.probe import VideoDownloadError, VideoError
 
     reports = st.session_state.setdefault("clip_reports", {})
+    refusals = st.session_state.setdefault("clip_refusals", {})
+    if key in refusals:
+        st.error(refusals[key], icon=":material/videocam_off:")
+        return None
     wanted = (key, model_name, consent, role)
     if wanted in reports:
         return reports[wanted]
@@ -58,13 +70,32 @@ def check_clip(frame: Frame, key: str, size_bytes: int, filename: str, *, model_
             report = check_video(url, model_name=model_name, consent=consent,
                                  size_bytes=size_bytes, filename=filename,
                                  on_progress=lambda done: bar.progress(min(1.0, done)))
+    except VideoDownloadError as error:
+        bar.empty()
+        st.error(escape_markdown(str(error)), icon=":material/cloud_off:")
+        return None
     except VideoError as error:
         bar.empty()
-        st.error(escape_markdown(str(error)), icon=":material/videocam_off:")
+        message = escape_markdown(f"{error} {_remove_refused(frame, key, filename)}")
+        refusals[key] = message
+        st.error(message, icon=":material/videocam_off:")
         return None
     bar.empty()
     reports[wanted] = report
     return report
+
+
+def _remove_refused(frame: Frame, key: str, filename: str) -> str:
+    """Delete a refused file from the bucket; what to tell the user about it."""
+    from lib.storage.s3 import StorageError
+
+    try:
+        frame.services.store.delete(key)
+    except StorageError as error:
+        log.warning("could not delete refused clip %s: %s", key, error.message)
+        return (f"{filename} could not be removed from the bucket ({error.message}); choose "
+                "another file.")
+    return f"{filename} was removed from the bucket; choose another file."
 
 
 def show_video_report(report: VideoReport, *, key: str) -> None:

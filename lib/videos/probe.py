@@ -33,6 +33,11 @@ class VideoError(Exception):
     """Not a readable video; str(e) is a one-line message for the user naming what to do."""
 
 
+class VideoDownloadError(VideoError):
+    """The link could not be read (missing object, refused, storage unreachable): says nothing
+    about the file itself, so a caller must not treat the file as bad."""
+
+
 @dataclass(frozen=True)
 class VideoFacts:
     container: str  # "mp4", "mov", "webm", "mkv", "m4a", ...: short, lower-case
@@ -60,14 +65,21 @@ def open_input(source: str | os.PathLike[str]) -> av.container.InputContainer:
                            options={"reconnect": "1", "reconnect_streamed": "1"})
         return av.open(os.fspath(source))
     except av.error.HTTPNotFoundError as e:
-        raise VideoError("Could not download the video: there is no file at this link (404). "
-                         "Upload it again.") from e
+        raise VideoDownloadError("Could not download the video: there is no file at this link "
+                                 "(404). Upload it again.") from e
     except (av.error.HTTPForbiddenError, av.error.HTTPUnauthorizedError) as e:
-        raise VideoError("Could not download the video: the link was refused (expired or not "
-                         "signed for this file). Make a new link and try again.") from e
+        raise VideoDownloadError("Could not download the video: the link was refused (expired or "
+                                 "not signed for this file). Make a new link and try again.") from e
     except (av.error.HTTPError, av.error.HTTPClientError, av.error.HTTPServerError) as e:
-        raise VideoError(f"Could not download the video ({e.strerror or e}): check that the link "
-                         "works and has not expired, then try again.") from e
+        raise VideoDownloadError(f"Could not download the video ({e.strerror or e}): check that "
+                                 "the link works and has not expired, then try again.") from e
+    except (ConnectionError, TimeoutError) as e:
+        if not is_url(source):
+            raise VideoError("The video file could not be read: upload it again.") from e
+        host = urlsplit(str(source)).netloc  # the host only: the query string is a credential
+        raise VideoDownloadError(f"Could not reach the storage at {host} to read the video "
+                                 f"({type(e).__name__}): check the network and the S3 settings, "
+                                 "then try again. The file itself was not judged.") from e
     except (av.error.FileNotFoundError, FileNotFoundError) as e:
         raise VideoError("The video file was not found: upload it again.") from e
     except (av.error.FFmpegError, OSError) as e:
@@ -140,6 +152,9 @@ def probe_video(source: str | os.PathLike[str], *, size_bytes: int | None = None
             size_bytes = os.path.getsize(source)
         except OSError as e:
             raise VideoError("The video file was not found: upload it again.") from e
+    if size_bytes == 0:  # over HTTP an empty object answers a range read with 416, not "empty"
+        raise VideoError("The file is empty (0 bytes): nothing was recorded or the export "
+                         "failed. Export or record it again as an MP4 and upload that.")
     with open_input(source) as container:
         if size_bytes is None and container.size and container.size > 0:
             size_bytes = int(container.size)  # the server's Content-Length

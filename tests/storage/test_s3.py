@@ -167,3 +167,21 @@ def test_upload_file_to_a_missing_bucket_is_explained(s3_settings: S3Settings, t
     with pytest.raises(StorageError) as caught:
         store.upload_file(path, "videos/small.mp4", "video/mp4")
     assert caught.value.code == "NoSuchBucket"
+
+
+def test_delete_removes_the_object_and_a_missing_key_is_no_error(
+        s3_settings: S3Settings) -> None:
+    store = ImageStore(s3_settings)
+    store.put_bytes("videos/refused.mp4", b"not a video", "video/mp4")
+    store.put_bytes("videos/kept.mp4", b"another", "video/mp4")
+    store.delete("videos/refused.mp4")
+    assert store.list_keys("videos/") == ["videos/kept.mp4"]
+    store.delete("videos/refused.mp4")  # already gone: S3 answers 204 again
+    assert store.list_keys("videos/") == ["videos/kept.mp4"]
+
+
+def test_delete_names_the_endpoint_when_the_store_is_down(s3_settings: S3Settings) -> None:
+    store = ImageStore(replace(s3_settings, endpoint_url="http://127.0.0.1:9"), timeout=2)
+    with pytest.raises(StorageError) as caught:
+        store.delete("videos/refused.mp4")
+    assert "Could not reach" in caught.value.message, caught.value.message

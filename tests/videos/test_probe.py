@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.videos.probe import VideoError, VideoFacts, probe_video
+from lib.videos.probe import VideoDownloadError, VideoError, VideoFacts, probe_video
 from tests.video_media import clip_path
 from tests.videos import clips
 
@@ -176,9 +176,24 @@ def test_probe_over_http_matches_the_local_file(served) -> None:
 
 
 def test_unreadable_url() -> None:
+    """Nothing listens there: a download failure (the file may be fine), naming the host only."""
     from tests.conftest import free_port
 
-    with pytest.raises(VideoError):
-        probe_video(f"http://127.0.0.1:{free_port()}/nothing.mp4")
+    port = free_port()
+    with pytest.raises(VideoDownloadError) as caught:
+        probe_video(f"http://127.0.0.1:{port}/nothing.mp4?X-Amz-Signature=secret")
+    message = str(caught.value)
+    assert f"Could not reach the storage at 127.0.0.1:{port}" in message, message
+    assert "secret" not in message and "not a readable video" not in message
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoError, match=r"empty \(0 bytes\)") as caught:
+        probe_video(empty)
+    assert not isinstance(caught.value, VideoDownloadError)  # the file itself is bad
+    with pytest.raises(VideoError, match=r"empty \(0 bytes\)"):  # as an S3 upload declares it
+        probe_video("http://127.0.0.1:9/empty.mp4", size_bytes=0)
 
 
