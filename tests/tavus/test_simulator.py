@@ -612,6 +612,8 @@ def test_conversation_lifecycle(sim: TavusSimulator, client: httpx.Client) -> No
     assert g["persona_id"].startswith("p") and "events" not in g
     assert cid in _listed(client, "active") and cid not in _listed(client, "ended")
     sim.advance(5)
+    assert _conv_get(client, cid, verbose="true")["events"] == []  # nobody has joined yet
+    assert httpx.get(c["conversation_url"]).status_code == 200  # opening the room joins
     events = _conv_get(client, cid, verbose="true")["events"]
     assert [e["event_type"] for e in events] == ["system.replica_joined"]
 

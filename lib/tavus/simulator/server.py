@@ -25,16 +25,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from . import media, video
-from .state import DEFAULT_MODEL, MODELS, ApiError, SimClock, SimState, TrainingJob
+from . import media, recording, video
+from .recording import RecordingJob, RecordingS3
+from .state import (
+    DEFAULT_MODEL,
+    DEFAULT_PERCEPTION_DELAY,
+    DEFAULT_RECORDING_DELAY,
+    DEFAULT_TRANSCRIPT_DELAY,
+    MODELS,
+    ApiError,
+    SimClock,
+    SimState,
+    TrainingJob,
+)
 
 log = logging.getLogger("replica_studio.simulator")
 
 FAULT_KINDS = ("429", "500", "slow", "malformed", "empty", "drop")
 MAX_BODY = 1024 * 1024
 MAX_IMAGE_VALIDATION_BODY = 30 * 1024 * 1024  # Tavus's documented cap for image-validation
+MAX_EVENTS_BODY = 64 * 1024 * 1024  # the raw-events hook: room for a 10,000-turn transcript
 MAX_DRAIN = (
     64 * 1024 * 1024
 )  # beyond this an oversized body is not even read: the connection closes
@@ -88,7 +100,11 @@ def _page(status: int, title: str, inner: str) -> _Reply:
         "<style>body{font-family:system-ui,sans-serif;margin:0;background:#101418;color:#e8eaed}"
         "main{max-width:40rem;margin:3rem auto;padding:2rem;border-radius:12px;background:#1b2127}"
         "code{background:#2a323b;padding:.1rem .3rem;border-radius:4px}"
-        ".note{color:#9aa4ae;font-size:.9rem}</style></head><body>"
+        ".note{color:#9aa4ae;font-size:.9rem}"
+        ".controls{display:flex;gap:.75rem;margin:1rem 0}.controls form{margin:0}"
+        "button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:0;cursor:pointer;"
+        "background:#3b82f6;color:#fff}button[data-testid=sim-room-leave]{background:#dc2626}"
+        "</style></head><body>"
         f"{inner}</body></html>"
     )
     return _Reply(status, doc.encode(), "text/html; charset=utf-8")
@@ -114,9 +130,19 @@ class TavusSimulator:
         seed_demo_data: bool = True,
         max_concurrent_conversations: int = 3,
         max_video_bytes: int = video.MAX_VIDEO_BYTES,
+        recording_s3: RecordingS3 | None = None,
+        transcript_delay: float = DEFAULT_TRANSCRIPT_DELAY,
+        perception_delay: float = DEFAULT_PERCEPTION_DELAY,
+        recording_delay: float = DEFAULT_RECORDING_DELAY,
     ) -> None:
         """`max_video_bytes`: the training/consent video size cap (Tavus: 750 MB); tests lower
-        it to see the cap bite without writing 750 MB."""
+        it to see the cap bite without writing 750 MB.
+
+        `recording_s3`: where recorded calls are written (endpoint and credentials standing in
+        for the role Tavus assumes; the bucket is the conversation's recording_storage one).
+        None: recorded calls never get a recording_ready event.
+        `transcript_delay`, `perception_delay`, `recording_delay`: simulated seconds after a
+        joined call ends until its transcript, Raven analysis and recording are reported."""
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
         self._key = api_key.encode()
@@ -128,7 +154,14 @@ class TavusSimulator:
             training_seconds=training_seconds,
             max_concurrent_conversations=max_concurrent_conversations,
             seed_demo_data=seed_demo_data,
+            transcript_delay=transcript_delay,
+            perception_delay=perception_delay,
+            recording_delay=recording_delay,
         )
+        self._state.on_recording = self._record_in_background
+        self.recording_s3 = recording_s3
+        self._recordings = 0
+        self._recordings_cv = threading.Condition()
         self._faults: list[_Fault] = []
         self._faults_lock = threading.Lock()
         self._requests: deque[RequestRecord] = deque(maxlen=MAX_REQUEST_LOG)
@@ -290,7 +323,79 @@ class TavusSimulator:
                 self._downloads_cv.wait(left)
         return True
 
+    def wait_for_recordings(self, timeout: float = 30.0) -> bool:
+        """Block until no recording is being drawn or written; False on timeout. (For tests.)"""
+        deadline = time.monotonic() + timeout
+        with self._recordings_cv:
+            while self._recordings:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._recordings_cv.wait(left)
+        return True
+
+    # -- what a person does in the room (also the /_sim/conversations/<id>/... hooks) ----------
+    def join(self, conversation_id: str) -> bool:
+        """Someone opens the room: the call counts as joined (the replica joins, a transcript
+        follows the end). False when it has ended; KeyError when unknown."""
+        return self._state.join(conversation_id)
+
+    def leave(self, conversation_id: str) -> None:
+        """The person leaves: the call ends after participant_left_timeout (default at once)."""
+        self._state.leave(conversation_id)
+
+    def start_recording(self, conversation_id: str) -> None:
+        """Press Record (ValueError unless enable_recording and active; KeyError: unknown)."""
+        self._state.set_recording(conversation_id, True)
+
+    def stop_recording(self, conversation_id: str) -> None:
+        self._state.set_recording(conversation_id, False)
+
+    def set_events(self, conversation_id: str, events: Any, *, append: bool = False) -> None:
+        """Serve `events` (any JSON value, malformed on purpose if wanted) as the conversation's
+        verbose events, or append them (a list) after the generated ones. KeyError: unknown."""
+        self._state.set_events(conversation_id, events, append=append)
+
     # -- internals ------------------------------------------------------------------------------
+    def _record_in_background(self, job: RecordingJob) -> None:
+        """Draw the recording and put it into its bucket, off the request thread (called under
+        the state lock: only starts the thread)."""
+        with self._recordings_cv:
+            self._recordings += 1
+        settings = self.recording_s3
+
+        def run() -> None:
+            ok = False
+            try:
+                if settings is None:
+                    log.info(
+                        "conversation %s was recorded, but the simulator has no recording S3 "
+                        "settings: no recording_ready",
+                        job.conversation_id,
+                    )
+                else:
+                    data = recording.render_mp4(job.replica_name, job.seconds)
+                    recording.put_recording(settings, job.bucket_name, job.s3_key, data)
+                    ok = True
+            except Exception as e:  # a missing bucket, S3 down, ...: log it, never crash
+                log.warning(
+                    "conversation %s: the recording could not be written to bucket %s (%s)",
+                    job.conversation_id,
+                    job.bucket_name,
+                    type(e).__name__,
+                )
+            finally:
+                try:
+                    self._state.finish_recording(job, ok)
+                finally:
+                    with self._recordings_cv:
+                        self._recordings -= 1
+                        self._recordings_cv.notify_all()
+
+        threading.Thread(
+            target=run, name=f"sim-recording-{job.conversation_id}", daemon=True
+        ).start()
+
     def _take_fault(self, path: str) -> _Fault | None:
         with self._faults_lock:
             for f in self._faults:
@@ -385,7 +490,7 @@ class TavusSimulator:
             if not self._key_ok(headers.get("x-api-key")):
                 return _json(401, {"message": "Invalid access token"})
             if body is None:
-                limit = MAX_IMAGE_VALIDATION_BODY if path.endswith("image-validation") else MAX_BODY
+                limit = _body_limit(path)
                 return _error(413, f"The request body is larger than {limit // (1024 * 1024)} MiB.")
             return self._api(method, path, query, body)
         if path.startswith("/_sim/") or path == "/_sim":
@@ -394,6 +499,9 @@ class TavusSimulator:
             if body is None:
                 return _error(413, "The request body is too large.")
             return self._controls(method, path, body)
+        m = re.fullmatch(r"/rooms/([^/]+)/(record|leave)", path)
+        if m and method == "POST":
+            return self._room_action(m.group(1), m.group(2), query.get("t"), body or b"")
         if method == "GET":
             m = re.fullmatch(r"/rooms/([^/]+)", path)
             if m:
@@ -516,6 +624,29 @@ class TavusSimulator:
                         return _error(404, "Unknown conversation")
                     return _json(200, {"replica_id": conversation.replica_id,
                                        "request": conversation.request})
+            m = re.fullmatch(r"/_sim/conversations/([^/]+)/(join|leave|record|events)", path)
+            if method == "POST" and m:
+                cid, action = m.groups()
+                try:
+                    if action == "join":
+                        return _json(200, {"joined": self.join(cid)})
+                    if action == "leave":
+                        self.leave(cid)
+                    elif action == "record":
+                        # {"recording": true} (the default) presses Record; false stops it.
+                        if body.get("recording", True):
+                            self.start_recording(cid)
+                        else:
+                            self.stop_recording(cid)
+                    else:
+                        # {"events": <any JSON>} replaces the verbose events; with
+                        # "append": true, a list of events follows the generated ones.
+                        if "events" not in body:
+                            return _error(400, "events is required")
+                        self.set_events(cid, body["events"], append=bool(body.get("append")))
+                except KeyError:
+                    return _error(404, "Unknown conversation")
+                return _json(200, {"status": "ok"})
             if (method, path) == ("GET", "/_sim/state"):
                 return _json(
                     200,
@@ -529,7 +660,8 @@ class TavusSimulator:
             return _error(400, str(e))
         return _error(404, "Not found")
 
-    def _room(self, conversation_id: str, token: str | None) -> _Reply:
+    def _room_gate(self, conversation_id: str, token: str | None) -> _Reply | None:
+        """The 404 / 403 page for a room that cannot be entered, else None."""
         c = self._state.room(conversation_id)
         if c is None:
             return _page(
@@ -557,17 +689,95 @@ class TavusSimulator:
                     "</main>"
                 ),
             )
+        return None
+
+    def _room_action(self, conversation_id: str, action: str, token: str | None,
+                     raw: bytes) -> _Reply:
+        """The room page's buttons: a form POST, then back to the room (303)."""
+        denied = self._room_gate(conversation_id, token)
+        if denied is not None:
+            return denied
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            if action == "leave":
+                self.leave(conversation_id)
+            elif form.get("recording") == "stop":
+                self.stop_recording(conversation_id)
+            else:
+                self.start_recording(conversation_id)
+        except KeyError:
+            return _error(404, "Not found")
+        except ValueError:
+            pass  # the page shows why (ended, or recording not enabled)
+        where = f"/rooms/{conversation_id}"
+        if token:
+            where += "?" + urlencode({"t": token})
+        return _Reply(303, b"", None, {"Location": where})
+
+    def _room(self, conversation_id: str, token: str | None) -> _Reply:
+        denied = self._room_gate(conversation_id, token)
+        if denied is not None:
+            return denied
+        # Opening the room is a person joining the call.
+        with contextlib.suppress(KeyError):
+            self.join(conversation_id)
+        with self._state.lock:
+            c = self._state.room(conversation_id)
+            if c is None:
+                return _error(404, "Not found")
+            snapshot = (
+                c.status,
+                c.shutdown_reason,
+                c.enable_recording,
+                c.recording,
+                c.ever_recorded,
+                c.recording_state,
+                c.recording_bucket,
+            )
+        status, reason, can_record, recording_now, recorded, rec_state, bucket = snapshot
         esc = html.escape
-        status = c.status
+        suffix = "?" + urlencode({"t": token}) if token else ""
+        base = f"/rooms/{quote(c.conversation_id, safe='')}"
         ended = (
             ""
             if status == "active"
             else (
                 '<p data-testid="sim-room-ended">This conversation has ended'
-                + (f" ({esc(c.shutdown_reason)})" if c.shutdown_reason else "")
+                + (f" ({esc(reason)})" if reason else "")
                 + ".</p>"
             )
         )
+        # The recording state, and its button while the call is live.
+        if not can_record:
+            rec_text, rec_value = "Recording is not enabled for this conversation.", "disabled"
+        elif recording_now:
+            rec_text, rec_value = "● Recording…", "recording"
+        elif status == "active":
+            rec_text = "Recording paused." if recorded else "Not recording."
+            rec_value = "paused" if recorded else "off"
+        elif not recorded:
+            rec_text, rec_value = "This conversation was not recorded.", "none"
+        elif rec_state == "ready":
+            rec_text, rec_value = f"The recording was saved to the S3 bucket {bucket}.", "saved"
+        elif rec_state == "pending":
+            rec_text, rec_value = "The recording is being processed…", "processing"
+        else:
+            rec_text, rec_value = "The recording could not be saved.", "failed"
+        controls = ""
+        if status == "active":
+            if can_record:
+                label, value = ("Stop recording", "stop") if recording_now else ("Record", "start")
+                controls += (
+                    f'<form method="post" action="{esc(base)}/record{esc(suffix)}">'
+                    f'<input type="hidden" name="recording" value="{value}">'
+                    f'<button type="submit" data-testid="sim-room-record" '
+                    f'data-recording="{str(recording_now).lower()}">{label}</button></form>'
+                )
+            controls += (
+                f'<form method="post" action="{esc(base)}/leave{esc(suffix)}">'
+                '<button type="submit" data-testid="sim-room-leave">Leave (end the call)</button>'
+                "</form>"
+            )
         return _page(
             200,
             c.conversation_name,
@@ -579,7 +789,12 @@ class TavusSimulator:
                 "<p>Replica "
                 f'<code data-testid="sim-room-replica">{esc(c.replica_id)}</code> · status '
                 f'<strong data-testid="sim-room-status">{esc(status)}</strong></p>{ended}'
-                '<p class="note">This is the Tavus simulator: no video call happens here.</p>'
+                f'<p data-testid="sim-room-recording" data-recording-state="{rec_value}">'
+                f"{esc(rec_text)}</p>"
+                f'<div class="controls">{controls}</div>'
+                '<p class="note">This is the Tavus simulator: no video call happens here. '
+                "Opening this page counts as joining the call; after it ends, the transcript "
+                "follows in the conversation's events.</p>"
                 "</main>"
             ),
         )
@@ -702,6 +917,15 @@ def _match(path: str) -> tuple[dict[str, _Handler_t], tuple[str, ...]] | None:
     return None
 
 
+def _body_limit(path: str) -> int:
+    path = path.rstrip("/")
+    if path.endswith("image-validation"):
+        return MAX_IMAGE_VALIDATION_BODY
+    if path.startswith("/_sim/conversations/") and path.endswith("/events"):
+        return MAX_EVENTS_BODY
+    return MAX_BODY
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
@@ -772,9 +996,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        limit = (
-            MAX_IMAGE_VALIDATION_BODY if path.rstrip("/").endswith("image-validation") else MAX_BODY
-        )
+        limit = _body_limit(path)
         if length <= limit:
             return self.rfile.read(length) if length > 0 else b""
         if length <= MAX_DRAIN:  # read and drop it, so the client gets to see the 413

@@ -9,13 +9,20 @@ All public methods take `SimState.lock`; the HTTP layer never touches the dicts 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from . import transcript
+from .recording import RecordingJob, clip_seconds
+
+log = logging.getLogger("replica_studio.simulator")
 
 MODELS = ("phoenix-3", "phoenix-4", "phoenix-4.5")
 DEFAULT_MODEL = "phoenix-4"
@@ -33,7 +40,18 @@ FINETUNE_IN_PROGRESS = "in_progress"
 FINETUNE_COMPLETED = "completed"
 FINETUNE_ERRORED = "errored"
 DEFAULT_MAX_CALL_DURATION = 3600
-REPLICA_JOIN_DELAY = 1.0  # seconds after creation at which the replica "joins" a conversation
+DEFAULT_PARTICIPANT_ABSENT_TIMEOUT = 300.0  # Tavus's default: nobody joined within 5 minutes
+DEFAULT_PARTICIPANT_LEFT_TIMEOUT = 0.0  # the call ends as soon as the last person leaves
+# After a joined call ends, simulated seconds until each debrief event is reported.
+DEFAULT_TRANSCRIPT_DELAY = 5.0
+DEFAULT_PERCEPTION_DELAY = 60.0
+DEFAULT_RECORDING_DELAY = 10.0
+PERCEPTION_MODELS = ("raven-1", "raven-0")  # "off" (or none) means no perception analysis
+# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a
+# letter or digit.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 # A two-letter (or xx-YY) language code: Tavus wants the full name ("english") instead.
 _LANGUAGE_CODE_RE = re.compile(r"^[A-Za-z]{2}([-_][A-Za-z]{2})?$")
@@ -163,6 +181,7 @@ class Persona:
     default_replica_id: str | None
     system_prompt: str
     created: float
+    perception_model: str = "off"
 
 
 @dataclass(slots=True)
@@ -186,13 +205,58 @@ class Conversation:
     )  # the rest of the create body, kept as sent
     ended_at: float | None = None
     shutdown_reason: str | None = None
+    participant_absent_timeout: float = DEFAULT_PARTICIPANT_ABSENT_TIMEOUT
+    participant_left_timeout: float = DEFAULT_PARTICIPANT_LEFT_TIMEOUT
+    # What the replica ran with, for the transcript: the whole system prompt and the greeting.
+    system_prompt: str = ""
+    perception: bool = False  # the persona uses Raven perception
+    joined_at: float | None = None  # a person opened the room (or the join hook was called)
+    left_at: float | None = None  # the person pressed Leave
+    # Recording: allowed by enable_recording, started from the room, written on the end.
+    enable_recording: bool = False
+    recording_bucket: str | None = None  # recording_storage.bucket_name (s3 only)
+    recording_since: float | None = None  # recording now, since then
+    recorded_seconds: float = 0.0
+    ever_recorded: bool = False
+    recording_state: str | None = None  # None | "pending" | "ready" | "failed"
+    recording_result: dict[str, Any] | None = None  # the recording_ready properties
+    # Test hook: raw events that replace (events_replaced) or follow the generated ones.
+    events_replaced: bool = False
+    events_raw: Any = None
+    events_extra: list[Any] = field(default_factory=list)
 
-    def settle(self, now: float) -> None:
-        """Apply the automatic shutdown once the simulated clock passes max_call_duration."""
-        if self.ended_at is None and now >= self.created + self.max_call_duration:
-            self.ended_at = self.created + self.max_call_duration
-            self.updated = self.ended_at
-            self.shutdown_reason = "max_call_duration"
+    def settle(self, now: float) -> bool:
+        """Apply the automatic shutdowns the simulated clock has passed: max_call_duration,
+        participant_absent_timeout (nobody joined) and participant_left_timeout (after Leave).
+        True when this call ended the conversation."""
+        if self.ended_at is not None:
+            return False
+        candidates = [(self.created + self.max_call_duration, "max_call_duration")]
+        if self.joined_at is None:
+            candidates.append(
+                (self.created + self.participant_absent_timeout, "participant_absent_timeout")
+            )
+        if self.left_at is not None:
+            candidates.append(
+                (self.left_at + self.participant_left_timeout, "participant_left_timeout")
+            )
+        at, reason = min(candidates)
+        if now < at:
+            return False
+        self.finish(at, reason)
+        return True
+
+    def finish(self, at: float, reason: str) -> None:
+        self.ended_at = at
+        self.updated = at
+        self.shutdown_reason = reason
+        if self.recording_since is not None:
+            self.recorded_seconds += max(0.0, at - self.recording_since)
+            self.recording_since = None
+
+    @property
+    def recording(self) -> bool:
+        return self.recording_since is not None
 
     @property
     def status(self) -> str:
@@ -253,6 +317,8 @@ _SYSTEM_PERSONAS = (
         42,
     ),
 )
+# Stock personas whose perception layer runs Raven (the others have perception "off").
+_PERCEPTION_PERSONAS = {"p3c4d5e6f7a8": "raven-1"}
 
 DAY = 86400.0
 
@@ -328,6 +394,76 @@ def _without_query(url: str) -> str:
         return "<unreadable URL>"
 
 
+def _seconds_prop(props: dict[str, Any], name: str, default: float, *, positive: bool) -> float:
+    value = props.get(name, default)
+    if value is None:
+        return default
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or value != value  # NaN
+        or (value <= 0 if positive else value < 0)
+    ):
+        kind = "a positive" if positive else "a non-negative"
+        raise ApiError(400, f"properties.{name} must be {kind} number of seconds")
+    return float(value)
+
+
+def _recording_bucket(props: dict[str, Any]) -> str | None:
+    """Validate the recording properties as Tavus would; -> the S3 bucket to write to, if any.
+
+    `recording_storage` = {provider: s3|gcs|azure_blob, ...}; for s3, bucket_name is required and
+    bucket_region / assume_role_arn / external_id are checked when given. The deprecated flat
+    `recording_s3_bucket_name` (with `recording_s3_bucket_region`, `aws_assume_role_arn`) still
+    works. gcs and azure_blob are accepted but the simulator writes only to S3.
+    """
+    _opt_bool(props, "enable_recording")
+    storage = props.get("recording_storage")
+    if storage is None:
+        flat = props.get("recording_s3_bucket_name")
+        if flat is None:
+            return None
+        storage = {
+            "provider": "s3",
+            "bucket_name": flat,
+            "bucket_region": props.get("recording_s3_bucket_region"),
+            "assume_role_arn": props.get("aws_assume_role_arn") or None,
+        }
+        where = "properties.recording_s3_bucket_name"
+    else:
+        where = "properties.recording_storage"
+    if not isinstance(storage, dict):
+        raise ApiError(400, "properties.recording_storage must be an object")
+    provider = storage.get("provider")
+    if provider is None:
+        raise ApiError(400, "properties.recording_storage.provider is required (s3, gcs or "
+                            "azure_blob)")
+    if provider not in ("s3", "gcs", "azure_blob"):
+        raise ApiError(400, f"Invalid recording storage provider {provider!r}: use s3, gcs or "
+                            "azure_blob")
+    for name, value in storage.items():
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, f"properties.recording_storage.{name} must be a string")
+    if provider != "s3":
+        return None
+    bucket = storage.get("bucket_name")
+    if not bucket:
+        raise ApiError(400, "properties.recording_storage.bucket_name is required when provider "
+                            "is s3")
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise ApiError(400, f"Invalid S3 bucket name {bucket!r} in {where}: use 3-63 lowercase "
+                            "letters, digits, dots and hyphens")
+    region = storage.get("bucket_region")
+    if region and not _REGION_RE.match(region):
+        raise ApiError(400, f"Invalid bucket_region {region!r}: use an AWS region such as "
+                            "us-east-1")
+    arn = storage.get("assume_role_arn")
+    if arn and not _ROLE_ARN_RE.match(arn):
+        raise ApiError(400, f"Invalid assume_role_arn {arn!r}: expected "
+                            "arn:aws:iam::<12-digit account>:role/<name>")
+    return bucket
+
+
 _URL_FIELDS = ("train_image_url", "train_video_url", "consent_video_url", "callback_url")
 
 
@@ -354,8 +490,23 @@ class SimState:
         training_seconds: float,
         max_concurrent_conversations: int,
         seed_demo_data: bool,
+        transcript_delay: float = DEFAULT_TRANSCRIPT_DELAY,
+        perception_delay: float = DEFAULT_PERCEPTION_DELAY,
+        recording_delay: float = DEFAULT_RECORDING_DELAY,
     ) -> None:
+        for name, value in (
+            ("transcript_delay", transcript_delay),
+            ("perception_delay", perception_delay),
+            ("recording_delay", recording_delay),
+        ):
+            if not value >= 0:  # also refuses NaN
+                raise ValueError(f"{name} must be >= 0")
         self.clock = clock
+        self.transcript_delay = float(transcript_delay)
+        self.perception_delay = float(perception_delay)
+        self.recording_delay = float(recording_delay)
+        # Called (under the lock: it must only start work elsewhere) when a recorded call ends.
+        self.on_recording: Callable[[RecordingJob], None] | None = None
         self.training_seconds = float(training_seconds)
         self.max_concurrent_conversations = int(max_concurrent_conversations)
         self.lock = threading.RLock()
@@ -376,7 +527,15 @@ class SimState:
             if voice:
                 self.voices[voice] = Voice(voice, rid, tags, pitch)
         for pid, name, replica_id, prompt, age in _SYSTEM_PERSONAS:
-            self.personas[pid] = Persona(pid, name, "system", replica_id, prompt, now - age * DAY)
+            self.personas[pid] = Persona(
+                pid,
+                name,
+                "system",
+                replica_id,
+                prompt,
+                now - age * DAY,
+                _PERCEPTION_PERSONAS.get(pid, "off"),
+            )
         if not demo:
             return
         ts = self.training_seconds
@@ -757,7 +916,7 @@ class SimState:
                 "default_replica_id": p.default_replica_id,
                 "document_ids": [],
                 "document_tags": [],
-                "layers": {},
+                "layers": {"perception": {"perception_model": p.perception_model}},
                 "created_at": self.clock.iso(p.created),
                 "updated_at": self.clock.iso(p.created),
             }
@@ -766,18 +925,58 @@ class SimState:
         return {"data": data, "total_count": len(items)}
 
     # -- conversations --------------------------------------------------------------------------
+    def _settle(self, c: Conversation, now: float) -> None:
+        if c.settle(now):
+            self._ended(c)
+
     def _settled_conversations(self, now: float) -> list[Conversation]:
         convs = list(self.conversations.values())
         for c in convs:
-            c.settle(now)
+            self._settle(c, now)
         return convs
 
     def _conversation(self, conversation_id: str, now: float) -> Conversation:
         c = self.conversations.get(conversation_id)
         if c is None:
             raise ApiError(400, "Invalid conversation_id")
-        c.settle(now)
+        self._settle(c, now)
         return c
+
+    def _ended(self, c: Conversation) -> None:
+        """A conversation has just ended (any path): hand a recording over to be written."""
+        if not c.ever_recorded or c.test_mode:
+            return
+        if not c.recording_bucket:
+            c.recording_state = "failed"
+            log.info("conversation %s was recorded but names no S3 bucket", c.conversation_id)
+            return
+        assert c.ended_at is not None
+        seconds = clip_seconds(c.recorded_seconds)
+        key = f"recordings/{c.conversation_id}/{int(self.clock.wall(c.ended_at))}.mp4"
+        c.recording_state = "pending"
+        job = RecordingJob(c.conversation_id, c.replica_name, c.recording_bucket, key, seconds)
+        if self.on_recording is None:
+            c.recording_state = "failed"
+            log.info("conversation %s: no recording writer", c.conversation_id)
+            return
+        self.on_recording(job)
+
+    def finish_recording(self, job: RecordingJob, ok: bool) -> None:
+        """The recording writer is done (ok: the object is in the bucket)."""
+        with self.lock:
+            c = self.conversations.get(job.conversation_id)
+            if c is None:
+                return
+            if not ok:
+                c.recording_state = "failed"
+                return
+            c.recording_state = "ready"
+            c.recording_result = {
+                "bucket_name": job.bucket_name,
+                "s3_key": job.s3_key,
+                "duration": job.seconds,
+                "storage_uri": f"s3://{job.bucket_name}/{job.s3_key}",
+            }
 
     def _render_conversation(self, c: Conversation, base_url: str, *, full: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -797,44 +996,96 @@ class SimState:
             out["updated_at"] = self.clock.iso(c.updated)
         return out
 
-    def _events(self, c: Conversation, now: float) -> list[dict[str, Any]]:
+    def _events(self, c: Conversation, now: float) -> Any:
+        """The verbose events at `now`, in time order.
+
+        Only a joined call has a replica_joined, a transcript, a perception analysis (Raven
+        personas) and a recording; every ended call has a shutdown with properties.reason (the
+        contract's name; webhooks say shutdown_reason). The transcript, the analysis and the
+        recording are reported `transcript_delay`, `perception_delay` and `recording_delay`
+        simulated seconds after the end (the recording only once it is in the bucket).
+        """
+        if c.events_replaced:
+            return c.events_raw
         if c.test_mode:
-            return []  # the replica never joins a test-mode conversation
-        events: list[dict[str, Any]] = []
-        joined = c.created + REPLICA_JOIN_DELAY
-        horizon = c.ended_at if c.ended_at is not None else now
-        if joined <= horizon:
-            events.append(
-                {"event_type": "system.replica_joined", "timestamp": self.clock.iso(joined)}
-            )
-        if c.ended_at is not None:
-            greeting = c.custom_greeting or f"Hi, I'm {c.replica_name}. How can I help you today?"
-            wall = self.clock.wall(min(joined, c.ended_at))
-            events.append(
-                {
-                    "event_type": "application.transcription_ready",
-                    "timestamp": self.clock.iso(c.ended_at),
-                    "properties": {
-                        "transcript": [
-                            {
-                                "role": "assistant",
-                                "content": greeting,
-                                "timestamp": round(wall, 2),
-                                "seconds_from_start": 0.0,
-                                "duration": 2.0,
-                            }
-                        ]
+            return list(c.events_extra)  # the replica never joins a test-mode conversation
+        timed: list[tuple[float, int, dict[str, Any]]] = []
+        if c.joined_at is not None:
+            timed.append(
+                (
+                    c.joined_at,
+                    0,
+                    {
+                        "event_type": "system.replica_joined",
+                        "timestamp": self.clock.iso(c.joined_at),
                     },
-                }
+                )
             )
-            events.append(
-                {
-                    "event_type": "system.shutdown",
-                    "timestamp": self.clock.iso(c.ended_at),
-                    "properties": {"reason": c.shutdown_reason or "unknown"},
-                }
+        end = c.ended_at
+        if end is not None:
+            timed.append(
+                (
+                    end,
+                    2,
+                    {
+                        "event_type": "system.shutdown",
+                        "timestamp": self.clock.iso(end),
+                        "properties": {"reason": c.shutdown_reason or "unknown"},
+                    },
+                )
             )
-        return events
+        if end is not None and c.joined_at is not None:
+            at = end + self.transcript_delay
+            if now >= at:
+                greeting = c.custom_greeting or transcript.default_greeting(c.replica_name)
+                turns = transcript.transcript(
+                    replica_name=c.replica_name,
+                    system=c.system_prompt,
+                    greeting=greeting,
+                    start_wall=self.clock.wall(c.joined_at),
+                    call_seconds=end - c.joined_at,
+                )
+                timed.append(
+                    (
+                        at,
+                        3,
+                        {
+                            "event_type": "application.transcription_ready",
+                            "timestamp": self.clock.iso(at),
+                            "properties": {"transcript": turns},
+                        },
+                    )
+                )
+            at = end + self.recording_delay
+            if c.recording_state == "ready" and c.recording_result and now >= at:
+                timed.append(
+                    (
+                        at,
+                        4,
+                        {
+                            "event_type": "application.recording_ready",
+                            "timestamp": self.clock.iso(at),
+                            "properties": dict(c.recording_result),
+                        },
+                    )
+                )
+            at = end + self.perception_delay
+            if c.perception and now >= at:
+                timed.append(
+                    (
+                        at,
+                        5,
+                        {
+                            "event_type": "application.perception_analysis",
+                            "timestamp": self.clock.iso(at),
+                            "properties": {
+                                "analysis": transcript.perception_analysis(c.replica_name)
+                            },
+                        },
+                    )
+                )
+        timed.sort(key=lambda item: (item[0], item[1]))
+        return [event for _, _, event in timed] + list(c.events_extra)
 
     def create_conversation(self, body: Any, base_url: str) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -844,7 +1095,7 @@ class SimState:
         name = _opt_str(body, "conversation_name")
         callback = _opt_str(body, "callback_url")
         greeting = _opt_str(body, "custom_greeting")
-        _opt_str(body, "conversational_context")
+        context = _opt_str(body, "conversational_context")
         test_mode = _opt_bool(body, "test_mode") or False
         _opt_bool(body, "audio_only")
         props = body.get("properties")
@@ -867,6 +1118,14 @@ class SimState:
         duration = props.get("max_call_duration", DEFAULT_MAX_CALL_DURATION)
         if not isinstance(duration, int | float) or isinstance(duration, bool) or duration <= 0:
             raise ApiError(400, "properties.max_call_duration must be a positive number of seconds")
+        absent = _seconds_prop(
+            props, "participant_absent_timeout", DEFAULT_PARTICIPANT_ABSENT_TIMEOUT, positive=True
+        )
+        left = _seconds_prop(
+            props, "participant_left_timeout", DEFAULT_PARTICIPANT_LEFT_TIMEOUT, positive=False
+        )
+        recording_bucket = _recording_bucket(props)
+        enable_recording = bool(props.get("enable_recording"))
         language = props.get("language")
         if language is not None:
             if not isinstance(language, str) or not language.strip():
@@ -926,10 +1185,20 @@ class SimState:
                 float(duration),
                 greeting,
                 request={k: v for k, v in body.items() if k not in ("replica_id", "persona_id")},
+                participant_absent_timeout=absent,
+                participant_left_timeout=left,
+                system_prompt=transcript.system_prompt(
+                    replica.replica_name,
+                    persona.persona_name if persona else None,
+                    persona.system_prompt if persona else None,
+                    context,
+                ),
+                perception=bool(persona and persona.perception_model in PERCEPTION_MODELS),
+                enable_recording=enable_recording,
+                recording_bucket=recording_bucket,
             )
             if test_mode:
-                c.ended_at = now
-                c.shutdown_reason = "test_mode"
+                c.finish(now, "test_mode")
             self.conversations[cid] = c
             out = self._render_conversation(c, base_url, full=False)
             if c.meeting_token:
@@ -968,9 +1237,8 @@ class SimState:
             now = self.clock.now()
             c = self._conversation(conversation_id, now)
             if c.ended_at is None:  # ending an ended one is a no-op, so retries are safe
-                c.ended_at = now
-                c.updated = now
-                c.shutdown_reason = "end_conversation_endpoint_hit"
+                c.finish(now, "end_conversation_endpoint_hit")
+                self._ended(c)
 
     def delete_conversation(self, conversation_id: str, query: dict[str, str]) -> None:
         bool_param(query, "hard")
@@ -984,5 +1252,69 @@ class SimState:
         with self.lock:
             c = self.conversations.get(conversation_id)
             if c is not None:
-                c.settle(self.clock.now())
+                self._settle(c, self.clock.now())
             return c
+
+    # -- what happens in the room (the room page and the /_sim hooks) ---------------------------
+    def _live(self, conversation_id: str) -> tuple[Conversation, float]:
+        """-> the conversation and now; KeyError when unknown."""
+        c = self.conversations.get(conversation_id)
+        if c is None:
+            raise KeyError(conversation_id)
+        now = self.clock.now()
+        self._settle(c, now)
+        return c, now
+
+    def join(self, conversation_id: str) -> bool:
+        """A person joins the room (the first join counts). False when the call has ended or is
+        a test-mode one; KeyError when unknown."""
+        with self.lock:
+            c, now = self._live(conversation_id)
+            if c.ended_at is not None or c.test_mode:
+                return False
+            if c.joined_at is None:
+                c.joined_at = now
+                c.updated = now
+            return True
+
+    def leave(self, conversation_id: str) -> None:
+        """The person leaves: the call ends participant_left_timeout later (default at once)."""
+        with self.lock:
+            c, now = self._live(conversation_id)
+            if c.ended_at is not None:
+                return
+            if c.joined_at is None:
+                c.joined_at = now
+            c.left_at = now
+            self._settle(c, now)
+
+    def set_recording(self, conversation_id: str, on: bool) -> None:
+        """Start or stop recording in the room (ValueError when the call cannot record)."""
+        with self.lock:
+            c, now = self._live(conversation_id)
+            if not c.enable_recording:
+                raise ValueError("Recording is not enabled for this conversation")
+            if c.ended_at is not None:
+                raise ValueError("The conversation has ended")
+            if c.joined_at is None:  # whoever presses Record is in the room
+                c.joined_at = now
+            if on and c.recording_since is None:
+                c.recording_since = now
+                c.ever_recorded = True
+            elif not on and c.recording_since is not None:
+                c.recorded_seconds += max(0.0, now - c.recording_since)
+                c.recording_since = None
+
+    def set_events(self, conversation_id: str, events: Any, *, append: bool) -> None:
+        """Test hook: serve `events` raw, instead of the generated ones or after them."""
+        with self.lock:
+            c = self.conversations.get(conversation_id)
+            if c is None:
+                raise KeyError(conversation_id)
+            if append:
+                if not isinstance(events, list):
+                    raise ValueError("events to append must be a list")
+                c.events_extra.extend(events)
+            else:
+                c.events_replaced = True
+                c.events_raw = events
