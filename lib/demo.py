@@ -1,7 +1,8 @@
 """Demo mode: an embedded Tavus simulator and a local S3 server, on loopback, once per process.
 
 With no Tavus key configured the app still works end to end, offline: photos go to moto's S3 server
-and replicas are trained by the simulator on a fast clock. Nothing leaves this machine.
+and replicas are trained by the simulator on a fast clock. A recorded demo call is written by the
+simulator into the same local S3 (the bucket the conversation names). Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
 
         from lib.storage.s3 import ImageStore
         from lib.storage.uploads import ensure_cors
-        from lib.tavus.simulator import TavusSimulator
+        from lib.tavus.simulator import RecordingS3, TavusSimulator
 
         # werkzeug (moto's server) logs each request line, presigned query string included.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -73,8 +74,13 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
         # any origin, since the app's port is not known here and nothing but loopback reaches it.
         ensure_cors(store, ["*"])
 
+        # Recorded demo calls go to this same local S3 (the bucket each conversation names in
+        # recording_storage): these settings stand in for the role Tavus would assume.
+        recording_s3 = RecordingS3(endpoint_url=s3.endpoint_url, access_key_id=DEMO_AWS_KEY_ID,
+                                   secret_access_key=DEMO_AWS_SECRET, region=DEMO_REGION)
         simulator = TavusSimulator(DEMO_API_KEY, port=simulator_port,
-                                   training_seconds=training_seconds, seed_demo_data=True).start()
+                                   training_seconds=training_seconds, seed_demo_data=True,
+                                   recording_s3=recording_s3).start()
         log.info("demo mode: Tavus simulator at %s, S3 at %s", simulator.base_url, s3.endpoint_url)
         _services = DemoServices(tavus_url=simulator.base_url, tavus_api_key=DEMO_API_KEY, s3=s3,
                                  simulator=simulator)

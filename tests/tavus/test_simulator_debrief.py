@@ -363,3 +363,13 @@ def test_the_events_hook_replaces_or_appends_raw_events(
     assert _hook(sim, other, "events", events={"x": 1}, append=True).status_code == 400
     assert _hook(sim, other, "events").status_code == 400
     assert _hook(sim, "cnope", "events", events=[]).status_code == 404
+
+
+def test_demo_mode_gives_the_simulator_its_local_s3_for_recordings() -> None:
+    from lib.demo import DEMO_AWS_KEY_ID, DEMO_AWS_SECRET, start_demo_services
+
+    services = start_demo_services(training_seconds=30)
+    settings = services.simulator.recording_s3
+    assert settings == RecordingS3(services.s3.endpoint_url, DEMO_AWS_KEY_ID, DEMO_AWS_SECRET,
+                                   services.s3.region)
+    assert DEMO_AWS_SECRET not in repr(settings)
