@@ -13,6 +13,7 @@ import sys
 import threading
 
 from .server import TavusSimulator
+from .state import DEFAULT_PERCEPTION_DELAY, DEFAULT_TRANSCRIPT_DELAY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         help="simulated seconds a replica takes to train (default 120)",
     )
     ap.add_argument("--max-concurrent-conversations", type=int, default=3)
+    ap.add_argument("--transcript-delay", type=float, default=DEFAULT_TRANSCRIPT_DELAY,
+                    help="simulated seconds from a joined call's end to its transcript (default 5)")
+    ap.add_argument("--perception-delay", type=float, default=DEFAULT_PERCEPTION_DELAY,
+                    help="simulated seconds from a joined call's end to its Raven perception "
+                    "analysis (default 60)")
     ap.add_argument("--no-demo-data", action="store_true", help="seed only the stock replicas")
     ap.add_argument("--verbose", "-v", action="store_true", help="log each request (no queries)")
     args = ap.parse_args(argv)
@@ -44,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         training_seconds=args.training_seconds,
         seed_demo_data=not args.no_demo_data,
         max_concurrent_conversations=args.max_concurrent_conversations,
+        transcript_delay=args.transcript_delay,
+        perception_delay=args.perception_delay,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
