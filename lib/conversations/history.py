@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lib.tavus.client import Conversation, parse_time
 
@@ -19,31 +20,53 @@ _REASONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _reason_in(fields: Any) -> str | None:
+    """Tavus's contract names `reason`, its webhooks `shutdown_reason`: read both."""
+    if isinstance(fields, Mapping):
+        for key in ("reason", "shutdown_reason"):
+            value = fields.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
+
+
 def _raw_shutdown_reason(conversation: Conversation) -> str | None:
-    for event in reversed(conversation.events or []):
-        if event.get("event_type") != "system.shutdown":
+    events = conversation.events if isinstance(conversation.events, list) else []
+    for event in reversed(events):
+        # Events come from Tavus loosely typed: anything that is not a shutdown object is skipped.
+        if not isinstance(event, Mapping) or event.get("event_type") != "system.shutdown":
             continue
-        props = event.get("properties")
-        if isinstance(props, dict):
-            for key in ("reason", "shutdown_reason"):
-                value = props.get(key)
-                if isinstance(value, str) and value.strip():
-                    return value.strip()
+        found = _reason_in(event.get("properties")) or _reason_in(event)
+        if found is not None:
+            return found
     # The contract also names a top-level shutdown_reason on the verbose answer.
-    value = conversation.raw.get("shutdown_reason")
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return _reason_in({"shutdown_reason": conversation.raw.get("shutdown_reason")})
 
 
-def shutdown_reason(conversation: Conversation) -> str | None:
-    """Why it ended, readable; None when Tavus did not say (ask get_conversation(verbose=True))."""
-    raw = _raw_shutdown_reason(conversation)
-    if raw is None:
-        return None
+def plain_reason(raw: str) -> str:
+    """A Tavus shutdown code ("max_call_duration") in the words a person would use."""
     lowered = raw.lower()
     for needle, text in _REASONS:
         if needle in lowered:
             return text
     return " ".join(raw.replace("_", " ").split())
+
+
+def shutdown_reason(conversation: Conversation) -> str | None:
+    """Why it ended, readable; None when Tavus did not say (ask get_conversation(verbose=True))."""
+    raw = _raw_shutdown_reason(conversation)
+    return None if raw is None else plain_reason(raw)
+
+
+def shutdown_time(conversation: Conversation) -> datetime | None:
+    """When the shutdown event says the call ended (verbose answers only), else None."""
+    events = conversation.events if isinstance(conversation.events, list) else []
+    for event in reversed(events):
+        if isinstance(event, Mapping) and event.get("event_type") == "system.shutdown":
+            found = parse_time(event.get("timestamp"))
+            if found is not None:
+                return found
+    return None
 
 
 def elapsed(conversation: Conversation, now: datetime) -> timedelta | None:
