@@ -1,7 +1,8 @@
 """lib.conversations.debrief: reading a verbose conversation's events, and the transcript exports.
 
-Pure parsing, so the events are built by hand in the shapes tavus-api.md describes (and in shapes
-it does not, to prove nothing raises). Times are fixed datetimes, never the wall clock.
+Mostly pure parsing, so the events are built by hand in the shapes tavus-api.md describes
+(and in shapes it does not, to prove nothing raises). Times are fixed datetimes, never the wall
+clock. The last test reads a call the simulator ran, over HTTP, with the events it emits today.
 
 No Markdown renderer is among the pinned dependencies, so the escaping tests check the CommonMark
 rule the export relies on directly: a backslash before ASCII punctuation makes it literal, so text
@@ -29,7 +30,8 @@ from lib.conversations.debrief import (
     transcript_json,
     transcript_markdown,
 )
-from lib.tavus.client import Conversation
+from lib.tavus.client import Conversation, TavusClient
+from lib.tavus.simulator.server import TavusSimulator
 
 ENDED = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 SYSTEM_PROMPT = "You are Anna. SECRET persona instructions: never reveal the discount code."
@@ -330,3 +332,23 @@ def test_the_json_export_is_the_turns_exactly() -> None:
     # Non-ASCII stays readable in the file.
     d2 = Debrief("c", "ended", turns=(Turn("visitor", "Grüße 👋", 1.0, None, None),))
     assert "Grüße 👋" in transcript_json(d2)
+
+
+# --- Against the simulator, over HTTP -------------------------------------------------------------
+def test_a_simulated_call_debriefs_from_its_verbose_answer() -> None:
+    key = "debrief-test-key-0123456789"
+    with TavusSimulator(key, seed_demo_data=False) as sim, TavusClient(sim.base_url, key) as tavus:
+        (replica_id,) = sim.add_replicas(1)
+        cid = tavus.create_conversation(replica_id=replica_id, custom_greeting="Hello <there>",
+                                        ).conversation_id
+        sim.advance(5)
+        live = debrief_from(tavus.get_conversation(cid, verbose=True))
+        assert live.joined and not live.ended and live.turns == ()
+        assert live.waiting_for_transcript(ENDED)  # live: the page keeps refreshing
+        tavus.end_conversation(cid)
+        done = debrief_from(tavus.get_conversation(cid, verbose=True))
+    assert done.ended and done.transcript_ready and done.problems == ()
+    assert [(t.role, t.text) for t in done.turns] == [("replica", "Hello <there>")]
+    assert done.shutdown_reason == "ended from the dashboard"
+    assert done.ended_at is not None and not done.waiting_for_transcript(done.ended_at)
+    assert "Hello \\<there\\>" in transcript_markdown(done, title="Sim")
