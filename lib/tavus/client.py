@@ -749,6 +749,23 @@ class TavusClient:
         params = _query(page=page, limit=limit, status=status)
         return ConversationPage.from_api(self._get_json(CONVERSATIONS_PATH, params))
 
+    def list_all_conversations(
+        self,
+        *,
+        page_size: int = 100,
+        status: str | None = None,
+        concurrency: int = PAGES_IN_FLIGHT,
+    ) -> tuple[list[Conversation], int]:
+        """Every conversation of the account (or of one status) and the list's total_count: page
+        1, then the other pages `concurrency` at a time. Tavus's list order is undocumented:
+        sort the result yourself."""
+
+        def fetch(page: int) -> tuple[list[Conversation], int]:
+            result = self.list_conversations(page=page, limit=page_size, status=status)
+            return result.conversations, result.total_count
+
+        return walk_pages(fetch, key=lambda c: c.conversation_id, concurrency=concurrency)
+
     def get_conversation(self, conversation_id: str, *, verbose: bool = False) -> Conversation:
         path = _item_path(CONVERSATIONS_PATH, conversation_id)
         return Conversation.from_api(self._get_json(path, {"verbose": verbose}))
