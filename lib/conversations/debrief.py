@@ -327,14 +327,18 @@ def transcript_markdown(debrief: Debrief, *, title: str) -> str:
 
     Everything that came from Tavus or the user (title, roles, words) is escaped, so Markdown or
     HTML said in a call shows as the characters that were said."""
-    parts = [f"# {escape_markdown(title) or 'Transcript'}"]
-    if not debrief.turns:
-        parts.append("*No transcript.*")
-    for turn in debrief.turns:
+    return (f"# {escape_markdown(title) or 'Transcript'}\n\n"
+            + (dialogue_markdown(debrief.turns) if debrief.turns else "*No transcript.*") + "\n")
+
+
+def dialogue_markdown(turns: Iterable[Turn]) -> str:
+    """The turns as Markdown paragraphs, `**Replica** · 00:05` then the words (escaped)."""
+    parts = []
+    for turn in turns:
         speaker = escape_markdown(_speaker(turn.role))
         header = f"**{speaker}** · {clock_time(turn.seconds_from_start)}"
         parts.append(f"{header}\\\n{escape_markdown(turn.text)}")
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(parts)
 
 
 def transcript_json(debrief: Debrief) -> str:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from lib.config import S3Settings
+from lib.conversations.debrief import Debrief, debrief_from
+from lib.conversations.shared import ConversationsView, SharedConversations
 from lib.errors import user_message
 from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
 from lib.services import Services
@@ -158,3 +160,53 @@ def photo_urls(frame: Frame, records: Mapping[str, LedgerRecord]) -> dict[str, s
     urls = {rid: _photo_url(r.photo_key, frame.cache_key, frame.services.store, inline)
             for rid, r in records.items()}
     return {rid: url for rid, url in urls.items() if url}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_conversations(settings_key: str) -> SharedConversations:
+    return SharedConversations()
+
+
+def conversation_history(frame: Frame) -> ConversationsView:
+    """Every conversation of the account, shared by every session: a refresh costs 0 Tavus
+    calls when fresh, one `limit=1` list when nothing changed (lib/conversations/shared.py)."""
+    shared = _shared_conversations(frame.cache_key)
+    return shared.refresh(frame.services.live, max_age_seconds=frame.settings.refresh_seconds)
+
+
+def reload_conversation_history(frame: Frame) -> ConversationsView:
+    shared = _shared_conversations(frame.cache_key)
+    return shared.refresh(frame.services.live, max_age_seconds=0, force=True)
+
+
+@st.cache_data(max_entries=500, show_spinner=False)
+def _finished_debrief(conversation_id: str, settings_key: str, _services: Services) -> Debrief:
+    return debrief_from(_services.tavus.get_conversation(conversation_id, verbose=True))
+
+
+def debrief(frame: Frame, conversation_id: str) -> Debrief:
+    """One conversation's debrief. A finished one (ended, transcript in, nothing more awaited)
+    never changes: it is read once per server; a live or recent one is read each time."""
+    key = (conversation_id, frame.cache_key)
+    finished = st.session_state.setdefault("finished_debriefs", set())
+    if key in finished:
+        return _finished_debrief(conversation_id, frame.cache_key, frame.services)
+    found = debrief_from(frame.services.tavus.get_conversation(conversation_id, verbose=True))
+    if found.transcript_ready and found.ended and (found.perception or not found.joined):
+        finished.add(key)
+    return found
+
+
+@st.cache_data(ttl=50 * 60, max_entries=200, show_spinner=False)
+def recording_source(bucket: str, key: str, settings_key: str, _store: ImageStore,
+                     inline: bool) -> str | bytes | None:
+    """What st.video plays: a presigned GET (1 h), or in demo mode the bytes (its S3 listens on
+    the server's loopback, which a remote browser cannot reach; demo recordings are seconds
+    long). None when the recording's file is not in the bucket."""
+    if bucket != _store.bucket:
+        return None  # recordings go to the team's bucket; another one we cannot sign for
+    try:
+        _store.call("head_object", Key=key)
+        return _store.read_object(key) if inline else _store.presign_view(key)
+    except StorageError:
+        return None

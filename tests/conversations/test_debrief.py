@@ -341,14 +341,21 @@ def test_a_simulated_call_debriefs_from_its_verbose_answer() -> None:
         (replica_id,) = sim.add_replicas(1)
         cid = tavus.create_conversation(replica_id=replica_id, custom_greeting="Hello <there>",
                                         ).conversation_id
+        sim.join(cid)  # someone opened the room
         sim.advance(5)
         live = debrief_from(tavus.get_conversation(cid, verbose=True))
         assert live.joined and not live.ended and live.turns == ()
         assert live.waiting_for_transcript(ENDED)  # live: the page keeps refreshing
         tavus.end_conversation(cid)
+        ended = debrief_from(tavus.get_conversation(cid, verbose=True))
+        assert ended.ended and not ended.transcript_ready  # it arrives a few seconds later
+        assert ended.waiting_for_transcript(ended.ended_at)
+        sim.advance(6)
         done = debrief_from(tavus.get_conversation(cid, verbose=True))
     assert done.ended and done.transcript_ready and done.problems == ()
-    assert [(t.role, t.text) for t in done.turns] == [("replica", "Hello <there>")]
+    assert [t.role for t in done.turns][:2] == ["replica", "visitor"]
+    assert done.turns[0].text == "Hello <there>"
+    assert all("You are " not in t.text for t in done.turns)  # never the system prompt
     assert done.shutdown_reason == "ended from the dashboard"
     assert done.ended_at is not None and not done.waiting_for_transcript(done.ended_at)
     assert "Hello \\<there\\>" in transcript_markdown(done, title="Sim")
