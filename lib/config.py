@@ -6,6 +6,7 @@ This module does not import Streamlit: `lib/ui` hands it the secrets as a plain 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ CONFIG_NAMES: dict[str, str] = {
     "ALLOWED_EMAILS": "With st.login: e-mail addresses allowed in (comma-separated).",
     "ALLOWED_DOMAINS": "With st.login: e-mail domains allowed in (comma-separated).",
     "PRIVATE_APP": "1 when Community Cloud's viewer allow-list protects the app.",
+    "RECORDING_ROLE_ARN": "IAM role Tavus assumes to write recordings to S3_BUCKET; set: offered.",
+    "RECORDING_EXTERNAL_ID": "ExternalId the recording role's trust policy requires, if any.",
 }
 
 DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
@@ -46,6 +49,14 @@ DEFAULT_REFRESH_SECONDS = 15
 MIN_REFRESH_SECONDS = 2
 MAX_REFRESH_SECONDS = 600
 DEFAULT_SIMULATOR_TRAINING_SECONDS = 120.0
+# Demo mode always offers recording: the simulator writes to the demo bucket and assumes nothing,
+# so the role is a placeholder in the reserved-looking account 000000000000.
+DEMO_RECORDING_ROLE_ARN = "arn:aws:iam::000000000000:role/demo-recording"
+# IAM's own rules: a 12-digit account, then role/[path/]name of [\w+=,.@-] (name up to 64).
+_ROLE_ARN_RE = re.compile(r"arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}",
+                          re.ASCII)
+# sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
+_EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -89,6 +100,33 @@ class Settings:
     allowed_emails: frozenset[str] = frozenset()
     allowed_domains: frozenset[str] = frozenset()
     private_app: bool = False
+    recording_role_arn: str | None = None  # the real role; None: recording not offered
+    recording_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingStorage:
+    """Where Tavus puts a conversation's recording: identifiers only, never a credential
+    (Tavus assumes the role; the bucket owner's trust policy decides whether it may)."""
+
+    bucket_name: str
+    bucket_region: str
+    assume_role_arn: str
+    external_id: str | None = None
+
+
+def recording_storage(settings: Settings, s3: S3Settings) -> RecordingStorage | None:
+    """Recording settings for the team bucket `s3`, or None when recording is not offered.
+
+    `s3` is passed in because demo mode has no S3 settings of its own: the local server's come
+    from lib.demo. The bucket is always the team bucket, never a separate one.
+    """
+    if settings.demo_mode:
+        return RecordingStorage(s3.bucket, s3.region, DEMO_RECORDING_ROLE_ARN)
+    if not settings.recording_role_arn:
+        return None
+    return RecordingStorage(s3.bucket, s3.region, settings.recording_role_arn,
+                            settings.recording_external_id)
 
 
 def read_raw(secrets: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, str]:
@@ -173,6 +211,18 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
                             f"most 21600; got {training_text!r}.")
             training = DEFAULT_SIMULATOR_TRAINING_SECONDS
 
+    role_arn = raw.get("RECORDING_ROLE_ARN")
+    if role_arn and not _ROLE_ARN_RE.fullmatch(role_arn):
+        problems.append("RECORDING_ROLE_ARN must be an IAM role ARN such as "
+                        f"arn:aws:iam::123456789012:role/TavusRecording; got {role_arn!r}.")
+    external_id = raw.get("RECORDING_EXTERNAL_ID")
+    if external_id and not _EXTERNAL_ID_RE.fullmatch(external_id):
+        problems.append("RECORDING_EXTERNAL_ID must be 2-1224 letters, digits or +=,.@:/-_ "
+                        "(what the role's trust policy names as sts:ExternalId).")
+    if external_id and not role_arn and not demo_mode:
+        problems.append("RECORDING_EXTERNAL_ID is set without RECORDING_ROLE_ARN: set the role "
+                        "Tavus should assume too, or remove the external id.")
+
     s3: S3Settings | None = None
     if not demo_mode:
         bucket = raw.get("S3_BUCKET")
@@ -214,4 +264,6 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         allowed_emails=emails,
         allowed_domains=domains,
         private_app=private_text in _TRUE,
+        recording_role_arn=role_arn,
+        recording_external_id=external_id,
     )

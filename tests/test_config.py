@@ -3,7 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from lib.config import CONFIG_NAMES, ConfigError, load_settings, read_raw
+from lib.config import (
+    CONFIG_NAMES,
+    DEMO_RECORDING_ROLE_ARN,
+    ConfigError,
+    RecordingStorage,
+    S3Settings,
+    load_settings,
+    read_raw,
+    recording_storage,
+)
 
 REAL = {"TAVUS_API_KEY": "tk-123", "S3_BUCKET": "photos"}
 
@@ -81,3 +90,61 @@ def test_readme_documents_every_setting() -> None:
     example = (Path(__file__).parent.parent / ".streamlit/secrets.toml.example").read_text()
     for name in CONFIG_NAMES:
         assert name in example
+
+
+# --- Recording -----------------------------------------------------------------------------------
+ROLE = "arn:aws:iam::123456789012:role/TavusRecording"
+
+
+def test_without_a_role_recording_is_not_offered() -> None:
+    settings = load_settings(REAL)
+    assert settings.s3 is not None
+    assert recording_storage(settings, settings.s3) is None
+
+
+def test_a_role_offers_recording_into_the_team_bucket_and_region() -> None:
+    settings = load_settings({**REAL, "S3_REGION": "eu-north-1", "RECORDING_ROLE_ARN": ROLE,
+                              "RECORDING_EXTERNAL_ID": "tavus"})
+    assert settings.s3 is not None
+    assert recording_storage(settings, settings.s3) == RecordingStorage(
+        bucket_name="photos", bucket_region="eu-north-1", assume_role_arn=ROLE, external_id="tavus")
+
+
+def test_demo_mode_always_offers_recording_with_a_placeholder_role() -> None:
+    settings = load_settings({})
+    demo_s3 = S3Settings(bucket="replica-studio-demo", region="us-east-1")
+    storage = recording_storage(settings, demo_s3)
+    assert storage == RecordingStorage("replica-studio-demo", "us-east-1", DEMO_RECORDING_ROLE_ARN)
+    # The placeholder passes the same check a real role must.
+    assert load_settings({"RECORDING_ROLE_ARN": DEMO_RECORDING_ROLE_ARN}).recording_role_arn
+
+
+@pytest.mark.parametrize("arn", [
+    ROLE,
+    "arn:aws:iam::123456789012:role/service-role/Tavus.Writer@team",
+])
+def test_role_arns_in_iams_form_are_kept(arn: str) -> None:
+    assert load_settings({**REAL, "RECORDING_ROLE_ARN": arn}).recording_role_arn == arn
+
+
+@pytest.mark.parametrize("arn", [
+    "TavusRecording",
+    "arn:aws:iam::12345:role/TavusRecording",  # the account id has 12 digits
+    "arn:aws:iam::123456789012:user/jane",  # a user, not a role
+    "arn:aws:s3:::photos",
+    "arn:aws:iam::123456789012:role/",
+    "arn:aws:iam::123456789012:role/Tävus",
+])
+def test_anything_else_as_role_arn_is_refused_by_name(arn: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REAL, "RECORDING_ROLE_ARN": arn})
+    assert any("RECORDING_ROLE_ARN" in p and "arn:aws:iam::" in p for p in caught.value.problems)
+
+
+def test_an_external_id_needs_a_role_and_a_valid_form() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REAL, "RECORDING_EXTERNAL_ID": "tavus"})
+    assert any("RECORDING_ROLE_ARN" in p for p in caught.value.problems)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REAL, "RECORDING_ROLE_ARN": ROLE, "RECORDING_EXTERNAL_ID": "has space"})
+    assert any("RECORDING_EXTERNAL_ID" in p for p in caught.value.problems)

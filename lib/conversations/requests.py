@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lib.config import RecordingStorage
 from lib.tavus.client import Conversation, TavusClient, TavusError
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ConversationForm",
     "ConversationFormError",
     "conversation_request",
+    "recording_properties",
     "refusal_advice",
     "start_conversation",
 ]
@@ -88,6 +90,7 @@ class ConversationForm:
     require_auth: bool = False  # private room: the join link needs the meeting token
     enable_closed_captions: bool = False
     test_mode: bool = False  # dry run: the replica never joins, nothing is billed
+    record: bool = False  # allow recording in the room (someone there still has to start it)
 
 
 # --- The request ---------------------------------------------------------------------------------
@@ -136,11 +139,36 @@ def _text(value: str | None, limit: int, *, one_line: bool = False) -> str:
     return text[:limit].rstrip()
 
 
-def conversation_request(form: ConversationForm) -> dict[str, Any]:
+def recording_properties(recording: RecordingStorage | None) -> dict[str, Any]:
+    """`properties` entries that let the room record into the team bucket.
+
+    Only identifiers are sent: Tavus assumes the role, so no key or secret ever leaves the app.
+    """
+    if recording is None:
+        raise ConversationFormError(
+            "Recording is not set up: set RECORDING_ROLE_ARN to an IAM role Tavus may assume to "
+            "write to S3_BUCKET (and RECORDING_EXTERNAL_ID if its trust policy requires one), "
+            "or turn recording off."
+        )
+    storage = {
+        "provider": "s3",
+        "bucket_name": recording.bucket_name,
+        "bucket_region": recording.bucket_region,
+        "assume_role_arn": recording.assume_role_arn,
+    }
+    if recording.external_id:
+        storage["external_id"] = recording.external_id
+    return {"enable_recording": True, "recording_storage": storage}
+
+
+def conversation_request(
+    form: ConversationForm, recording: RecordingStorage | None = None
+) -> dict[str, Any]:
     """Validated keyword arguments for `TavusClient.create_conversation`.
 
     Blank text is left out (so Tavus applies its own defaults) rather than sent as "". Raises
-    ConversationFormError naming the field to fix.
+    ConversationFormError naming the field to fix. `recording` (from `lib.config.
+    recording_storage`) is used only when the form asks to record, and required then.
     """
     replica_id = (form.replica_id or "").strip()
     if not replica_id:
@@ -164,6 +192,8 @@ def conversation_request(form: ConversationForm) -> dict[str, Any]:
     }
     if form.enable_closed_captions:
         properties["enable_closed_captions"] = True
+    if form.record:
+        properties.update(recording_properties(recording))
 
     request: dict[str, Any] = {"replica_id": replica_id}
     persona_id = (form.persona_id or "").strip()
@@ -190,7 +220,9 @@ class ConversationAttempt:
     conversation: Conversation | None = None
 
 
-def start_conversation(tavus: TavusClient, attempt: ConversationAttempt) -> Conversation:
+def start_conversation(
+    tavus: TavusClient, attempt: ConversationAttempt, recording: RecordingStorage | None = None
+) -> Conversation:
     """The attempt's conversation, created on the first call only.
 
     A second call (rerun, double click, retry after a display error) returns the stored one
@@ -199,7 +231,7 @@ def start_conversation(tavus: TavusClient, attempt: ConversationAttempt) -> Conv
     """
     if attempt.conversation is not None:
         return attempt.conversation
-    request = conversation_request(attempt.form)  # validate before anything is sent
+    request = conversation_request(attempt.form, recording)  # validate before anything is sent
     conversation = tavus.create_conversation(**request)
     attempt.conversation = conversation
     return conversation

@@ -47,6 +47,16 @@ class StorageError(Exception):
         self.status_code = status_code
         super().__init__(message)
 
+    @property
+    def precondition_failed(self) -> bool:
+        """A conditional write lost: the object exists (If-None-Match) or changed (If-Match).
+
+        S3 answers 412 PreconditionFailed, or 409 ConditionalRequestConflict when two
+        conditional writes to one key overlap; either way another writer got there first.
+        """
+        return self.code in ("PreconditionFailed", "ConditionalRequestConflict") or (
+            self.code is None and self.status_code in (409, 412))
+
 
 @dataclass(frozen=True)
 class StoredImage:
@@ -150,16 +160,28 @@ class ImageStore:
         return StoredImage(key=key, content_type=content_type, size=len(data))
 
     def put_bytes(self, key: str, data: bytes, content_type: str, *,
-                  timeout: float | None = None) -> str | None:
+                  timeout: float | None = None, if_none_match: bool = False,
+                  if_match: str | None = None) -> str | None:
         """PUT through a presigned URL; `timeout` lets callers that must not wait long cap it.
+
+        `if_none_match` writes only if the key does not exist yet; `if_match` only if the object
+        still has that ETag (a missing object fails with NoSuchKey). A lost condition raises a
+        StorageError whose `precondition_failed` is true. The conditions are signed into the URL,
+        so a proxy cannot drop them and leave an unconditional write.
 
         Returns the stored object's ETag, as a listing shows it (None if the server sent none).
         """
-        url = self.presign_put(key, content_type)
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        headers = {"Content-Type": content_type}
+        if if_none_match:
+            params["IfNoneMatch"] = headers["If-None-Match"] = "*"
+        if if_match is not None:
+            params["IfMatch"] = headers["If-Match"] = if_match
+        url = self._presign("put_object", params, UPLOAD_URL_SECONDS)
         limit = timeout or self._timeout
         started = time.perf_counter()
         try:
-            response = self._http.put(url, content=data, headers={"Content-Type": content_type},
+            response = self._http.put(url, content=data, headers=headers,
                                       timeout=httpx.Timeout(limit, connect=min(5.0, limit)))
         except httpx.TransportError as exc:
             raise StorageError(
@@ -219,10 +241,14 @@ class ImageStore:
         except (ClientError, BotoCoreError) as exc:
             raise _error_from_boto(exc, self.bucket) from None
 
-    def delete(self, key: str) -> None:
-        """Delete one object (a missing key is no error: S3 answers 204 either way)."""
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Delete one object (a missing key is no error: S3 answers 204 either way).
+
+        `if_match` deletes only if the object still has that ETag (else `precondition_failed`).
+        """
+        conditions = {"IfMatch": if_match} if if_match is not None else {}
         try:
-            self._s3.delete_object(Bucket=self.bucket, Key=key)
+            self._s3.delete_object(Bucket=self.bucket, Key=key, **conditions)
         except (ClientError, BotoCoreError) as exc:
             raise _error_from_boto(exc, self.bucket) from None
         log.info("deleted s3://%s/%s", self.bucket, key)

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
+from lib.config import RecordingStorage, S3Settings, load_settings, recording_storage
 from lib.conversations.history import elapsed, shutdown_reason, sort_conversations
 from lib.conversations.links import join_url, qr_png
 from lib.conversations.requests import (
@@ -63,6 +64,15 @@ CONTRACT_PROPERTIES = {
     "enable_closed_captions",
     "apply_greenscreen",
     "language",
+    "recording_storage",
+}
+# recording_storage_config's S3 fields (the GCS and Azure ones are never sent).
+CONTRACT_RECORDING_STORAGE_S3 = {
+    "provider",
+    "bucket_name",
+    "bucket_region",
+    "assume_role_arn",
+    "external_id",
 }
 
 
@@ -313,6 +323,79 @@ def test_a_language_code_that_slips_through_is_refused_by_tavus_with_advice(
     advice = refusal_advice(caught.value)
     assert advice is not None
     assert "english" in advice and "multilingual" in advice
+
+
+# --- Recording -----------------------------------------------------------------------------------
+RECORDING = RecordingStorage(
+    bucket_name="team-bucket",
+    bucket_region="eu-north-1",
+    assume_role_arn="arn:aws:iam::123456789012:role/TavusRecording",
+    external_id="tavus",
+)
+
+
+def test_recording_sends_the_team_bucket_and_role_in_the_contracts_names(
+    sim: TavusSimulator, tavus: TavusClient, wire: RecordingTransport, replica_id: str
+) -> None:
+    form = ConversationForm(replica_id=replica_id, record=True)
+
+    conversation = start_conversation(tavus, ConversationAttempt(form), RECORDING)
+
+    props = _last_create_body(wire)["properties"]
+    assert set(props) <= CONTRACT_PROPERTIES
+    assert props["enable_recording"] is True
+    assert set(props["recording_storage"]) <= CONTRACT_RECORDING_STORAGE_S3
+    assert props["recording_storage"] == {
+        "provider": "s3",
+        "bucket_name": "team-bucket",
+        "bucket_region": "eu-north-1",
+        "assume_role_arn": "arn:aws:iam::123456789012:role/TavusRecording",
+        "external_id": "tavus",
+    }
+    assert conversation.status == "active"
+
+
+def test_recording_without_an_external_id_leaves_it_out(replica_id: str) -> None:
+    storage = RecordingStorage("b", "us-east-1", "arn:aws:iam::123456789012:role/R")
+    request = conversation_request(ConversationForm(replica_id=replica_id, record=True), storage)
+    assert "external_id" not in request["properties"]["recording_storage"]
+
+
+def test_recording_settings_are_unused_unless_the_form_asks(replica_id: str) -> None:
+    request = conversation_request(ConversationForm(replica_id=replica_id), RECORDING)
+    assert "enable_recording" not in request["properties"]
+    assert "recording_storage" not in request["properties"]
+
+
+def test_recording_without_settings_says_what_to_configure_and_sends_nothing(
+    sim: TavusSimulator, tavus: TavusClient, replica_id: str
+) -> None:
+    attempt = ConversationAttempt(ConversationForm(replica_id=replica_id, record=True))
+
+    with pytest.raises(ConversationFormError, match="RECORDING_ROLE_ARN") as caught:
+        start_conversation(tavus, attempt)
+
+    assert "turn recording off" in str(caught.value)
+    assert attempt.conversation is None
+    assert _posts(sim) == []
+
+
+def test_no_secret_is_sent_with_recording(wire: RecordingTransport, tavus: TavusClient,
+                                          replica_id: str) -> None:
+    settings = load_settings({
+        "TAVUS_API_KEY": "tk-real-key-123", "S3_BUCKET": "team-bucket",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE123", "AWS_SECRET_ACCESS_KEY": "s3-secret-value-xyz",
+        "AWS_SESSION_TOKEN": "session-token-xyz",
+        "RECORDING_ROLE_ARN": "arn:aws:iam::123456789012:role/TavusRecording",
+    })
+    assert isinstance(settings.s3, S3Settings)
+    form = ConversationForm(replica_id=replica_id, record=True)
+
+    start_conversation(tavus, ConversationAttempt(form), recording_storage(settings, settings.s3))
+
+    sent = json.dumps(_last_create_body(wire))
+    for secret in ("AKIAEXAMPLE123", "s3-secret-value-xyz", "session-token-xyz"):
+        assert secret not in sent
 
 
 # --- Join link and QR code -----------------------------------------------------------------------
