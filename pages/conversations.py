@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from lib.config import recording_storage
+from lib.conversations.calls import CallRecord
 from lib.conversations.history import elapsed, shutdown_reason, sort_conversations
 from lib.conversations.links import join_url, qr_png
 from lib.conversations.requests import (
@@ -19,7 +21,7 @@ from lib.replicas.facts import stage_text
 from lib.replicas.table import format_duration, picker_label, usable_replicas
 from lib.tavus.client import ReplicaStatus, TavusError
 from lib.text import escape_markdown
-from lib.ui import cached, live, shell, widgets
+from lib.ui import cached, live, presets, shell, widgets
 
 frame = shell.frame("Conversations")
 tavus = frame.services.tavus
@@ -33,7 +35,44 @@ replicas = usable_replicas(listed.replicas)
 if listed.stale_since is not None and listed.last_error is not None:
     widgets.show_error(listed.last_error)  # shown as a message; the calls below still work
 
+recording = recording_storage(frame.settings, frame.services.store.settings)
+persona_list, persona_problem = cached.personas(frame)
+
+
+def start(form: ConversationForm, preset_name: str | None = None) -> None:
+    """One click, one call: the attempt is stored before Tavus is asked, so a second click or a
+    rerun returns the same conversation instead of starting (and billing) another."""
+    attempt = state.get("call_attempt")
+    if attempt is None or attempt.form != form:
+        attempt = ConversationAttempt(form=form)  # another form (or preset) is a new request
+    state.call_attempt = attempt
+    try:
+        conversation = start_conversation(tavus, attempt, recording if form.record else None)
+    except TavusError as error:
+        advice = refusal_advice(error)
+        st.error(escape_markdown(user_message(error))
+                 + (f"\n\n**What to do:** {escape_markdown(advice)}" if advice else ""),
+                 icon=":material/block:")
+        return
+    except Exception as error:  # a form value Tavus would refuse: said plainly
+        widgets.show_error(error)
+        return
+    cid = conversation.conversation_id
+    state.call_limits[cid] = form.max_call_minutes * 60
+    state.call_links[cid] = join_url(conversation)
+    # Who started it and from which preset, for the history; written in the background.
+    cached.call_log(frame).write_later(CallRecord.now(
+        cid, started_by=shell.current_user_email(), preset_name=preset_name, record=form.record))
+    cached.forget_conversations()
+    st.rerun()
+
+
 start_col, result_col = st.columns([3, 2], gap="large")
+if replicas:
+    with start_col:
+        presets.show_presets(frame, frozenset(r.replica_id for r in replicas),
+                             {r.replica_id: r.replica_name or r.replica_id for r in replicas},
+                             persona_list, start)
 with start_col, st.container(border=True, key="start-conversation"):
     st.subheader("Start a conversation", anchor=False)
     if not replicas:
@@ -63,7 +102,6 @@ with start_col, st.container(border=True, key="start-conversation"):
                                placeholder="Who the replica is talking to, and about what")
         language_col, persona_col, minutes_col = st.columns(3)
         language = language_col.selectbox("Language", LANGUAGES, key="call_language")
-        persona_list, persona_problem = cached.personas(frame)
         persona = persona_col.selectbox(
             "Persona", [None, *persona_list], key="call_persona",
             format_func=lambda p: "Tavus's default" if p is None else p.persona_name
@@ -78,6 +116,10 @@ with start_col, st.container(border=True, key="start-conversation"):
             private = st.toggle("Private room (the link carries a join token)",
                                 key="call_private")
             captions = st.toggle("Closed captions", key="call_captions")
+        record = st.toggle(
+            "Record this call", key="call_record", disabled=recording is None,
+            help="Allows recording to the team's bucket: someone in the room must still press "
+                 "record. " + ("" if recording else "Set RECORDING_ROLE_ARN to offer it."))
         dry_run = st.toggle("Dry run (test mode): the replica does not join, nothing is billed",
                             key="call_dry_run")
         form = ConversationForm(
@@ -85,27 +127,14 @@ with start_col, st.container(border=True, key="start-conversation"):
             conversation_name=name, custom_greeting=greeting, conversational_context=context,
             language=language, max_call_minutes=int(minutes),
             participant_absent_timeout=int(absent), participant_left_timeout=int(left),
-            require_auth=private, enable_closed_captions=captions, test_mode=dry_run)
+            require_auth=private, enable_closed_captions=captions, test_mode=dry_run,
+            record=bool(record))
         attempt = state.get("call_attempt")
-        if attempt is None or (attempt.conversation is None and attempt.form != form):
-            attempt = ConversationAttempt(form=form)  # a changed form is a new request
-        done = attempt.conversation is not None
+        done = attempt is not None and attempt.conversation is not None and attempt.form == form
         if st.button("Start dry run" if dry_run else "Start conversation", type="primary",
                      icon=":material/videocam:", disabled=done, key="start_call"):
-            state.call_attempt = attempt  # stored first: a second click reuses it
-            try:
-                conversation = start_conversation(tavus, attempt)
-                state.call_limits[conversation.conversation_id] = form.max_call_minutes * 60
-                state.call_links[conversation.conversation_id] = join_url(conversation)
-                cached.forget_conversations()
-                st.rerun()
-            except TavusError as error:
-                advice = refusal_advice(error)
-                st.error(escape_markdown(user_message(error))
-                         + (f"\n\n**What to do:** {escape_markdown(advice)}" if advice else ""),
-                         icon=":material/block:")
-            except Exception as error:  # a form value Tavus would refuse: said plainly
-                widgets.show_error(error)
+            start(form)
+        presets.save_controls(frame, form)
 
 with result_col:
     attempt = state.get("call_attempt")
@@ -189,6 +218,10 @@ def call_list() -> None:
             else:
                 reason = ended_reason(call.conversation_id, frame.services.tavus_url)
                 time_col.caption(f"Ended: {escape_markdown(reason)}" if reason else "Ended")
+                with action_col:
+                    st.page_link(str(shell.APP_DIR / "pages/history.py"), label="Debrief",
+                                 icon=":material/summarize:",
+                                 query_params={"conversation": call.conversation_id})
 
 
 call_list()

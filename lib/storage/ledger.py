@@ -29,6 +29,13 @@ WRITE_TIMEOUT_SECONDS = 5.0  # S3 answers in well under a second; slower means t
 MAX_NOTES_LENGTH = 2000
 RECORD_SUFFIX = ".json"
 READ_WORKERS = 8  # parallel GETs: the first read of a large ledger is thousands of them
+# JSON beside the records that is not a replica's record (conversation presets, call records):
+# never read as one. Named here, not imported: storage does not depend on conversations.
+OTHER_JSON_FOLDERS = ("presets/", "calls/")
+
+
+def is_record_key(key: str, prefix: str) -> bool:
+    return key.endswith(RECORD_SUFFIX) and not key[len(prefix):].startswith(OTHER_JSON_FOLDERS)
 
 
 # slots: the shared ledger holds one per record for the server's life (10,000 at scale).
@@ -114,7 +121,9 @@ class Ledger:
 
         One GET per record, every time: `SharedLedger` is the way to read repeatedly.
         """
-        keys = self.store.list_keys(self.store.settings.prefix, suffix=RECORD_SUFFIX)
+        prefix = self.store.settings.prefix
+        keys = [k for k in self.store.list_keys(prefix, suffix=RECORD_SUFFIX)
+                if is_record_key(k, prefix)]
 
         def load(key: str) -> LedgerRecord | None:
             try:
@@ -259,12 +268,14 @@ class SharedLedger(Ledger):
                 self.refreshes += 1
             log.warning("ledger refresh failed: %s", error.code or error.status_code or "")
             raise
-        changed = [o for o in listing.objects if not _unchanged(known.get(o.key), o)]
+        prefix = self.store.settings.prefix
+        records = [o for o in listing.objects if is_record_key(o.key, prefix)]
+        changed = [o for o in records if not _unchanged(known.get(o.key), o)]
         with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
             fetched = dict(zip((o.key for o in changed), pool.map(self._fetch, changed),
                                strict=True))
         entries: dict[str, _Entry] = {}
-        for listed in listing.objects:  # in key order, so that ties resolve as they always did
+        for listed in records:  # in key order, so that ties resolve as they always did
             previous = known.get(listed.key)
             entry = fetched.get(listed.key, previous)
             if entry is _NOT_READ:  # keep what we had, and ask again next time
@@ -280,7 +291,7 @@ class SharedLedger(Ledger):
             self._failure = None
             self.refreshes += 1
             self.last_refresh = RefreshStats(
-                list_pages=listing.pages, gets=len(changed), records=len(listing.objects),
+                list_pages=listing.pages, gets=len(changed), records=len(records),
                 unreadable=sum(e.record is None and e.etag is not None
                                for e in entries.values()),
                 seconds=time.perf_counter() - began)

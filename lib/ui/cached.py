@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from lib.config import S3Settings
+from lib.conversations.calls import CallLog, CallRecord
 from lib.conversations.debrief import Debrief, debrief_from
+from lib.conversations.presets import PresetStore
 from lib.conversations.shared import ConversationsView, SharedConversations
 from lib.errors import user_message
 from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
@@ -210,3 +212,34 @@ def recording_source(bucket: str, key: str, settings_key: str, _store: ImageStor
         return _store.read_object(key) if inline else _store.presign_view(key)
     except StorageError:
         return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _call_log(store_key: str, _store: ImageStore) -> CallLog:
+    return CallLog(_store)
+
+
+def call_log(frame: Frame) -> CallLog:
+    """Who started which call here, with which preset: shared by every session."""
+    store = frame.services.store
+    return _call_log(_store_key(store.settings), store)
+
+
+def call_records(frame: Frame) -> Mapping[str, CallRecord]:
+    """The call records by conversation id; empty (the history says nothing of who) when S3
+    cannot be listed: that must not take the history down with it."""
+    try:
+        return call_log(frame).records()
+    except StorageError:
+        return {}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _preset_store(store_key: str, _store: ImageStore) -> PresetStore:
+    return PresetStore(_store)
+
+
+def preset_store(frame: Frame) -> PresetStore:
+    """The team's demo presets, shared by every session (read by ETag, written conditionally)."""
+    store = frame.services.store
+    return _preset_store(_store_key(store.settings), store)

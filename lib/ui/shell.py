@@ -40,6 +40,7 @@ PAGES = (
     NavPage("pages/create_video.py", "Create from video", ":material/videocam:", "create_video"),
     NavPage("pages/replicas.py", "Replicas", ":material/table_view:", "replicas"),
     NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
+    NavPage("pages/history.py", "Demo history", ":material/history:", "history"),
 )
 
 

@@ -300,3 +300,16 @@ def test_a_failed_listing_is_remembered_for_the_window(wire, s3_settings) -> Non
     with pytest.raises(StorageError):
         ledger.refresh()
     assert wire.count() == 2
+
+
+def test_presets_and_call_records_beside_the_records_are_never_read_as_records(
+        s3_endpoint, s3_settings) -> None:
+    store = ImageStore(s3_settings)
+    ledger = SharedLedger(store)
+    store.put_bytes(f"{s3_settings.prefix}presets/acme.json", b'{"name": "Acme"}',
+                    "application/json")
+    store.put_bytes(f"{s3_settings.prefix}calls/c123.json", b'{"conversation_id": "c123"}',
+                    "application/json")
+    assert dict(ledger.refresh(force=True)) == {}
+    assert ledger.last_refresh.gets == 0 and ledger.last_refresh.unreadable == 0
+    assert Ledger(store).read_all() == {}
