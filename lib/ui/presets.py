@@ -50,6 +50,9 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
                  start: Callable[[ConversationForm, str], None]) -> None:
     """The team's presets, each with Start (one click, one call), Edit, Duplicate, Delete."""
     store = cached.preset_store(frame)
+    done = st.session_state.pop("preset_done", None)
+    if done:
+        st.toast(done, icon=":material/check:")
     try:
         presets, problems = store.list()
     except StorageError as error:
@@ -116,20 +119,22 @@ def save_controls(frame: Frame, form: ConversationForm | None) -> None:
                 store.update(stored, preset, by=frame_user())
             else:
                 store.create(preset)
-        if act(save, "Preset saved."):
-            st.session_state.pop("editing_preset", None)
+            st.session_state.pop("editing_preset", None)  # saved: the form is new again
+
+        act(save, "Preset saved.")
 
 
-def act(action: Callable[[], object], done: str) -> bool:
+def act(action: Callable[[], object], done: str) -> None:
     """Run one preset action; a conflict or a refusal is said plainly and nothing else moves."""
     try:
         action()
     except (PresetError, StorageError, ValueError) as error:
         st.error(escape_markdown(getattr(error, "message", None) or str(error)),
                  icon=":material/block:")
-        return False
-    st.toast(done, icon=":material/check:")
-    return True
+        return
+    # Redrawn from the top: the list above this button was drawn before the change.
+    st.session_state["preset_done"] = done
+    st.rerun()
 
 
 def frame_user() -> str | None:
