@@ -1,4 +1,4 @@
-"""8. Converting a training clip: a 2-minute 1080p30 HEVC .mov (an iPhone's format) to the mp4
+"""9. Converting a training clip: a 2-minute 1080p30 HEVC .mov (an iPhone's format) to the mp4
 Tavus accepts, with `lib.videos.convert.convert_video`, against the clip's own length.
 
 The clip is drawn by `tests.video_media` (the astronaut with an espeak-ng voice) with the camera
@@ -57,7 +57,7 @@ def _child(mode: str, source: Path, out: Path) -> dict:
 def run(*, reps: int = REPS, quick: bool = False) -> Section:
     from tests.video_media import Clip, clip_path
 
-    section = Section("video_convert", "8. Converting a 2-min 1080p HEVC clip")
+    section = Section("video_convert", "9. Converting a 2-min 1080p HEVC clip")
     print(f"\n{section.title}", flush=True)
     clip = Clip(seconds=SECONDS, width=1920, height=1080, fps=30, container="mov",
                 video_codec="libx265", pan=True)
