@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -152,7 +153,7 @@ def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser
         debrief.get_by_role("button", name="Transcript (Markdown)").click()
     download = download_info.value
     assert download.suggested_filename == "Acme CFO.md"
-    text = open(download.path(), encoding="utf-8").read()
+    text = Path(download.path()).read_text(encoding="utf-8")
     title, downloaded = markdown_turns(text)
     assert title == "Acme CFO"
     assert SYSTEM_PROMPT_START not in text
@@ -173,9 +174,10 @@ def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser
         page.wait_for_function(
             "v => v.readyState >= 2", arg=video.element_handle(), timeout=30_000)
     except Exception:
-        state = video.evaluate("v => ({ready: v.readyState, network: v.networkState, "
-                               "error: v.error && [v.error.code, v.error.message], "
-                               "mp4: v.canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')})")
+        state = video.evaluate(
+            "v => ({ready: v.readyState, network: v.networkState, "
+            "error: v.error && [v.error.code, v.error.message], "
+            "h264: v.canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')})")
         raise AssertionError(f"the recording does not play: {state}") from None
     assert video.evaluate("v => v.videoWidth > 0 && v.duration > 0"), "no picture"
     assert_no_exception(page)
