@@ -563,6 +563,14 @@ class TavusSimulator:
             if (method, path) == ("POST", "/_sim/advance"):
                 self.advance(float(body.get("seconds", 0)))
                 return _json(200, {"now": self.now_iso()})
+            if (method, path) == ("POST", "/_sim/delays"):
+                # How long after a call's end each debrief event comes (simulated seconds): a
+                # browser test sets them long, so a busy machine cannot race past a notice.
+                for name in ("transcript_delay", "perception_delay", "recording_delay"):
+                    if name in body:
+                        setattr(self._state, name, max(0.0, float(body[name])))
+                return _json(200, {name: getattr(self._state, name) for name in (
+                    "transcript_delay", "perception_delay", "recording_delay")})
             if (method, path) == ("POST", "/_sim/faults"):
                 self.inject_fault(
                     str(body.get("kind")),
