@@ -195,3 +195,14 @@ def test_a_recording_in_another_bucket_is_the_same_warning(sim_app: SimApp, buck
         "properties": {"bucket_name": bucket, "s3_key": "recordings/x.mp4"}}], append=True)
     at = sim_app.open(HISTORY, conversation=cid)
     assert any("not in the team's bucket" in shown(w) for w in at.warning)
+
+
+def test_a_call_allowed_to_record_but_never_recorded_says_someone_must_press_record(
+        sim_app: SimApp) -> None:
+    cid = transcribed_call(sim_app, name="Allowed, not recorded", record=True)
+    CallLog(sim_app.store).write(CallRecord.now(cid, started_by=None, preset_name=None,
+                                                record=True))
+    at = sim_app.open(HISTORY, conversation=cid)
+    assert not at.get("video")
+    assert any("someone in the room must press record" in shown(c) for c in at.caption)
+    assert any("Started by:** unknown" in m.value for m in at.markdown)
