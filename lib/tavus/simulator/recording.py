@@ -70,7 +70,7 @@ def render_mp4(title: str, seconds: int) -> bytes:
         font = ImageFont.load_default(size=18)
     except (TypeError, OSError):  # an older Pillow, or one without FreeType
         font = ImageFont.load_default()
-    draw.text((12, 12), title[:40], fill=(255, 255, 255), font=font)
+    draw.text((12, 12), _ascii(title)[:40], fill=(255, 255, 255), font=font)
     draw.text((12, HEIGHT - 30), "Tavus simulator recording", fill=(220, 220, 230), font=font)
     background = np.asarray(img)
 
@@ -138,3 +138,14 @@ def put_recording(settings: RecordingS3, bucket: str, key: str, data: bytes) -> 
         config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
     )
     client.put_object(Bucket=bucket, Key=key, Body=data, ContentType="video/mp4")
+
+
+def _ascii(text: str) -> str:
+    """Pillow's built-in font has no dashes or curly quotes: "Phoenix 4.5 — Tuning" would show a
+    box. Fold them, then drop what is left outside ASCII."""
+    import unicodedata
+
+    folded = text.translate(str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'",
+                                           "“": '"', "”": '"', "…": "..."}))
+    return unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode()
+
