@@ -30,11 +30,14 @@ def history_table() -> None:
                    + escape_markdown(user_message(view.error)), icon=":material/cloud_off:")
     names = {r.replica_id: r.replica_name or r.replica_id
              for r in live.replica_view(frame, include_system=True).replicas}
+    records, _ = cached.ledger_records(frame)
+    photos = cached.photo_urls(frame, records)  # replicas made here have a photo
     rows = filter_history(
         history_rows(view.conversations, replica_names=names, reasons=view.reasons,
                      started=cached.call_records(frame), ended_at=view.ended_at),
         search, statuses)
     table = pd.DataFrame({
+        "photo": pd.Series([photos.get(r.replica_id, "") for r in rows], dtype=object),
         "name": [r.name or r.conversation_id for r in rows],
         "replica": [r.replica_name or r.replica_id for r in rows],
         "started": [r.started_at for r in rows],
@@ -56,6 +59,7 @@ def history_table() -> None:
         selection_default={"selection": {"rows": [ids.index(selected)]}}
         if selected in ids else None,
         column_config={
+            "photo": st.column_config.ImageColumn("Photo", width="small"),
             "name": st.column_config.TextColumn("Conversation"),
             "replica": st.column_config.TextColumn("Replica"),
             "started": st.column_config.DatetimeColumn("Started", format="distance"),
