@@ -232,3 +232,22 @@ def test_real_mode_trains_from_a_video_put_straight_into_the_configured_bucket(
     for secret in (TAVUS_KEY, AWS_SECRET):
         assert not any(secret in frame for frame in frames)
         assert secret not in page.content() and secret not in real_app.log()
+
+
+def test_real_mode_debriefs_a_call_on_the_other_server(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator) -> None:
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        replica_id = next(r.replica_id for r in tavus.list_all_replicas() if r.usable)
+        cid = tavus.create_conversation(replica_id=replica_id, conversation_name="External Call",
+                                        custom_greeting="Hello from the other server"
+                                        ).conversation_id
+        external_tavus.join(cid)
+        tavus.end_conversation(cid)
+    external_tavus.advance(10)  # past the transcript's delay
+    page.goto(f"{real_app.url}/history?conversation={cid}")
+    wait_idle(page)
+    dialogue = page.locator(".st-key-debrief-dialogue")
+    expect(dialogue).to_contain_text("Hello from the other server", timeout=30_000)
+    assert "You are " not in page.locator(".st-key-debrief").inner_text()
+    assert_no_exception(page)
+    shot(page, "real-mode-debrief")
