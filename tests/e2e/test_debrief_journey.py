@@ -64,8 +64,9 @@ def markdown_turns(text: str) -> tuple[str, list[tuple[str, str, str]]]:
     return title.removeprefix("# "), turns
 
 
-def history_row(page: Page, conversation_id: str) -> dict[str, str] | None:
-    return next((r for r in table_rows(page) if r.get("Id") == conversation_id), None)
+def history_row(page: Page, name: str) -> dict[str, str] | None:
+    # By its name: the grid exposes only the columns in view, and the id is the last one.
+    return next((r for r in table_rows(page) if r.get("Conversation") == name), None)
 
 
 def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser,
@@ -160,9 +161,9 @@ def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser
     assert downloaded == turns
 
     # The history's row names the preset it was started from.
-    wait_until(lambda: history_row(page, conversation_id) is not None, timeout=20,
+    wait_until(lambda: history_row(page, "Acme CFO") is not None, timeout=20,
                what="the call in the history table")
-    row = history_row(page, conversation_id)
+    row = history_row(page, "Acme CFO")
     assert row["Preset"] == PRESET, row
     assert row["Conversation"] == "Acme CFO" and row["Status"] == "ended", row
 
