@@ -156,8 +156,10 @@ def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
     return image.convert("RGB"), [f"Converted {names.get(mode, mode)} to RGB"]
 
 
-def prepare_photo(data: bytes, filename: str | None = None) -> PreparedPhoto:
-    """Validate and clean an uploaded photo; raises PhotoError saying what to do instead."""
+def open_photo(data: bytes, filename: str | None = None) -> Image.Image:
+    """Open the photo and refuse from its header alone what prepare_photo would refuse (empty,
+    too large, not an image, animated, another format, too many pixels); nothing is decoded.
+    The caller closes the image. Raises PhotoError saying what to do instead."""
     if not data:
         raise PhotoError("The file is empty. Choose a PNG or JPEG headshot.")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -171,11 +173,21 @@ def prepare_photo(data: bytes, filename: str | None = None) -> PreparedPhoto:
         raise _refuse_unreadable(data, filename) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
-    with image:
+    try:
+        _refuse_from_header(image)
+    except PhotoError:
+        image.close()
+        raise
+    return image
+
+
+def prepare_photo(data: bytes, filename: str | None = None) -> PreparedPhoto:
+    """Validate and clean an uploaded photo; raises PhotoError saying what to do instead."""
+    with open_photo(data, filename) as image:
         return _prepare(image, data)
 
 
-def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
+def _refuse_from_header(image: Image.Image) -> None:
     fmt = image.format or "unknown"
     width, height = image.size
     # MPO is how Pillow names a JPEG that carries extra pictures (previews, depth maps) from many
@@ -190,12 +202,62 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
                          f"or JPEG only. {_EXPORT}")
     if width * height > MAX_PIXELS:
         raise _too_many_pixels(width, height)
+
+
+def _damaged() -> PhotoError:
+    return PhotoError("The image is damaged or incomplete (perhaps a cut-off download). "
+                      f"Open it, check it looks right, and {_EXPORT[0].lower()}{_EXPORT[1:]}")
+
+
+def target_format(image: Image.Image, data: bytes) -> str:
+    """What prepare_photo makes of this photo: "JPEG" or "PNG" (WebP: by how it was coded)."""
+    fmt = image.format
+    if fmt == "WEBP":
+        return "PNG" if _webp_is_lossless(data) or image.mode in ("RGBA", "LA") else "JPEG"
+    return "JPEG" if fmt in ("JPEG", "MPO") else "PNG"
+
+
+def small_copy(image: Image.Image, short_side: int) -> Image.Image:
+    """An upright, sRGB, RGB copy of an opened (not yet loaded) photo, its short side reduced
+    towards `short_side` but never below it (nor enlarged): a JPEG is decoded at 1/2-1/8 scale
+    (draft mode), anything else decoded and then reduced by an integer factor. The pixels go
+    through what prepare_photo does (orientation, colour profile, pixel format), so the checks
+    see the same picture, smaller. Raises PhotoError when the photo is damaged."""
+    width, height = image.size
+    factor = max(1, min(width, height) // max(1, short_side))
+    try:
+        if image.format in ("JPEG", "MPO") and factor > 1:
+            image.draft("RGB", (max(1, width // factor), max(1, height // factor)))
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
+        raise _damaged() from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    icc = image.info.get("icc_profile")
+    rest = max(1, min(image.size) // max(1, short_side))  # what draft mode left to do
+    pixels = image
+    if rest > 1:
+        if pixels.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+            pixels = pixels.convert("RGBA" if "A" in pixels.mode or "transparency" in
+                                    pixels.info else "RGB")
+        pixels = pixels.reduce(rest)
+    if image.getexif().get(_ORIENTATION, 1) in range(2, 9):
+        # exif_transpose reads the orientation from the image it is given: keep the source's
+        pixels.info["exif"] = image.info.get("exif", b"")
+        pixels = ImageOps.exif_transpose(pixels)
+    if icc:
+        pixels.info["icc_profile"] = icc
+    pixels, _ = _to_srgb(pixels)
+    pixels, _ = _to_rgb(pixels)
+    return pixels
+
+
+def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
+    fmt = image.format or "unknown"
     try:
         image.load()  # a full decode: headers can be fine on a truncated or corrupt file
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
-        raise PhotoError("The image is damaged or incomplete (perhaps a cut-off download). "
-                         f"Open it, check it looks right, and {_EXPORT[0].lower()}{_EXPORT[1:]}"
-                         ) from None
+        raise _damaged() from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
 
@@ -216,14 +278,11 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
     notes += colour_notes + mode_notes
     converted = bool(colour_notes or mode_notes)
 
+    target = target_format(image, data)
     if fmt == "WEBP":
-        lossless = _webp_is_lossless(data) or image.mode in ("RGBA", "LA")
-        target = "PNG" if lossless else "JPEG"
-        why = "lossless or transparent" if lossless else "lossy"
+        why = "lossless or transparent" if target == "PNG" else "lossy"
         notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
         converted = True
-    else:
-        target = "JPEG" if source_jpeg else "PNG"
 
     # Savers copy some info keys on their own (JPEG takes "comment" from it): start from nothing.
     pixels.info = {}
