@@ -217,12 +217,13 @@ def target_format(image: Image.Image, data: bytes) -> str:
     return "JPEG" if fmt in ("JPEG", "MPO") else "PNG"
 
 
-def small_copy(image: Image.Image, short_side: int) -> Image.Image:
-    """An upright, sRGB, RGB copy of an opened (not yet loaded) photo, its short side reduced
-    towards `short_side` but never below it (nor enlarged): a JPEG is decoded at 1/2-1/8 scale
-    (draft mode), anything else decoded and then reduced by an integer factor. The pixels go
-    through what prepare_photo does (orientation, colour profile, pixel format), so the checks
-    see the same picture, smaller. Raises PhotoError when the photo is damaged."""
+def small_copy(image: Image.Image, data: bytes, short_side: int) -> tuple[Image.Image, list[str]]:
+    """-> (an upright, sRGB, RGB copy of an opened, not yet loaded photo, the notes prepare_photo
+    would give). The copy's short side is reduced towards `short_side`, never below it (nor
+    enlarged): a JPEG is decoded at 1/2-1/8 scale (draft mode), anything else decoded, then
+    reduced by an integer factor. The pixels go through what prepare_photo does (orientation,
+    colour profile, pixel format), so the checks see the same picture, smaller. Raises PhotoError
+    when the photo is damaged."""
     width, height = image.size
     factor = max(1, min(width, height) // max(1, short_side))
     try:
@@ -233,23 +234,30 @@ def small_copy(image: Image.Image, short_side: int) -> Image.Image:
         raise _damaged() from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
+    notes = _metadata_notes(image)
     icc = image.info.get("icc_profile")
     rest = max(1, min(image.size) // max(1, short_side))  # what draft mode left to do
     pixels = image
-    if rest > 1:
-        if pixels.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
-            pixels = pixels.convert("RGBA" if "A" in pixels.mode or "transparency" in
-                                    pixels.info else "RGB")
+    early = rest > 1 and image.mode in ("RGB", "RGBA", "L", "LA", "I", "F")  # reduce() takes
+    if early:
         pixels = pixels.reduce(rest)
     if image.getexif().get(_ORIENTATION, 1) in range(2, 9):
         # exif_transpose reads the orientation from the image it is given: keep the source's
         pixels.info["exif"] = image.info.get("exif", b"")
         pixels = ImageOps.exif_transpose(pixels)
+        notes.append("Rotated upright from the camera's EXIF orientation")
     if icc:
         pixels.info["icc_profile"] = icc
-    pixels, _ = _to_srgb(pixels)
-    pixels, _ = _to_rgb(pixels)
-    return pixels
+    pixels, colour_notes = _to_srgb(pixels)
+    pixels, mode_notes = _to_rgb(pixels)
+    notes += colour_notes + mode_notes
+    if rest > 1 and not early:  # palette, CMYK, 16-bit: reduced once normalised to RGB
+        pixels = pixels.reduce(rest)
+    if image.format == "WEBP":
+        target = target_format(image, data)
+        why = "lossless or transparent" if target == "PNG" else "lossy"
+        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
+    return pixels, notes
 
 
 def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:

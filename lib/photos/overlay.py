@@ -32,7 +32,15 @@ def draw_overlay(photo: bytes, report: PhotoReport) -> bytes:
     if image is None:
         width, height = PREVIEW_SIDE, PREVIEW_SIDE * 3 // 4
         image = Image.new("RGB", (width, height), (64, 64, 64))
-    # Boxes are in full-size pixels; a JPEG may have been decoded smaller already (draft).
+    return draw_overlay_on(image, report, (width, height))
+
+
+def draw_overlay_on(image: Image.Image, report: PhotoReport,
+                    size: tuple[int, int] | None = None) -> bytes:
+    """draw_overlay on an already decoded, upright RGB copy of the photo (any scale) whose full
+    size is `size` (default: the report's): the Create page draws on the copy it judged."""
+    width, height = size or (report.width, report.height)
+    # Boxes are in full-size pixels; the copy may be smaller already (draft mode, reduce).
     scale = min(1.0, PREVIEW_SIDE / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if image.size != size:
