@@ -73,7 +73,7 @@ with photo_col:
     elif analysis is not None:
         st.image(analysis.overlay, caption="Face box, centre lines and the estimated head with "
                  "its margins", width="stretch")
-        for note in analysis.prepared.notes:
+        for note in analysis.notes:
             st.caption(f":material/info: {escape_markdown(note)}")
         widgets.show_photo_report(analysis.report)
     tavus_slot = st.container()  # Tavus's own check lands here, beside the local ones
@@ -104,17 +104,19 @@ with form_col:
     blocking = analysis is not None and analysis.report is not None and analysis.report.blocking
     anyway = blocking and st.checkbox("Create anyway (auto-fix may rescue framing)",
                                       key="create_anyway")
-    ready = analysis is not None and analysis.prepared is not None and (not blocking or anyway)
+    # The verdict comes from a small copy; the photo to upload is prepared (once) on demand.
+    usable = analysis is not None and analysis.error is None and analysis.report is not None
+    ready = usable and (not blocking or anyway)
     done = state.get("create_attempt")
     if done is not None:
         settle_ledger(done)  # the team record is written in the background
-    already_created = bool(ready and done and done.replica_id
-                           and done.photo_sha256 == analysis.fingerprint and not done.ledger_error)
+    already_created = bool(ready and done and done.replica_id and analysis.prepared
+                           and done.photo_sha256 == analysis.prepared.sha256
+                           and not done.ledger_error)
     if already_created:
         st.caption("A replica was already created from this photo. Use *Create another* to "
                    "start over.")
     check_col, create_col = st.columns(2)
-    usable = analysis is not None and analysis.prepared is not None
     check_clicked = check_col.button("Check with Tavus", disabled=not usable,
                                      icon=":material/fact_check:", key="check_button")
     create_clicked = create_col.button("Create replica", type="primary", icon=":material/bolt:",
@@ -123,8 +125,9 @@ with form_col:
 
 if check_clicked:
     try:
+        prepared = analysis.prepare()  # the upload, made now (then kept for Create)
         result = frame.services.tavus.validate_image(
-            analysis.prepared.data, analysis.prepared.content_type, model=model)
+            prepared.data, prepared.content_type, model=model)
         state.tavus_check = (analysis.fingerprint, model, result)
     except Exception as error:  # shown as a message; nothing else changes
         widgets.show_error(error)
@@ -144,7 +147,8 @@ with action_slot:
                     auto_fix_training_image=auto_fix, background_green_screen=green_screen,
                     callback_url=callback_url_from(callback), notes=notes)
                 # Stored before running, so that a failure half-way keeps what succeeded.
-                attempt = attempt_for(analysis.prepared, state.get("create_attempt"))
+                prepared = analysis.prepare()  # the full-size, metadata-free photo, made once
+                attempt = attempt_for(prepared, state.get("create_attempt"))
                 state.create_attempt = attempt
                 steps = {"uploading": "Uploading the photo to S3",
                          "signing": "Signing the training URL",
@@ -152,7 +156,7 @@ with action_slot:
                          "recording": "Saving the record for the team"}
                 create_replica_from_photo(
                     tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
-                    photo=analysis.prepared, filename=shot.name, form=form,
+                    photo=prepared, filename=shot.name, form=form,
                     ttl_hours=frame.settings.presign_ttl_hours,
                     created_by=shell.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"),
