@@ -27,7 +27,7 @@ BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
 ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team", "video_checks",
-       "video_convert", "video_memory")
+       "video_convert", "video_memory", "verdict")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import video_convert
 
             sections.append(video_convert.run(quick=reps["quick"]))
+        if "verdict" in chosen:  # local, no server
+            from bench import verdict
+
+            sections.append(verdict.run(reps=5 if reps["quick"] else verdict.REPS))
         if "video_memory" in chosen:  # starts its own S3 server and simulator
             from bench import video_memory
 

@@ -32,7 +32,7 @@ _memo_lock = threading.Lock()
 @dataclass(frozen=True)
 class PhotoAnalysis:
     report: PhotoReport | None = None
-    overlay: bytes | None = None
+    overlay: bytes | None = None  # a JPEG preview with the face and head boxes
     error: str | None = None  # why the photo cannot be used at all
     notes: list[str] = field(default_factory=list)  # what preparing it will change (one a line)
     source_sha256: str | None = None  # of the bytes as picked
@@ -87,8 +87,9 @@ def judge_photo(data: bytes, filename: str | None = None,
     except PhotoError as error:
         return PhotoAnalysis(error=str(error), source_sha256=digest, filename=filename)
     report = check_image(small, fmt, size)
-    return PhotoAnalysis(report=report, overlay=draw_overlay_on(small, report), notes=notes,
-                         source_sha256=digest, data=data, filename=filename)
+    overlay = draw_overlay_on(small, report, fmt="JPEG")
+    return PhotoAnalysis(report=report, overlay=overlay, notes=notes, source_sha256=digest,
+                         data=data, filename=filename)
 
 
 def analyse_photo(data: bytes, filename: str | None = None) -> PhotoAnalysis:

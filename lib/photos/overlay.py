@@ -36,9 +36,10 @@ def draw_overlay(photo: bytes, report: PhotoReport) -> bytes:
 
 
 def draw_overlay_on(image: Image.Image, report: PhotoReport,
-                    size: tuple[int, int] | None = None) -> bytes:
+                    size: tuple[int, int] | None = None, fmt: str = "PNG") -> bytes:
     """draw_overlay on an already decoded, upright RGB copy of the photo (any scale) whose full
-    size is `size` (default: the report's): the Create page draws on the copy it judged."""
+    size is `size` (default: the report's): the Create page draws on the copy it judged. `fmt`
+    "JPEG" encodes the preview several times faster than PNG (~5 against ~40 ms at 900 px)."""
     width, height = size or (report.width, report.height)
     # Boxes are in full-size pixels; the copy may be smaller already (draft mode, reduce).
     scale = min(1.0, PREVIEW_SIDE / max(width, height))
@@ -80,5 +81,8 @@ def draw_overlay_on(image: Image.Image, report: PhotoReport,
             cv2.putText(canvas, str(i + 1), (x + thick, max(0, y) + 12 * thick),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, colour, thick, cv2.LINE_AA)
     out = io.BytesIO()
-    Image.fromarray(canvas).save(out, format="PNG", compress_level=1)  # a preview: speed first
+    if fmt == "JPEG":  # a preview: speed first
+        Image.fromarray(canvas).save(out, format="JPEG", quality=90)
+    else:
+        Image.fromarray(canvas).save(out, format="PNG", compress_level=1)
     return out.getvalue()

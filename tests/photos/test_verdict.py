@@ -128,7 +128,7 @@ def test_the_overlay_is_drawn_on_the_small_copy_at_preview_size() -> None:
         result = judge_photo(VARIANTS[name])
         assert result.overlay is not None
         overlay = Image.open(io.BytesIO(result.overlay))
-        assert overlay.format == "PNG" and overlay.size == size, name
+        assert overlay.format == "JPEG" and overlay.size == size, name
 
 
 def test_the_upload_is_prepared_only_when_asked_and_once(monkeypatch: pytest.MonkeyPatch) -> None:
