@@ -57,6 +57,7 @@ def preview_clip(url: str) -> bytes | None:
 
 @st.cache_data(max_entries=16, show_spinner="Checking the photo…")
 def analyse_photo(data: bytes, filename: str | None) -> PhotoAnalysis:
+    # The verdict and overlay from a small copy; the upload is made later by .prepare().
     # Imported here: OpenCV loads only where photos are checked.
     from lib.photos.analysis import analyse_photo as analyse
 
