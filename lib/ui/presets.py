@@ -73,7 +73,7 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
                     if preset.last_used_at else ""
                 info.markdown(f"**{escape_markdown(preset.name)}** · "
                               f"{escape_markdown(names.get(preset.replica_id, preset.replica_id))}"
-                              f"  \n:gray[by {escape_markdown(preset.created_by or 'unknown')}"
+                              f"  \n:gray[by {escape_markdown(preset.created_by or 'someone not signed in')}"
                               f"{used}{' · records' if preset.record else ''}]")
                 problem = preset_readiness(preset, usable_ids)
                 if problem:
