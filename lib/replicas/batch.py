@@ -35,7 +35,10 @@ if TYPE_CHECKING:  # annotations only: importing analysis loads OpenCV
     from lib.photos.analysis import PhotoAnalysis
 
 Status = Literal["checking", "ready", "blocked", "creating", "created", "failed"]
-MAX_WORKERS = 4
+MAX_WORKERS = 4  # checks: OpenCV work, bounded by the server's cores
+# Creates wait on the network (an upload, then Tavus's answer): a batch of up to 10 goes out in
+# one wave, so it takes about as long as one photo; a larger batch goes in waves of 10.
+CREATE_WORKERS = 10
 
 
 @dataclass
@@ -146,7 +149,7 @@ def create_all(
     ttl_hours: int,
     created_by: str | None = None,
     ledger: Ledger | None = None,
-    max_workers: int = MAX_WORKERS,
+    max_workers: int = CREATE_WORKERS,
     on_row: Callable[[BatchRow], None] = lambda row: None,
 ) -> list[BatchRow]:
     """Create one replica per chosen ready (or failed) row, at most `max_workers` at once.
