@@ -1,4 +1,4 @@
-"""5. Several photos at once: a batch of 10 photos created / one photo created, same run.
+"""11. Several photos at once: a batch of 10 photos created / one photo created, same run.
 
 The photos: skimage's astronaut portrait upscaled to 1536×1536 with a different sensor-like grain
 each (so 10 distinct photos, about 1 MB JPEG each), checked once beforehand (not timed).
@@ -72,7 +72,7 @@ def run(sim: Simulator, s3: S3Server, *, reps: int = REPS) -> Section:
     from lib.storage.s3 import ImageStore
     from lib.tavus.client import TavusClient
 
-    section = Section("batch", "5. Several photos at once: a batch of 10 / one photo")
+    section = Section("batch", "11. Several photos at once: a batch of 10 / one photo")
     print(f"\n{section.title}", flush=True)
     photos = make_photos(BATCH + 1)
     checked = check_all(photos, lambda data, name: analyse_photo(data, name))
