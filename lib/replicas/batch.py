@@ -89,11 +89,24 @@ def row_from(filename: str, analysis: PhotoAnalysis) -> BatchRow:
     if analysis.error or analysis.prepared is None:
         row.status, row.error = "blocked", analysis.error or "This file cannot be used."
     elif analysis.report is not None and analysis.report.blocking:
-        # TODO(fix framing): a FIXABLE row gets a "Fix framing" action from the framing work;
-        # once its fixed photo passes, the row becomes ready with the new analysis.
+        # TODO(fix framing): a FIXABLE row gets a "Fix framing" action from the framing work
+        # (several_photos(frame, fix_framing=...)); its fixed photo goes through replace_photo.
         row.status = "blocked"
     else:
         row.status = "ready"
+    return row
+
+
+def replace_photo(row: BatchRow, analysis: PhotoAnalysis) -> BatchRow:
+    """The row with another version of its photo (Fix framing's result): checked again, the
+    name, voice and choice kept; a new photo means a new attempt. A row created or in flight
+    keeps its photo."""
+    if row.status in ("creating", "created"):
+        return row
+    fresh = row_from(row.filename, analysis)
+    row.analysis, row.status, row.error = fresh.analysis, fresh.status, fresh.error
+    if row.attempt is not None and row.attempt.photo_sha256 != analysis.fingerprint:
+        row.attempt = None
     return row
 
 

@@ -94,7 +94,8 @@ def _review_row(i: int, row: BatchRow, voice_names: list[str],
                          f"{escape_markdown(row.reason)}")
         fixable = row.verdict == "fixable" and row.status == "blocked"
         if fixable and fix_framing is not None:
-            # The framing work plugs in here: it turns the row's photo into a fixed one.
+            # The framing work plugs in here: it fixes the row's photo, then hands the result to
+            # lib.replicas.batch.replace_photo(row, analysis), which checks the row again.
             verdict.button("Fix framing", key=f"batch-fix-{i}", icon=":material/crop:",
                            on_click=fix_framing, args=(row,))
         locked = row.status in ("creating", "created") or row.analysis.prepared is None

@@ -10,7 +10,7 @@ from PIL import ImageEnhance, ImageOps
 
 from lib.config import S3Settings
 from lib.photos.analysis import analyse_photo
-from lib.replicas.batch import BatchRow, check_all, create_all, summary
+from lib.replicas.batch import BatchRow, check_all, create_all, replace_photo, summary
 from lib.replicas.create import ReplicaForm, wait_for_ledger
 from lib.storage.ledger import Ledger
 from lib.storage.s3 import ImageStore
@@ -80,6 +80,14 @@ def test_check_all_marks_ready_and_blocked_rows_with_their_reason() -> None:
 def test_check_all_reports_an_unreadable_file_as_blocked() -> None:
     (row,) = check_all([("notes.png", b"not an image")], analyse_photo)
     assert row.status == "blocked" and row.error and row.fingerprint is None
+
+
+def test_a_fixed_photo_replaces_a_blocked_row_keeping_its_name_and_voice() -> None:
+    (row,) = check_all([("tiny.png", small_png())], analyse_photo)
+    row.name, row.voice_name = "Tiny Tim", "james"
+    replace_photo(row, analyse_photo(encode(astronaut()), "tiny.png"))
+    assert (row.status, row.error, row.name, row.voice_name) == ("ready", None, "Tiny Tim",
+                                                                 "james")
 
 
 def test_a_batch_of_six_creates_exactly_the_four_ready_ones_once_even_on_a_double_click(
