@@ -90,7 +90,9 @@ _CSS = """
              border-radius: var(--st-base-radius); background: #111; }
 .cam-video, .cam-still, .cam-guide { position: absolute; inset: 0; width: 100%; height: 100%;
                                      object-fit: contain; }
-.cam[data-state="used"] .cam-stage { width: 40%; }  /* the checks below show it large */
+.cam[data-state="used"] .cam-stage { width: 40%; }
+.cam[data-state="problem"] .cam-stage, .cam[data-state="held"] .cam-stage {
+  aspect-ratio: auto; height: 6rem; }  /* the checks below show it large */
 .cam-video { transform: scaleX(-1); }  /* a mirror for the person; the photo is not mirrored */
 .cam-guide { pointer-events: none; }
 .cam-oval, .cam-shoulders { fill: none; stroke: rgba(255, 255, 255, 0.9); stroke-width: 0.5%;
@@ -169,6 +171,7 @@ function problemKind(err) {
 
 function report(inst, problem) {
   stopCamera(inst);
+  inst.stage.style.aspectRatio = "";
   setMode(inst, "problem", "No photo: see the message below.");
   inst.wait.textContent = problem.kind === "small"
     ? "Camera " + problem.width + "×" + problem.height + ": too small" : "Camera unavailable";

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserType, Page, expect
 
 from lib.demo import DEMO_BUCKET
 from tests.e2e.conftest import (
@@ -32,6 +32,13 @@ pytestmark = pytest.mark.e2e
 
 DEMO_APP = {"training_seconds": 30}
 WIDTH, HEIGHT = 1280, 720
+
+
+def launch_with_camera(chromium: BrowserType, clip: Path) -> Browser:
+    return chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
+              "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
 
 
 def camera_frame() -> Image.Image:
@@ -61,16 +68,20 @@ def write_y4m(image: Image.Image, path: Path, frames: int = 5) -> None:
 
 
 @pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def chromium(browser: Browser) -> BrowserType:
+    # The suite's Playwright driver (a second sync_playwright() in one process refuses to start),
+    # to launch Chromiums of our own with a fake camera.
+    return browser.browser_type
+
+
+@pytest.fixture(scope="module")
+def camera_browser(chromium: BrowserType, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Browser]:
     clip = tmp_path_factory.mktemp("camera") / "astronaut-720p.y4m"
     write_y4m(camera_frame(), clip)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
-                  "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
-        yield browser
-        browser.close()
+    browser = launch_with_camera(chromium, clip)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -107,6 +118,12 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     assert guide.locator("ellipse").get_attribute("rx") not in (None, "")
     assert guide.evaluate("g => getComputedStyle(g).display") != "none"
     widget.screenshot(path=str(ARTIFACTS / "camera-1-live-guide.png"))
+
+    # Take one, retake it: the live preview comes back.
+    widget.get_by_role("button", name="Take photo").click()
+    expect(widget).to_have_attribute("data-state", "review", timeout=10_000)
+    widget.get_by_role("button", name="Retake").click()
+    expect(widget).to_have_attribute("data-state", "live")
 
     widget.get_by_role("button", name="Take photo").click()
     expect(widget.locator('[data-testid="cameraHeadshotCountdown"]')).to_have_text("3")
@@ -153,3 +170,28 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     body = demo.s3().get_object(Bucket=DEMO_BUCKET, Key=new_photos[0])["Body"].read()
     stored = Image.open(io.BytesIO(body))
     assert stored.size == (WIDTH, HEIGHT)
+
+
+def test_a_camera_under_512_px_says_its_resolution_and_what_to_do(
+        chromium: BrowserType, demo_app: DemoApp, tmp_path: Path) -> None:
+    clip = tmp_path / "small-360p.y4m"
+    write_y4m(camera_frame().resize((640, 360)), clip, frames=3)
+    browser = launch_with_camera(chromium, clip)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.grant_permissions(["camera"], origin=demo_app.app.url)
+        page = context.new_page()
+        page.goto(demo_app.app.url)
+        wait_idle(page)
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+        widget = page.locator('[data-testid="cameraHeadshot"]')
+        expect(widget).to_have_attribute("data-state", "problem")
+        warning = page.locator('[data-testid="stAlertContentWarning"]')
+        expect(warning).to_contain_text("640×360")
+        expect(warning).to_contain_text("upload a photo instead")
+        assert widget.get_by_role("button", name="Take photo").is_hidden()
+        assert page.get_by_role("button", name="Create replica").is_disabled()
+        assert_no_exception(page)
+        shot(page, "camera-5-too-small")
+    finally:
+        browser.close()
