@@ -34,11 +34,13 @@ DEMO_APP = {"training_seconds": 30}
 WIDTH, HEIGHT = 1280, 720
 
 
-def launch_with_camera(chromium: BrowserType, clip: Path) -> Browser:
+def launch_with_camera(chromium: BrowserType, clip: Path, *, auto_allow: bool = True) -> Browser:
+    """Chromium whose camera plays `clip`; `auto_allow` answers the permission prompt with yes."""
     return chromium.launch(
         executable_path=CHROMIUM, headless=True,
         args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
-              "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+              *(["--use-fake-ui-for-media-stream"] if auto_allow else []),
+              f"--use-file-for-fake-video-capture={clip}"])
 
 
 def camera_frame() -> Image.Image:
@@ -193,5 +195,51 @@ def test_a_camera_under_512_px_says_its_resolution_and_what_to_do(
         assert page.get_by_role("button", name="Create replica").is_disabled()
         assert_no_exception(page)
         shot(page, "camera-5-too-small")
+    finally:
+        browser.close()
+
+
+def test_no_camera_allowed_says_what_to_do(page: Page, demo_app: DemoApp) -> None:
+    # The suite's plain Chromium: no fake camera, no permission granted.
+    page.goto(demo_app.app.url)
+    wait_idle(page)
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+    widget = page.locator('[data-testid="cameraHeadshot"]')
+    expect(widget).to_have_attribute("data-state", "problem")
+    alert = page.locator('[data-testid="stAlertContentError"]')
+    expect(alert).to_contain_text("upload a photo instead")
+    assert page.get_by_role("button", name="Create replica").is_disabled()
+    assert_no_exception(page)
+    # Back to Upload: the message and the widget go, the uploader is there.
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Upload").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').wait_for(state="attached")
+    wait_idle(page)
+    assert page.locator('[data-testid="cameraHeadshot"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def test_a_refused_camera_says_how_to_allow_it(chromium: BrowserType, demo_app: DemoApp,
+                                              tmp_path: Path) -> None:
+    clip = tmp_path / "refused.y4m"
+    write_y4m(camera_frame(), clip, frames=2)
+    browser = launch_with_camera(chromium, clip, auto_allow=False)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(demo_app.app.url)  # no permission granted: Playwright refuses the prompt
+        wait_idle(page)
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+        expect(page.locator('[data-testid="cameraHeadshot"]')).to_have_attribute(
+            "data-state", "problem")
+        alert = page.locator('[data-testid="stAlertContentError"]')
+        expect(alert).to_contain_text("Allow the camera for this site")
+        assert_no_exception(page)
+        # Allowed now, "Try again": the live preview, and the message goes.
+        context.grant_permissions(["camera"], origin=demo_app.app.url)
+        page.get_by_role("button", name="Try again").click()
+        expect(page.locator('[data-testid="cameraHeadshot"]')).to_have_attribute(
+            "data-state", "live")
+        expect(alert).to_have_count(0)
+        assert_no_exception(page)
     finally:
         browser.close()
