@@ -172,6 +172,11 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     body = demo.s3().get_object(Bucket=DEMO_BUCKET, Key=new_photos[0])["Body"].read()
     stored = Image.open(io.BytesIO(body))
     assert stored.size == (WIDTH, HEIGHT)
+    # The camera's picture, not the mirrored preview (YUV and JPEG cost a few levels).
+    frame = np.asarray(camera_frame(), dtype=np.float32)
+    got = np.asarray(stored.convert("RGB"), dtype=np.float32)
+    as_seen, mirrored = np.abs(got - frame).mean(), np.abs(got - frame[:, ::-1]).mean()
+    assert as_seen < 8 and mirrored > 3 * as_seen, (as_seen, mirrored)
 
 
 def test_a_camera_under_512_px_says_its_resolution_and_what_to_do(
