@@ -95,6 +95,17 @@ def test_the_widget_returns_the_photo_and_warns_about_a_small_camera() -> None:
     assert not at.exception and len(at.warning) == 0
     # AppTest has no browser: no timezone, so the name falls back on UTC.
     assert at.markdown[0].value == "1280x720 · Camera headshot, 30 Nov 10:24"
+    # The page's answer to `received`: the token alone; Python still has the photo.
+    at.session_state["cam"] = {"photo": {"token": "t1", "width": 1280, "height": 720,
+                                         "taken_at": TAKEN_AT_MS}}
+    at.run()
+    assert not at.exception
+    assert at.markdown[0].value == "1280x720 · Camera headshot, 30 Nov 10:24"
+    # "Retake": the state is cleared, and so is the photo.
+    at.session_state["cam"] = {"photo": None}
+    at.run()
+    assert at.markdown[0].value == "none"
+    assert "_camera_headshot:cam" not in at.session_state
 
 
 @pytest.mark.usefixtures("demo_env")
