@@ -13,6 +13,7 @@ from lib.replicas.create import (
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
 from lib.ui import cached, live, shell, widgets
+from lib.ui.camera import camera_headshot
 
 frame = shell.frame("Create a replica")
 state = st.session_state
@@ -61,8 +62,9 @@ with photo_col:
     source = st.segmented_control("Photo", ["Upload", "Camera"], default="Upload",
                                   key="photo_source")
     if source == "Camera":
-        shot = st.camera_input("Take a headshot: face the camera, shoulders in frame",
-                               key=f"camera-{state.create_round}")
+        # At the camera's own resolution (st.camera_input captures at its display size), named
+        # "Camera headshot, 30 Nov 10:24": the name is offered as the replica name.
+        shot = camera_headshot(f"camera-{state.create_round}")
     else:
         shot = st.file_uploader("Headshot (PNG, JPEG or WebP, at least 512×512)",
                                 type=["png", "jpg", "jpeg", "webp"],
