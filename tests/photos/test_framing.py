@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from functools import cache
 
 import pytest
 from PIL import Image
 
-from lib.photos.checks import FRAMING, Level, PhotoReport, Verdict, check_photo
+from lib.photos.checks import (
+    FRAMING,
+    Box,
+    Level,
+    PhotoReport,
+    Verdict,
+    _head_box,
+    check_photo,
+)
 from lib.photos.framing import (
     CHIN_CUT,
     MAX_OFF,
+    NO_FACE,
     SIDE_CUT,
     TOP_CUT,
     CropPlan,
@@ -179,3 +189,19 @@ def test_the_ledger_keeps_framing_fixed_and_old_records_read_as_not_fixed() -> N
     old = json.loads(record.to_json())
     del old["framing_fixed"]
     assert LedgerRecord.from_json(json.dumps(old).encode()).framing_fixed is False
+
+
+def test_the_tiny_face_of_a_wide_frame_is_cropped_once_found() -> None:
+    """The issue's photo: a 300 px astronaut on 1920x1080. The checks may not find a face that
+    small (57 px); where they would find it is given then, to test the crop itself."""
+    photo = encode(on_canvas(astronaut().resize((300, 300)), (1920, 1080), (200, 500)))
+    report = check_photo(photo)
+    if not report.faces:
+        assert plan_crop(report) == CropRefusal(NO_FACE)
+        face = Box(303, 537, 57, 57)  # the 512 px photo's face box, scaled and moved
+        report = replace(report, faces=[face], head=_head_box(face))
+    plan = plan_crop(report)
+    assert isinstance(plan, CropPlan) and plan.upscaled_from is not None
+    after = check_photo(apply_crop(photo, plan).data)
+    assert all(c.level is Level.PASS for c in after.checks if c.id in FRAMING), after.checks
+    assert after.verdict is Verdict.READY
