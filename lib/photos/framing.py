@@ -93,7 +93,7 @@ def _needs_fix(report: PhotoReport) -> list[str]:
     """The framing problems of the photo a crop could be for (labels), empty when none."""
     problems = [c.label for c in report.checks if c.id in FRAMING and c.level is not Level.PASS]
     if report.width > WIDE * report.height:
-        problems.append("Portrait, not a wide frame")
+        problems.append("Portrait frame")
     return problems
 
 
