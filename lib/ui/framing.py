@@ -5,7 +5,7 @@ Imports OpenCV (through lib.photos), so only the Create page and tests import th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -33,6 +33,13 @@ class FixChoice:
     @property
     def data(self) -> bytes:
         return self.photo.data
+
+    def applied(self, analysis: PhotoAnalysis) -> PhotoAnalysis:
+        """`analysis` with the chosen photo and its report, for the rest of the page (its
+        fingerprint is the chosen photo's; the overlay is the original's, drawn above)."""
+        if not self.framing_fixed:
+            return analysis
+        return replace(analysis, prepared=self.photo, report=self.report)
 
     def filename(self, original: str) -> str:
         """`original` with the suffix before its extension: "me.jpg" -> "me-framed.jpg"."""

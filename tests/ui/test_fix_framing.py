@@ -3,6 +3,9 @@ photo and writes back the choice it returns."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.ui.framing import NAME_SUFFIX, FixChoice
@@ -92,3 +95,38 @@ def test_a_well_framed_photo_offers_nothing() -> None:
     at = open_panel("well_framed")
     assert at.session_state.choice is None
     assert not at.button and not at.info and not at.radio
+
+
+# --- on the Create page, once pages/create.py calls the panel ------------------------------------
+CREATE_PAGE = Path(__file__).resolve().parents[2] / "pages" / "create.py"
+needs_page = pytest.mark.skipif("fix_framing_panel" not in CREATE_PAGE.read_text(),
+                                reason="pages/create.py does not show the Fix framing panel yet")
+
+
+@needs_page
+@pytest.mark.usefixtures("demo_env")
+def test_the_create_page_sends_the_fixed_photo_and_records_it() -> None:
+    from lib.demo import running_demo_services
+    from lib.replicas.create import wait_for_ledger
+    from lib.storage.ledger import Ledger
+    from lib.storage.s3 import ImageStore
+    from tests.apptest import open_page
+    from tests.media import astronaut, encode, on_canvas
+
+    at = open_page()
+    wide = encode(on_canvas(astronaut(), (1920, 1080), (200, 300)), "JPEG", quality=92)
+    at.file_uploader[0].set_value(("wide shot.jpg", wide, "image/jpeg"))
+    run(at)
+    at.button(key="fix_framing-button").click()
+    run(at)
+    assert at.radio[0].value == "Fixed"
+    at.text_input(key="replica_name").set_value("Framed Astro")
+    at.button(key="create_button").click()
+    run(at)
+    attempt = at.session_state.create_attempt
+    assert attempt.replica_id and attempt.upload.key.endswith("-framed.jpg")
+    assert attempt.photo_sha256 == at.session_state["fix_framing-fixed"].photo.sha256
+    wait_for_ledger(attempt, timeout=10)
+    assert attempt.ledger_error is None
+    record = Ledger(ImageStore(running_demo_services().s3)).read(attempt.ledger_key)
+    assert record.framing_fixed is True and record.replica_name == "Framed Astro"
