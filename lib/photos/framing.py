@@ -106,7 +106,8 @@ def plan_crop(report: PhotoReport, width: int | None = None,
               height: int | None = None) -> CropPlan | CropRefusal | None:
     """-> a crop that mends the photo's framing, why none can, or None when nothing needs fixing.
 
-    `width`/`height` are the upright photo's size (default: the report's)."""
+    `width`/`height` are the upright photo's size (default: the report's); when the report was
+    made on a scaled copy, its face box is scaled to them."""
     width, height = width or report.width, height or report.height
     problems = _needs_fix(report)
     if not problems:
@@ -114,6 +115,9 @@ def plan_crop(report: PhotoReport, width: int | None = None,
     if len(report.faces) != 1 or report.head is None:
         return CropRefusal(NO_FACE)
     face = report.faces[0]
+    if report.width and report.height and (width, height) != (report.width, report.height):
+        sx, sy = width / report.width, height / report.height
+        face = Box(round(face.x * sx), round(face.y * sy), round(face.w * sx), round(face.h * sy))
     head = _head_box(face)
     fh = face.h
     room_above = head.y / fh  # crown to the top edge, in face heights
@@ -174,6 +178,9 @@ def apply_crop(photo: bytes, plan: CropPlan) -> PreparedPhoto:
     pixels, mode_notes = _to_rgb(pixels)
     notes += colour_notes + mode_notes
     b = plan.box
+    if b.x < 0 or b.y < 0 or b.x + b.w > pixels.width or b.bottom > pixels.height:
+        raise ValueError(f"the crop {b} is outside this {pixels.width}x{pixels.height} photo: "
+                         "it was planned for another one")
     pixels = pixels.crop((b.x, b.y, b.x + b.w, b.bottom))
     if pixels.size != plan.size:
         pixels = pixels.resize(plan.size, Image.Resampling.LANCZOS)

@@ -205,3 +205,19 @@ def test_the_tiny_face_of_a_wide_frame_is_cropped_once_found() -> None:
     after = check_photo(apply_crop(photo, plan).data)
     assert all(c.level is Level.PASS for c in after.checks if c.id in FRAMING), after.checks
     assert after.verdict is Verdict.READY
+
+
+def test_a_report_on_a_scaled_copy_plans_in_the_full_photo() -> None:
+    full = report_for("big_wide")
+    half = encode(Image.open(io.BytesIO(big_wide())).resize((1500, 1000)), "JPEG", quality=90)
+    plan = plan_crop(check_photo(half), 3000, 2000)
+    assert isinstance(plan, CropPlan)
+    reference = plan_crop(full)
+    assert abs(plan.box.x - reference.box.x) < 12 and abs(plan.box.h - reference.box.h) < 24
+    assert_well_framed(apply_crop(big_wide(), plan).data)
+
+
+def test_a_plan_for_another_photo_is_not_applied() -> None:
+    plan, _ = fixed("big_wide")
+    with pytest.raises(ValueError, match="planned for another"):
+        apply_crop(encode(astronaut()), plan)
