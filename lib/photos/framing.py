@@ -25,6 +25,7 @@ from lib.photos.checks import (
     FACE_BIG,
     FACE_WARN,
     FRAMING,
+    GOOD_SIDE,
     Box,
     Level,
     PhotoReport,
@@ -50,6 +51,7 @@ ROOM_BELOW = 1.30  # below the estimated chin: neck and shoulders
 MIN_ABOVE = 0.08  # checks: TOP_WARN = 0
 MIN_BELOW = BOTTOM_WARN + 0.20  # checks: 0.5
 MAX_OFF = CENTRE_WARN / 2  # face centre off the crop's centre, fraction of the crop's width
+GROWN_FACE = FACE_WARN + 0.07  # least face share of a crop grown towards GOOD_SIDE
 WIDE = 1.25  # width / height above which a photo counts as a wide frame
 SHRINK_STEPS = 12  # tighter crops tried when the ideal one does not fit the photo
 
@@ -90,9 +92,11 @@ class CropRefusal:
 
 
 def _needs_fix(report: PhotoReport) -> list[str]:
-    """The framing problems of the photo a crop could be for (labels), empty when none."""
+    """The framing problems of the photo a crop could be for (labels), empty when none. A wide
+    frame alone is not one (a landscape photo whose framing checks pass is left alone); with
+    another, the crop also makes it a portrait."""
     problems = [c.label for c in report.checks if c.id in FRAMING and c.level is not Level.PASS]
-    if report.width > WIDE * report.height:
+    if problems and report.width > WIDE * report.height:
         problems.append("Portrait frame")
     return problems
 
@@ -134,6 +138,12 @@ def plan_crop(report: PhotoReport, width: int | None = None,
     least = max(least, head.w / (ASPECT * (1 - 2 * MAX_OFF)))  # the head fits across
     tallest = min(ideal, height, width / ASPECT)
     shrinks = [tallest - (tallest - least) * i / SHRINK_STEPS for i in range(SHRINK_STEPS + 1)]
+    # Below GOOD_SIDE the checks warn of a softer replica: where the source has the pixels, take
+    # a little more around the head instead (the face still a good share of the height).
+    grown = min(GOOD_SIDE / ASPECT, fh / GROWN_FACE, height, width / ASPECT)
+    if ideal * ASPECT < GOOD_SIDE and grown > tallest:
+        shrinks = [grown - (grown - tallest) * i / SHRINK_STEPS
+                   for i in range(SHRINK_STEPS)] + shrinks
     for crop_h in (round(h) for h in shrinks if h >= least - 0.5):
         crop_w = min(width, round(crop_h * ASPECT))
         # Vertically: the crown ROOM_ABOVE/ideal of the way down, as in the ideal crop.

@@ -221,3 +221,10 @@ def test_a_plan_for_another_photo_is_not_applied() -> None:
     plan, _ = fixed("big_wide")
     with pytest.raises(ValueError, match="planned for another"):
         apply_crop(encode(astronaut()), plan)
+
+
+def test_a_landscape_photo_whose_framing_passes_is_left_alone() -> None:
+    scaled = astronaut().resize((1500, 1500), Image.Resampling.BICUBIC)
+    report = check_photo(encode(on_canvas(scaled, (2000, 1500), (250, 0)), "JPEG", quality=90))
+    assert all(c.level is Level.PASS for c in report.checks if c.id in FRAMING), report.checks
+    assert plan_crop(report) is None
