@@ -26,7 +26,7 @@ from bench.common import ROOT, S3Server, Section, Simulator, product_logging
 BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
-ALL = ("tick", "load", "cold", "create", "memory", "ledger", "team", "video_checks",
+ALL = ("tick", "load", "cold", "create", "batch", "memory", "ledger", "team", "video_checks",
        "video_convert", "video_memory", "verdict")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[Section] = []
     sim = s3 = None
     try:
-        if {"tick", "load", "create", "team"} & set(chosen):
+        if {"tick", "load", "create", "batch", "team"} & set(chosen):
             sim = Simulator("bench").start()
-        if {"cold", "create", "memory", "team"} & set(chosen):
+        if {"cold", "create", "batch", "memory", "team"} & set(chosen):
             s3 = S3Server().start()
         if "tick" in chosen:
             from bench import tick
@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 
             sections.append(create_path.run(sim, s3, reps=3 if reps["quick"]
                                             else create_path.REPS))
+        if "batch" in chosen:
+            from bench import batch
+
+            sections.append(batch.run(sim, s3, reps=2 if reps["quick"] else batch.REPS))
         if "cold" in chosen:
             from bench import cold_start
 

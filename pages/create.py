@@ -12,7 +12,9 @@ from lib.replicas.create import (
 )
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, live, shell, widgets
+from lib.ui import cached, framing, live, shell, widgets
+from lib.ui.batch import several_photos
+from lib.ui.camera import camera_headshot
 
 frame = shell.frame("Create a replica")
 state = st.session_state
@@ -58,16 +60,22 @@ st.page_link(str(shell.APP_DIR / "pages/create_video.py"), label="From a video i
 photo_col, form_col = st.columns([3, 2], gap="large")
 
 with photo_col:
-    source = st.segmented_control("Photo", ["Upload", "Camera"], default="Upload",
-                                  key="photo_source")
+    source = st.segmented_control("Photo", ["Upload", "Camera", "Several photos"],
+                                  default="Upload", key="photo_source")
+if source == "Several photos":
+    several_photos(frame)  # its own review table, voice and "Create all ready ones", full width
+    st.stop()
+with photo_col:
     if source == "Camera":
-        shot = st.camera_input("Take a headshot: face the camera, shoulders in frame",
-                               key=f"camera-{state.create_round}")
+        # At the camera's own resolution (st.camera_input captures at its display size), named
+        # "Camera headshot, 30 Nov 10:24": the name is offered as the replica name.
+        shot = camera_headshot(f"camera-{state.create_round}")
     else:
         shot = st.file_uploader("Headshot (PNG, JPEG or WebP, at least 512×512)",
                                 type=["png", "jpg", "jpeg", "webp"],
                                 key=f"upload-{state.create_round}")
     analysis = cached.analyse_photo(shot.getvalue(), shot.name) if shot is not None else None
+    fix = None
     if analysis is not None and analysis.error:
         st.error(escape_markdown(analysis.error), icon=":material/image_not_supported:")
     elif analysis is not None:
@@ -76,6 +84,9 @@ with photo_col:
         for note in analysis.notes:
             st.caption(f":material/info: {escape_markdown(note)}")
         widgets.show_photo_report(analysis.report)
+        fix = framing.fix_framing_panel(analysis, "fix_framing")
+        if fix is not None:
+            analysis = fix.applied(analysis)  # the photo to check, create from and record
     tavus_slot = st.container()  # Tavus's own check lands here, beside the local ones
 
 with form_col:
@@ -156,7 +167,9 @@ with action_slot:
                          "recording": "Saving the record for the team"}
                 create_replica_from_photo(
                     tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
-                    photo=prepared, filename=shot.name, form=form,
+                    photo=prepared, form=form,
+                    filename=fix.filename(shot.name) if fix else shot.name,
+                    framing_fixed=bool(fix and fix.framing_fixed),
                     ttl_hours=frame.settings.presign_ttl_hours,
                     created_by=shell.current_user_email(), check_score=analysis.report.score,
                     on_step=lambda step: st.write(steps[step] + "…"),

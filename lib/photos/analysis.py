@@ -38,16 +38,21 @@ class PhotoAnalysis:
     source_sha256: str | None = None  # of the bytes as picked
     data: bytes = field(default=b"", repr=False)
     filename: str | None = None
+    # A photo made here from this one (Fix framing) that is sent instead, with its own report.
+    replacement: PreparedPhoto | None = field(default=None, repr=False)
 
     @property
     def fingerprint(self) -> str | None:
-        """Identifies the photo as picked (for state kept across reruns)."""
-        return self.source_sha256
+        """Identifies the photo to send (for state kept across reruns): the one picked, or
+        the replacement made from it."""
+        return self.replacement.sha256 if self.replacement is not None else self.source_sha256
 
     def prepare(self) -> PreparedPhoto:
         """The full-resolution, upright, metadata-stripped photo to upload; made on the first
         call for this photo, then kept. Raises PhotoError (a file the small decode could read
         but a full one cannot) and ValueError when the photo was refused already."""
+        if self.replacement is not None:
+            return self.replacement
         if self.error is not None or self.source_sha256 is None:
             raise ValueError("this photo was refused: " + (self.error or "no photo"))
         key = (self.source_sha256, self.filename)

@@ -107,6 +107,7 @@ def create_replica_from_photo(
     check_score: int | None = None,
     on_step: Callable[[str], None] = lambda step: None,
     ledger: Ledger | None = None,
+    framing_fixed: bool = False,
 ) -> CreateAttempt:
     """Run the steps not yet done for this photo, recording each in `attempt` as it succeeds.
 
@@ -167,6 +168,7 @@ def create_replica_from_photo(
             created_by=created_by,
             check_score=check_score,
             notes=clean_notes(used.notes),
+            framing_fixed=framing_fixed,
         )
         attempt.ledger_error = None
         attempt.ledger_write = _ledger_writer.submit((ledger or Ledger(store)).write, record)

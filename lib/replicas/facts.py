@@ -79,6 +79,7 @@ def replica_summary(replica: Replica, record: LedgerRecord | None,
         facts += [("Created by", record.created_by), ("Voice", record.voice_name),
                   ("Photo score", f"{record.check_score}/100" if record.check_score is not None
                    else None),
-                  ("Auto-fix", "on" if record.auto_fix_training_image else "off")]
+                  ("Auto-fix", "on" if record.auto_fix_training_image else "off"),
+                  ("Framing", "fixed here" if record.framing_fixed else None)]
     lines += [f"**{label}:** {escape_markdown(str(value))}" for label, value in facts if value]
     return "  \n".join(lines)

@@ -62,6 +62,7 @@ class LedgerRecord:
     duration_seconds: float | None = None
     width: int | None = None
     height: int | None = None
+    framing_fixed: bool = False  # the photo sent was the Create page's "Fix framing" crop
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode()

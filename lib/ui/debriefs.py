@@ -56,7 +56,8 @@ def draw(frame: Frame, found: Debrief, *, waiting: bool) -> None:
             started = datetime.fromisoformat(conversation.created_at.replace("Z", "+00:00"))
             facts.append(f"**Lasted:** {format_duration(found.ended_at - started) or '< 1 min'}")
         if record is not None:
-            facts.append(f"**Started by:** {escape_markdown(record.started_by or 'unknown')}"
+            who = record.started_by or "this app (nobody signed in)"
+            facts.append(f"**Started by:** {escape_markdown(who)}"
                          + (f" · preset {escape_markdown(record.preset_name)}"
                             if record.preset_name else ""))
         st.markdown("  \n".join(facts))

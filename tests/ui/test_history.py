@@ -205,4 +205,5 @@ def test_a_call_allowed_to_record_but_never_recorded_says_someone_must_press_rec
     at = sim_app.open(HISTORY, conversation=cid)
     assert not at.get("video")
     assert any("someone in the room must press record" in shown(c) for c in at.caption)
-    assert any("Started by:** unknown" in m.value for m in at.markdown)
+    assert any("Started by:** this app" in m.value and "nobody signed in" in m.value
+               for m in at.markdown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Iterator
@@ -100,11 +101,14 @@ def test_camera_photo_is_checked_like_an_upload() -> None:
     at.segmented_control(key="photo_source").set_value("Camera")
     at.run()
     assert len(at.file_uploader) == 0  # the camera replaced the uploader
-    at.camera_input[0].set_value(("camera.jpg", astronaut_jpeg(), "image/jpeg"))
+    # The camera widget (lib/ui/camera.py) keeps its photo in its component state.
+    data_url = "data:image/jpeg;base64," + base64.b64encode(astronaut_jpeg()).decode()
+    at.session_state["camera-0"] = {"photo": {"data_url": data_url, "width": 512, "height": 512,
+                                              "taken_at": 1796034280815}}
     at.run()
     assert not at.exception
     assert any("Photo score" in s.value for s in at.success)
-    assert at.text_input(key="replica_name").placeholder == "camera"
+    assert at.text_input(key="replica_name").placeholder == "Camera headshot, 30 Nov 10:24"
     assert not at.button(key="create_button").disabled
 
 

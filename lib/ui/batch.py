@@ -1,0 +1,227 @@
+"""Several photos at once, as the Create page shows them: upload, review table, Create all.
+
+`several_photos(frame)` draws the whole flow; the Create page calls it for its "Several photos"
+source. The rows live in the session (keyed by the uploaded bytes' digest) and their attempts by
+the photo's fingerprint, so a rerun, a double click or an interrupted run never creates twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import streamlit as st
+
+from lib.replicas.batch import BatchRow, check_all, create_all, summary
+from lib.replicas.create import MAX_NAME_LENGTH, ReplicaForm, replica_name_for, settle_ledger
+from lib.tavus.client import MODELS
+from lib.text import escape_markdown
+from lib.ui import cached, live, shell
+
+SAME_VOICE = "Same as all"
+VERDICT = {"ready": ":green[:material/check_circle: Ready]",
+           "fixable": ":orange[:material/crop: Fixable]",
+           "likely_fail": ":red[:material/cancel: Will likely fail]",
+           "unusable": ":red[:material/image_not_supported: Not a usable photo]"}
+STATUS = {"ready": "Ready to create", "blocked": "Left out", "creating": "Creating…",
+          "created": "Created", "failed": "Failed", "checking": "Checking…"}
+STEPS = {"uploading": "uploading the photo", "signing": "signing the training URL",
+         "creating": "asking Tavus to train", "recording": "saving the team record"}
+
+
+def _state() -> tuple[dict[str, BatchRow], dict]:
+    state = st.session_state
+    return state.setdefault("batch_rows", {}), state.setdefault("batch_attempts", {})
+
+
+def _analyse(data: bytes, filename: str):
+    # Imported here: OpenCV loads only where photos are checked.
+    from lib.photos.analysis import analyse_photo
+
+    return analyse_photo(data, filename)
+
+
+def _rows_for(files) -> list[BatchRow]:
+    """The rows for the uploaded files, in order: new files checked (in parallel), known ones
+    kept as they are; one row per photo even if it was uploaded twice."""
+    rows, attempts = _state()
+    keyed = [(hashlib.sha256(f.getvalue()).hexdigest(), f) for f in files]
+    new = [(key, f) for key, f in keyed if key not in rows]
+    if new:
+        with st.spinner(f"Checking {len(new)} photo{'s' if len(new) != 1 else ''}…"):
+            checked = check_all([(f.name, f.getvalue()) for _, f in new], _analyse)
+        for (key, _), row in zip(new, checked, strict=True):
+            kept = attempts.get(row.fingerprint) if row.fingerprint else None
+            if kept is not None:
+                row.attempt = kept
+                if kept.replica_id:
+                    row.status = "created"
+            rows[key] = row
+    shown, seen = [], set()
+    for key, _ in keyed:
+        row = rows[key]
+        ident = row.fingerprint or key
+        if ident not in seen:
+            seen.add(ident)
+            shown.append(row)
+    return shown
+
+
+def _thumbnail(row: BatchRow) -> bytes | None:
+    if row.analysis is None:
+        return None
+    return row.analysis.overlay or (row.analysis.prepared.data if row.analysis.prepared else None)
+
+
+def _progress_line(row: BatchRow) -> str:
+    if row.status == "creating":
+        return f"Creating… {STEPS.get(row.step, '')}".rstrip()
+    if row.status == "failed":
+        return f":red[Failed: {escape_markdown(row.error or '')}] Retried by the next click."
+    if row.status == "created":
+        return f":green[Created: `{row.replica_id}`]"
+    return STATUS[row.status]
+
+
+def _review_row(i: int, row: BatchRow, voice_names: list[str],
+                fix_framing: Callable[[BatchRow], None] | None) -> None:
+    with st.container(border=True, key=f"batch-row-{i}"):
+        pic, verdict, name, voice, pick = st.columns([1, 3, 2, 2, 1], vertical_alignment="center")
+        thumb = _thumbnail(row)
+        if thumb:
+            pic.image(thumb, width=96)
+        verdict.markdown(f"**{escape_markdown(row.filename)}**  \n{VERDICT[row.verdict]}: "
+                         f"{escape_markdown(row.reason)}")
+        fixable = row.verdict == "fixable" and row.status == "blocked"
+        if fixable and fix_framing is not None:
+            # The framing work plugs in here: it fixes the row's photo, then hands the result to
+            # lib.replicas.batch.replace_photo(row, analysis), which checks the row again.
+            verdict.button("Fix framing", key=f"batch-fix-{i}", icon=":material/crop:",
+                           on_click=fix_framing, args=(row,))
+        locked = row.status in ("creating", "created") or row.analysis.prepared is None
+        typed = name.text_input("Name", value=row.name, max_chars=MAX_NAME_LENGTH,
+                                key=f"batch-name-{i}", disabled=locked,
+                                label_visibility="collapsed")
+        if not locked:
+            row.name = replica_name_for(typed, row.filename)
+        options = [SAME_VOICE, *voice_names]
+        picked = voice.selectbox("Voice", options, key=f"batch-voice-{i}", disabled=locked,
+                                 label_visibility="collapsed",
+                                 index=options.index(row.voice_name)
+                                 if row.voice_name in options else 0)
+        if not locked:
+            row.voice_name = None if picked == SAME_VOICE else picked
+        if row.status in ("ready", "failed"):
+            row.chosen = pick.checkbox("Create", value=row.chosen, key=f"batch-pick-{i}")
+        st.markdown(_progress_line(row), help=None)
+
+
+def several_photos(frame: shell.Frame, *,
+                   fix_framing: Callable[[BatchRow], None] | None = None) -> None:
+    """The batch flow: upload several photos, review them, create all ready ones."""
+    state = st.session_state
+    state.setdefault("batch_round", 0)
+    files = st.file_uploader("Headshots (PNG, JPEG or WebP, at least 512×512 each)",
+                             type=["png", "jpg", "jpeg", "webp"], accept_multiple_files=True,
+                             key=f"batch-upload-{state.batch_round}")
+    if not files:
+        st.caption("Choose several photos: each is checked, then one click creates a replica "
+                   "for every ready one.")
+        return
+    rows = _rows_for(files)
+
+    voice_list, voice_warning = cached.voices(frame)
+    if voice_warning:
+        st.warning(escape_markdown(voice_warning), icon=":material/record_voice_over:")
+    voice_names = [v.voice_name for v in voice_list]
+    voice_col, model_col, fix_col = st.columns(3, vertical_alignment="bottom")
+    all_voice = voice_col.selectbox("Voice for all", voice_names, key="batch_voice")
+    model = model_col.selectbox("Model", MODELS, key="batch_model")
+    auto_fix = fix_col.toggle("Let Tavus auto-fix the photos", value=True, key="batch_auto_fix")
+
+    for i, row in enumerate(rows):
+        if row.attempt is not None:
+            settle_ledger(row.attempt)
+        _review_row(i, row, voice_names, fix_framing)
+
+    counts = summary(rows)
+    to_run = [r for r in rows if r.chosen and (
+        r.status in ("ready", "failed")
+        or (r.status == "created" and r.attempt is not None and r.attempt.ledger_error))]
+    st.caption(" · ".join(f"{n} {STATUS[s].lower().rstrip('…')}" for s, n in counts.items()))
+    clicked = st.button(f"Create all ready ones ({len(to_run)})", type="primary",
+                        icon=":material/bolt:", disabled=not to_run, key="batch_create")
+    if clicked:
+        _create(frame, rows, all_voice, model, auto_fix)
+    if any(r.status == "creating" for r in rows):
+        _wait_for_rows(rows)  # a run interrupted half-way: its rows still finish
+    _results(rows)
+
+
+def _create(frame: shell.Frame, rows: list[BatchRow], all_voice: str, model: str,
+            auto_fix: bool) -> None:
+    _, attempts = _state()
+    lines = {}
+    with st.status("Creating the replicas…", expanded=True) as status:
+        for row in rows:
+            if row.chosen and row.status in ("ready", "failed"):
+                lines[id(row)] = st.empty()
+
+        def on_row(row: BatchRow) -> None:
+            if row.attempt is not None and row.fingerprint:
+                attempts[row.fingerprint] = row.attempt  # kept even if this run is cut short
+            line = lines.get(id(row))
+            if line is not None:
+                line.markdown(f"**{escape_markdown(row.name)}**: {_progress_line(row)}")
+
+        ran = create_all(
+            rows, tavus=frame.services.tavus, store=frame.services.store,
+            form_for=lambda row: ReplicaForm(replica_name=row.name,
+                                             voice_name=row.voice_name or all_voice,
+                                             model_name=model, auto_fix_training_image=auto_fix),
+            ttl_hours=frame.settings.presign_ttl_hours, created_by=shell.current_user_email(),
+            ledger=cached.team_ledger(frame), on_row=on_row)
+        created = [r.replica_id for r in ran if r.status == "created"]
+        if created:
+            live.forget_replicas(frame)
+            live.watch(created)
+        failed = sum(r.status == "failed" for r in ran)
+        status.update(label=f"{len(created)} created" + (f", {failed} failed" if failed else ""),
+                      state="error" if failed else "complete", expanded=False)
+    st.rerun()  # redraw the rows with their outcome
+
+
+def _wait_for_rows(rows: list[BatchRow]) -> None:
+    @st.fragment(run_every=1)
+    def poll() -> None:
+        if not any(r.status == "creating" for r in rows):
+            st.rerun()
+        st.caption(":material/hourglass_top: Still creating "
+                   f"{sum(r.status == 'creating' for r in rows)} replica(s)…")
+
+    poll()
+
+
+def _results(rows: list[BatchRow]) -> None:
+    created = [r for r in rows if r.status == "created" and r.replica_id]
+    if not created:
+        return
+    with st.container(key="batch-results"):
+        st.success(f"Training started for {len(created)} replica"
+                   f"{'s' if len(created) != 1 else ''}.", icon=":material/check:")
+        for row in created:
+            st.page_link(str(shell.APP_DIR / "pages/replicas.py"),
+                         label=f"{row.name} · {row.replica_id}", icon=":material/table_view:",
+                         query_params={"replica": row.replica_id})
+            if row.attempt is not None and row.attempt.ledger_error:
+                st.warning(f"{escape_markdown(row.name)}: the team record could not be saved "
+                           f"({escape_markdown(row.attempt.ledger_error)}). Create all retries it.",
+                           icon=":material/cloud_off:")
+        st.button("Start another batch", key="batch_again", icon=":material/add:",
+                  on_click=_reset)
+
+
+def _reset() -> None:
+    state = st.session_state
+    state.batch_round = state.get("batch_round", 0) + 1
+    state.pop("batch_rows", None)  # the attempts stay: the same photo again is not sent again

@@ -1,0 +1,262 @@
+"""Create from the camera, in Chromium with a fake 1280×720 camera playing the astronaut: the photo
+that reaches S3 is the camera's full 1280×720 (not the widget's display size), exactly one replica,
+and a readable suggested name."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserType, Page, expect
+
+from lib.demo import DEMO_BUCKET
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DemoApp,
+    assert_no_exception,
+    shot,
+    wait_idle,
+)
+from tests.media import astronaut
+
+pytestmark = pytest.mark.e2e
+
+DEMO_APP = {"training_seconds": 30}
+WIDTH, HEIGHT = 1280, 720
+
+
+def launch_with_camera(chromium: BrowserType, clip: Path, *, auto_allow: bool = True) -> Browser:
+    """Chromium whose camera plays `clip`; `auto_allow` answers the permission prompt with yes."""
+    return chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
+              *(["--use-fake-ui-for-media-stream"] if auto_allow else []),
+              f"--use-file-for-fake-video-capture={clip}"])
+
+
+def camera_frame() -> Image.Image:
+    """The astronaut filling the height of a 16:9 frame, as a webcam headshot would."""
+    canvas = Image.new("RGB", (WIDTH, HEIGHT), (90, 90, 100))
+    face = astronaut().resize((HEIGHT, HEIGHT), Image.LANCZOS)
+    canvas.paste(face, ((WIDTH - HEIGHT) // 2, 0))
+    return canvas
+
+
+def write_y4m(image: Image.Image, path: Path, frames: int = 5) -> None:
+    """A YUV4MPEG2 clip (4:2:0, full-range BT.601 as in JPEG) repeating one picture."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    v = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+    h, w = y.shape
+
+    def sub(plane: np.ndarray) -> np.ndarray:  # 2×2 average
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = b"".join(np.clip(p + 0.5, 0, 255).astype(np.uint8).tobytes()
+                      for p in (y, sub(u), sub(v)))
+    header = f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + (b"FRAME\n" + planes) * frames)
+
+
+@pytest.fixture(scope="module")
+def chromium(browser: Browser) -> BrowserType:
+    # The suite's Playwright driver (a second sync_playwright() in one process refuses to start),
+    # to launch Chromiums of our own with a fake camera.
+    return browser.browser_type
+
+
+@pytest.fixture(scope="module")
+def camera_browser(chromium: BrowserType, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Browser]:
+    clip = tmp_path_factory.mktemp("camera") / "astronaut-720p.y4m"
+    write_y4m(camera_frame(), clip)
+    browser = launch_with_camera(chromium, clip)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def camera_page(camera_browser: Browser, demo_app: DemoApp,
+                request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = camera_browser.new_context(viewport={"width": 1400, "height": 1000},
+                                         timezone_id="Europe/Paris")
+    context.grant_permissions(["camera"], origin=demo_app.app.url)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
+    context.close()
+
+
+def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_replica(
+        camera_page: Page, demo_app: DemoApp) -> None:
+    page, demo = camera_page, demo_app
+    sent: list[int] = []  # the size of each message the page sends the server
+    page.on("websocket", lambda ws: ws.on(
+        "framesent", lambda payload: sent.append(len(payload))))
+    page.goto(demo.app.url)
+    wait_idle(page)
+    photos_before = {k for k in demo.bucket_keys() if not k.endswith(".json")}
+
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+    widget = page.locator('[data-testid="cameraHeadshot"]')
+    expect(widget).to_have_attribute("data-state", "live")
+    status = widget.locator('[data-testid="cameraHeadshotStatus"]')
+    expect(status).to_contain_text(f"{WIDTH}×{HEIGHT}")
+    video = widget.locator('[data-testid="cameraHeadshotVideo"]')
+    assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [WIDTH, HEIGHT]
+    # The preview is a mirror; the guide (oval + shoulders) is drawn over it.
+    assert "matrix(-1" in video.evaluate("v => getComputedStyle(v).transform")
+    guide = widget.locator('[data-testid="cameraHeadshotGuide"]')
+    assert guide.locator("ellipse").get_attribute("rx") not in (None, "")
+    assert guide.evaluate("g => getComputedStyle(g).display") != "none"
+    widget.screenshot(path=str(ARTIFACTS / "camera-1-live-guide.png"))
+
+    # Take one, retake it: the live preview comes back.
+    widget.get_by_role("button", name="Take photo").click()
+    expect(widget).to_have_attribute("data-state", "review", timeout=10_000)
+    widget.get_by_role("button", name="Retake").click()
+    expect(widget).to_have_attribute("data-state", "live")
+
+    widget.get_by_role("button", name="Take photo").click()
+    expect(widget.locator('[data-testid="cameraHeadshotCountdown"]')).to_have_text("3")
+    expect(widget).to_have_attribute("data-state", "review", timeout=10_000)
+    still = widget.locator('[data-testid="cameraHeadshotStill"]')
+    assert still.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [WIDTH, HEIGHT]
+    widget.screenshot(path=str(ARTIFACTS / "camera-2-taken.png"))
+
+    widget.get_by_role("button", name="Use this photo").click()
+    expect(widget).to_have_attribute("data-state", "used")
+    page.locator(".st-key-photo-verdict").wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+    placeholder = page.get_by_label("Replica name").get_attribute("placeholder") or ""
+    readable = r"Camera headshot, \d{1,2} [A-Z][a-z]{2} \d\d:\d\d"
+    assert re.fullmatch(readable, placeholder), placeholder
+    # In the viewer's clock (the context runs in Paris), not the server's UTC.
+    paris = datetime.now(ZoneInfo("Europe/Paris"))
+    named = datetime.strptime(f"{paris.year} {placeholder.split(', ', 1)[1]}", "%Y %d %b %H:%M")
+    assert abs(named - paris.replace(tzinfo=None, second=0, microsecond=0)) <= timedelta(minutes=5)
+    shot(page, "camera-3-checked")
+
+    # The photo went to the server once; then the page keeps only its token in the widget's
+    # state, which the browser resends with every rerun.
+    assert sum(1 for n in sent if n > 100_000) == 1, sent
+    sent.clear()
+    page.get_by_text("More options").click()
+    page.get_by_label("Notes for the team").fill("From the camera")
+    page.get_by_label("Notes for the team").press("Tab")
+    wait_idle(page)
+    assert sent and max(sent) < 20_000, sent
+    create = page.get_by_role("button", name="Create replica")
+    if create.is_disabled():  # a framing warning that blocks: the user may still go on
+        page.get_by_text("Create anyway").click()
+        wait_idle(page)
+    create.dblclick()
+    result = page.locator(".st-key-create-result")
+    result.wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+    replica_id = re.search(r"\br[0-9a-f]{6,}\b", result.inner_text())[0]
+    shot(page, "camera-4-created")
+
+    with demo.tavus() as tavus:
+        mine = [r for r in tavus.list_all_replicas(replica_type="user")
+                if r.replica_name == placeholder]
+    assert [r.replica_id for r in mine] == [replica_id]
+
+    new_photos = [k for k in demo.bucket_keys()
+                  if not k.endswith(".json") and k not in photos_before]
+    assert len(new_photos) == 1, new_photos
+    assert "Camera-headshot" in new_photos[0]
+    body = demo.s3().get_object(Bucket=DEMO_BUCKET, Key=new_photos[0])["Body"].read()
+    stored = Image.open(io.BytesIO(body))
+    assert stored.size == (WIDTH, HEIGHT)
+    # The camera's picture, not the mirrored preview (YUV and JPEG cost a few levels).
+    frame = np.asarray(camera_frame(), dtype=np.float32)
+    got = np.asarray(stored.convert("RGB"), dtype=np.float32)
+    as_seen, mirrored = np.abs(got - frame).mean(), np.abs(got - frame[:, ::-1]).mean()
+    assert as_seen < 8 and mirrored > 3 * as_seen, (as_seen, mirrored)
+
+
+def test_a_camera_under_512_px_says_its_resolution_and_what_to_do(
+        chromium: BrowserType, demo_app: DemoApp, tmp_path: Path) -> None:
+    clip = tmp_path / "small-360p.y4m"
+    write_y4m(camera_frame().resize((640, 360)), clip, frames=3)
+    browser = launch_with_camera(chromium, clip)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.grant_permissions(["camera"], origin=demo_app.app.url)
+        page = context.new_page()
+        page.goto(demo_app.app.url)
+        wait_idle(page)
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+        widget = page.locator('[data-testid="cameraHeadshot"]')
+        expect(widget).to_have_attribute("data-state", "problem")
+        warning = page.locator('[data-testid="stAlertContentWarning"]')
+        expect(warning).to_contain_text("640×360")
+        expect(warning).to_contain_text("upload a photo instead")
+        assert widget.get_by_role("button", name="Take photo").is_hidden()
+        assert page.get_by_role("button", name="Create replica").is_disabled()
+        assert_no_exception(page)
+        shot(page, "camera-5-too-small")
+    finally:
+        browser.close()
+
+
+def test_no_camera_allowed_says_what_to_do(page: Page, demo_app: DemoApp) -> None:
+    # The suite's plain Chromium: no fake camera, no permission granted.
+    page.goto(demo_app.app.url)
+    wait_idle(page)
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+    widget = page.locator('[data-testid="cameraHeadshot"]')
+    expect(widget).to_have_attribute("data-state", "problem")
+    alert = page.locator('[data-testid="stAlertContentError"]')
+    expect(alert).to_contain_text("upload a photo instead")
+    assert page.get_by_role("button", name="Create replica").is_disabled()
+    assert_no_exception(page)
+    # Back to Upload: the message and the widget go, the uploader is there.
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Upload").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').wait_for(state="attached")
+    wait_idle(page)
+    assert page.locator('[data-testid="cameraHeadshot"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def test_a_refused_camera_says_how_to_allow_it(chromium: BrowserType, demo_app: DemoApp,
+                                              tmp_path: Path) -> None:
+    clip = tmp_path / "refused.y4m"
+    write_y4m(camera_frame(), clip, frames=2)
+    browser = launch_with_camera(chromium, clip, auto_allow=False)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(demo_app.app.url)  # no permission granted: Playwright refuses the prompt
+        wait_idle(page)
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+        expect(page.locator('[data-testid="cameraHeadshot"]')).to_have_attribute(
+            "data-state", "problem")
+        alert = page.locator('[data-testid="stAlertContentError"]')
+        expect(alert).to_contain_text("Allow the camera for this site")
+        assert_no_exception(page)
+        # Allowed now, "Try again": the live preview, and the message goes.
+        context.grant_permissions(["camera"], origin=demo_app.app.url)
+        page.get_by_role("button", name="Try again").click()
+        expect(page.locator('[data-testid="cameraHeadshot"]')).to_have_attribute(
+            "data-state", "live")
+        expect(alert).to_have_count(0)
+        assert_no_exception(page)
+    finally:
+        browser.close()
