@@ -79,7 +79,7 @@ def test_check_all_marks_ready_and_blocked_rows_with_their_reason() -> None:
 
 def test_check_all_reports_an_unreadable_file_as_blocked() -> None:
     (row,) = check_all([("notes.png", b"not an image")], analyse_photo)
-    assert row.status == "blocked" and row.error and row.fingerprint is None
+    assert row.status == "blocked" and row.error and row.replica_id is None
 
 
 def test_a_fixed_photo_replaces_a_blocked_row_keeping_its_name_and_voice() -> None:
