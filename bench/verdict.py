@@ -30,7 +30,7 @@ def run(*, reps: int = REPS) -> Section:
     from lib.photos.intake import open_photo, small_copy
     from lib.photos.overlay import draw_overlay_on
 
-    section = Section("verdict", "11. Instant verdict on a 12 MP JPEG")
+    section = Section("verdict", "12. Instant verdict on a 12 MP JPEG")
     print(f"\n{section.title}", flush=True)
     photo = make_photo()
     section.row("photo", f"{len(photo) / 1e6:.2f} MB JPEG, {SIDE}×{SIDE} "
