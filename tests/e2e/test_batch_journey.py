@@ -1,26 +1,20 @@
 """Several photos at once in a browser: a batch of six → Create all ready ones (double-clicked)
 → exactly the four ready ones appear in the Replicas table.
 
-Runs tests/e2e/apps/batch_app.py (the batch flow on its own page beside the app's real pages)
-until pages/create.py offers "Several photos"; then it can `page.goto(app.url)` and pick that
-source instead.
+On the real Create page: its "Several photos" source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import free_port
 from tests.e2e.conftest import (
     DemoApp,
     assert_no_exception,
     shot,
-    start_app,
-    stop_app,
     table_rows,
     wait_idle,
     wait_until,
@@ -31,21 +25,16 @@ pytestmark = pytest.mark.e2e
 READY = {"ada lovelace", "grace hopper", "katherine johnson", "mae jemison"}
 
 
-@pytest.fixture(scope="module")
-def batch_app() -> Iterator[DemoApp]:
-    sim_port, s3_port = free_port(), free_port()
-    env = {"DEMO_MODE": "1", "REFRESH_SECONDS": "2", "SIMULATOR_TRAINING_SECONDS": "30",
-           "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)}
-    app = start_app("batch", env, script="tests/e2e/apps/batch_app.py")
-    yield DemoApp(app, f"http://127.0.0.1:{sim_port}", s3_port)
-    stop_app(app)
+DEMO_APP = {"training_seconds": 30}
 
 
 def test_a_batch_creates_exactly_the_ready_ones_and_they_appear_in_the_replicas_table(
-        page: Page, batch_app: DemoApp, tmp_path: Path) -> None:
-    demo = batch_app
+        page: Page, demo_app: DemoApp, tmp_path: Path) -> None:
+    demo = demo_app
     page.goto(demo.app.url)
     wait_idle(page)  # the first run starts demo mode's simulator and S3
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Several photos").click()
+    wait_idle(page)
     with demo.tavus() as tavus:
         before = {r.replica_id for r in tavus.list_all_replicas(replica_type="user")}
     paths = []

@@ -1,6 +1,6 @@
-"""The batch flow on its own page, beside the app's real pages (Replicas for the result links),
-until pages/create.py offers "Several photos". Run by tests/ui/test_batch.py (AppTest) and
-tests/e2e/test_batch_journey.py (`streamlit run`)."""
+"""The batch flow alone on a page, beside the app's real pages (Replicas for the result links),
+for tests/ui/test_batch.py: AppTest drives it without the Create page's other widgets. The
+browser journey uses the real Create page ("Several photos")."""
 
 from __future__ import annotations
 
