@@ -56,6 +56,7 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
     wait_idle(page)
     verdict = page.locator(".st-key-photo-verdict")
     verdict.filter(has_text="Ready").wait_for()
+    wait_idle(page)  # the verdict is drawn before the form beside it is redrawn
     assert page.locator('[data-testid="stFileChipName"]').count() == 1
     overlay = page.locator('[data-testid="stImage"] img').first
     # The <img> is in the page before its bytes have arrived: wait for it to load.
@@ -145,6 +146,7 @@ def test_a_refused_value_keeps_every_field_and_says_what_to_do(
     path.write_bytes(astronaut_png())
     upload(page, path)
     page.locator(".st-key-photo-verdict").wait_for()
+    wait_idle(page)  # the run that reads the photo must end before typing, or it overwrites it
     page.get_by_label("Replica name").fill("Keep <b>me</b> **as text**")
     page.get_by_text("More options").click()
     page.get_by_role("textbox", name="Callback URL (optional, https)").fill("http://example.com/hook")

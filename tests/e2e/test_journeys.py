@@ -94,6 +94,7 @@ def test_too_small_photo_is_explained_and_create_is_blocked(
     checks.wait_for()
     expect(checks).to_contain_text("512")
     expect(page.locator(".st-key-photo-verdict")).to_contain_text("Will likely fail")
+    wait_idle(page)  # the verdict is drawn before the form beside it is redrawn
     assert page.get_by_role("button", name="Create replica").is_disabled()
     assert page.get_by_label("Replica name").get_attribute("placeholder") == "tiny"
     assert page.locator(".st-key-create-result").count() == 0
