@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 from lib.photos.intake import PreparedPhoto
 from lib.storage.ledger import Ledger, LedgerRecord, clean_notes, now_iso
 from lib.storage.s3 import ImageStore, StorageError, StoredImage, TrainingUrl
-from lib.tavus.client import DEFAULT_MODEL, TavusClient, TavusError, parse_time
+from lib.tavus.client import (
+    DEFAULT_MODEL,
+    CreatedReplica,
+    TavusClient,
+    TavusError,
+    parse_time,
+)
 
 MAX_NAME_LENGTH = 80
 
@@ -87,6 +93,28 @@ def find_landed_replica(tavus: TavusClient, name: str, sent_at: datetime) -> str
     return max(candidates)[1] if candidates else None
 
 
+def _create_once(tavus: TavusClient, attempt: CreateAttempt | VideoAttempt,
+                 form: ReplicaForm | VideoForm, send: Callable[[], CreatedReplica]) -> None:
+    """POST the create at most once per attempt: a create whose answer was lost (timeout,
+    dropped connection, garbled 200) is looked for before anything is sent again."""
+    if attempt.unanswered_create is not None:
+        sent_at, sent_form = attempt.unanswered_create
+        landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
+        if landed is not None:
+            attempt.replica_id, attempt.form = landed, sent_form
+            attempt.unanswered_create = None
+            return
+    sent_at = datetime.now(UTC)
+    try:
+        created = send()
+    except TavusError as error:
+        if error.status_code in (None, 200):  # sent, but the answer is unknown
+            attempt.unanswered_create = (sent_at, form)
+        raise
+    attempt.replica_id, attempt.form = created.replica_id, form
+    attempt.unanswered_create = None
+
+
 def attempt_for(photo: PreparedPhoto, previous: CreateAttempt | None) -> CreateAttempt:
     """The attempt to continue for this photo: the previous one if it was the same photo."""
     if previous is not None and previous.photo_sha256 == photo.sha256:
@@ -127,30 +155,15 @@ def create_replica_from_photo(
         attempt.training_url = store.presign_get(attempt.upload.key, ttl_hours=ttl_hours)
 
         on_step("creating")
-        if attempt.unanswered_create is not None:
-            sent_at, sent_form = attempt.unanswered_create
-            landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
-            if landed is not None:
-                attempt.replica_id, attempt.form = landed, sent_form
-        if attempt.replica_id is None:
-            sent_at = datetime.now(UTC)
-            try:
-                created = tavus.create_replica_from_image(
-                    train_image_url=attempt.training_url.url,
-                    voice_name=form.voice_name,
-                    replica_name=form.replica_name,
-                    auto_fix_training_image=form.auto_fix_training_image,
-                    callback_url=form.callback_url,
-                    model_name=form.model_name,
-                    background_green_screen=form.background_green_screen or None,
-                )
-            except TavusError as error:
-                if error.status_code in (None, 200):  # sent, but the answer is unknown
-                    attempt.unanswered_create = (sent_at, form)
-                raise
-            attempt.replica_id = created.replica_id
-            attempt.form = form
-            attempt.unanswered_create = None
+        _create_once(tavus, attempt, form, lambda: tavus.create_replica_from_image(
+            train_image_url=attempt.training_url.url,
+            voice_name=form.voice_name,
+            replica_name=form.replica_name,
+            auto_fix_training_image=form.auto_fix_training_image,
+            callback_url=form.callback_url,
+            model_name=form.model_name,
+            background_green_screen=form.background_green_screen or None,
+        ))
 
     settle_ledger(attempt)
     if attempt.ledger_key is None and attempt.ledger_write is None:
@@ -261,29 +274,14 @@ def create_replica_from_video(
             consent_url = attempt.consent_url.url
 
         on_step("creating")
-        if attempt.unanswered_create is not None:
-            sent_at, sent_form = attempt.unanswered_create
-            landed = find_landed_replica(tavus, sent_form.replica_name, sent_at)
-            if landed is not None:
-                attempt.replica_id, attempt.form = landed, sent_form
-        if attempt.replica_id is None:
-            sent_at = datetime.now(UTC)
-            try:
-                created = tavus.create_replica_from_video(
-                    train_video_url=attempt.training_url.url,
-                    consent_video_url=consent_url,
-                    replica_name=form.replica_name,
-                    callback_url=form.callback_url,
-                    model_name=form.model_name,
-                    background_green_screen=form.background_green_screen,
-                )
-            except TavusError as error:
-                if error.status_code in (None, 200):  # sent, but the answer is unknown
-                    attempt.unanswered_create = (sent_at, form)
-                raise
-            attempt.replica_id = created.replica_id
-            attempt.form = form
-            attempt.unanswered_create = None
+        _create_once(tavus, attempt, form, lambda: tavus.create_replica_from_video(
+            train_video_url=attempt.training_url.url,
+            consent_video_url=consent_url,
+            replica_name=form.replica_name,
+            callback_url=form.callback_url,
+            model_name=form.model_name,
+            background_green_screen=form.background_green_screen,
+        ))
 
     settle_ledger(attempt)
     if attempt.ledger_key is None and attempt.ledger_write is None:
