@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lib.photos.checks import PhotoReport, check_image
@@ -27,6 +28,7 @@ _ORIENTATION = 0x0112
 _MEMO_SIZE = 4  # prepared photos kept (a 12-MP one is ~5 MB)
 _memo: OrderedDict[tuple[str, str | None], PreparedPhoto] = OrderedDict()
 _memo_lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="photo-hash")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class PhotoAnalysis:
 def judge_photo(data: bytes, filename: str | None = None,
                 short_side: int = CHECK_SIDE) -> PhotoAnalysis:
     """The verdict and the overlay, from a small copy of the photo; never prepares it."""
-    digest = hashlib.sha256(data).hexdigest()
+    # Hash on another thread while this one decodes (both release the GIL): ~3 ms at 5 MB.
+    hashing = _pool.submit(lambda: hashlib.sha256(data).hexdigest())
     try:
         with open_photo(data, filename) as image:
             size = image.size  # the header's, not the draft decode's
@@ -90,9 +93,10 @@ def judge_photo(data: bytes, filename: str | None = None,
             if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # a quarter turn upright
                 size = (size[1], size[0])
     except PhotoError as error:
-        return PhotoAnalysis(error=str(error), source_sha256=digest, filename=filename)
+        return PhotoAnalysis(error=str(error), source_sha256=hashing.result(), filename=filename)
     report = check_image(small, fmt, size)
     overlay = draw_overlay_on(small, report, fmt="JPEG")
+    digest = hashing.result()
     return PhotoAnalysis(report=report, overlay=overlay, notes=notes, source_sha256=digest,
                          data=data, filename=filename)
 

@@ -40,12 +40,15 @@ def draw_overlay_on(image: Image.Image, report: PhotoReport,
     """draw_overlay on an already decoded, upright RGB copy of the photo (any scale) whose full
     size is `size` (default: the report's): the Create page draws on the copy it judged. `fmt`
     "JPEG" encodes the preview several times faster than PNG (~5 against ~40 ms at 900 px)."""
-    width, height = size or (report.width, report.height)
-    # Boxes are in full-size pixels; the copy may be smaller already (draft mode, reduce).
-    scale = min(1.0, PREVIEW_SIDE / max(width, height))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    width = (size or (report.width, report.height))[0]
+    # Boxes are in full-size pixels; the copy may be smaller already (draft mode, reduce). A copy
+    # at or under PREVIEW_SIDE is drawn on as it is: enlarging it adds no detail, only time
+    # (~15 ms of Lanczos on the Create page's verdict).
+    if max(image.size) > PREVIEW_SIDE:
+        fit = PREVIEW_SIDE / max(image.size)
+        image = image.resize((max(1, round(image.width * fit)), max(1, round(image.height * fit))),
+                             Image.Resampling.LANCZOS, reducing_gap=2.0)
+    scale = image.width / max(1, width)
     canvas = np.array(image)
     h, w = canvas.shape[:2]
     thick = max(2, round(max(w, h) / 300))

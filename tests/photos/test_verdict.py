@@ -121,9 +121,11 @@ def test_resolution_is_judged_from_the_header_not_the_draft() -> None:
     assert "1100x1100" in resolution.reason
 
 
-def test_the_overlay_is_drawn_on_the_small_copy_at_preview_size() -> None:
-    for name, size in (("astronaut-x4-png", (PREVIEW_SIDE, PREVIEW_SIDE)),
-                       ("wide-x3-jpeg", (PREVIEW_SIDE, round(PREVIEW_SIDE * 1080 / 1920))),
+def test_the_overlay_is_drawn_on_the_small_copy_never_enlarged() -> None:
+    # 2048 px PNG -> its 512 px copy as it is; 1920x1080 JPEG -> a 960x540 draft, fitted to
+    # PREVIEW_SIDE; a 400x512 photo turned upright by its EXIF -> as it is.
+    for name, size in (("astronaut-x4-png", (512, 512)),
+                       ("wide-x3-jpeg", (PREVIEW_SIDE, round(PREVIEW_SIDE * 540 / 960))),
                        ("rotated_exif-jpeg", (512, 400))):
         result = judge_photo(VARIANTS[name])
         assert result.overlay is not None
