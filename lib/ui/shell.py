@@ -34,6 +34,12 @@ class NavPage:
     url_path: str
 
 
+# The browser tab's icon. An emoji, which Streamlit draws as an inline SVG: a ":material/…:" icon
+# as the favicon (or as an st.Page icon, which becomes the favicon) makes the browser fetch an
+# SVG from fonts.gstatic.com, a failed request offline. Inside the page, material icons come from
+# Streamlit's bundled font and ask nothing of other hosts (tests/e2e/test_offline_journey.py).
+APP_ICON = "🎭"
+
 # The one list of screens: streamlit_app.py builds st.navigation from it, the frame the sidebar.
 PAGES = (
     NavPage("pages/create.py", "Create", ":material/add_a_photo:", "create"),
@@ -57,7 +63,7 @@ class Frame:
 
 def navigation_pages() -> list[st.Page]:
     return [
-        st.Page(APP_DIR / p.script, title=p.title, icon=p.icon, url_path=p.url_path,
+        st.Page(APP_DIR / p.script, title=p.title, icon=APP_ICON, url_path=p.url_path,
                 default=i == 0)
         for i, p in enumerate(PAGES)
     ]
@@ -69,7 +75,7 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
     `watch_trainings` adds a small sidebar watcher that toasts when a replica this session is
     waiting for turns ready or failed (the Replicas page does that in its own table instead).
     """
-    st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=":material/face:",
+    st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=APP_ICON,
                        layout="wide")
     configure_logging()
     _sidebar()
