@@ -11,18 +11,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import httpx
+import numpy as np
 import pytest
 from botocore.config import Config
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from PIL import Image
+from playwright.sync_api import Browser, BrowserType, Page, expect, sync_playwright
 
 from lib.demo import DEMO_API_KEY, DEMO_AWS_KEY_ID, DEMO_AWS_SECRET, DEMO_BUCKET, DEMO_REGION
 from lib.tavus.client import TavusClient
 from tests.conftest import free_port
+from tests.media import astronaut, encode, on_canvas
 
 APP_DIR = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -148,15 +152,98 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+@contextmanager
+def open_page(browser: Browser, name: str, *, camera_for: str | None = None,
+              **context_options) -> Iterator[Page]:
+    """A page in a fresh context of `browser`; `camera_for` (an origin) is allowed the camera.
+    Its last look is saved as <name>-final.png."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
+    if camera_for is not None:
+        context.grant_permissions(["camera"], origin=camera_for)
     page = context.new_page()
     page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
-    context.close()
+    try:
+        yield page
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-final.png"), full_page=True)
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    with open_page(browser, request.node.name) as page:
+        yield page
+
+
+# -- a fake camera: Chromium playing a .y4m clip as its webcam ------------------------------------
+CAMERA_SIZE = (1280, 720)
+
+
+def launch_with_camera(chromium: BrowserType, clip: Path, *, auto_allow: bool = True) -> Browser:
+    """Chromium whose camera plays `clip`; `auto_allow` answers the permission prompt with yes."""
+    return chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
+              *(["--use-fake-ui-for-media-stream"] if auto_allow else []),
+              f"--use-file-for-fake-video-capture={clip}"])
+
+
+def camera_frame() -> Image.Image:
+    """The astronaut filling the height of a 16:9 frame, as a webcam headshot would."""
+    width, height = CAMERA_SIZE
+    canvas = Image.new("RGB", CAMERA_SIZE, (90, 90, 100))
+    face = astronaut().resize((height, height), Image.LANCZOS)
+    canvas.paste(face, ((width - height) // 2, 0))
+    return canvas
+
+
+def write_y4m(image: Image.Image, path: Path, frames: int = 5) -> None:
+    """A YUV4MPEG2 clip (4:2:0, full-range BT.601 as in JPEG) repeating one picture."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    v = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+    h, w = y.shape
+
+    def sub(plane: np.ndarray) -> np.ndarray:  # 2×2 average
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = b"".join(np.clip(p + 0.5, 0, 255).astype(np.uint8).tobytes()
+                      for p in (y, sub(u), sub(v)))
+    header = f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + (b"FRAME\n" + planes) * frames)
+
+
+def use_camera_photo(page: Page) -> str:
+    """The camera widget shows a taken photo: "Use this photo", and the page checks it.
+    -> the replica name it suggests (the Replica name's placeholder)."""
+    widget = page.locator('[data-testid="cameraHeadshot"]')
+    widget.get_by_role("button", name="Use this photo").click()
+    expect(widget).to_have_attribute("data-state", "used")
+    page.locator(".st-key-photo-verdict").wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+    return page.get_by_label("Replica name").get_attribute("placeholder") or ""
+
+
+@pytest.fixture(scope="module")
+def chromium(browser: Browser) -> BrowserType:
+    # The suite's Playwright driver (a second sync_playwright() in one process refuses to start),
+    # to launch Chromiums of our own with a fake camera.
+    return browser.browser_type
+
+
+@pytest.fixture(scope="module")
+def camera_browser(chromium: BrowserType, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Browser]:
+    """Chromium whose camera plays `camera_frame()` at CAMERA_SIZE."""
+    clip = tmp_path_factory.mktemp("camera") / "astronaut-720p.y4m"
+    write_y4m(camera_frame(), clip)
+    browser = launch_with_camera(chromium, clip)
+    yield browser
+    browser.close()
 
 
 def wait_idle(page: Page, timeout: float = 30_000) -> None:
@@ -168,6 +255,31 @@ def wait_idle(page: Page, timeout: float = 30_000) -> None:
 
 def assert_no_exception(page: Page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")
+
+
+def created_replica_id(page: Page) -> str:
+    """After a click on Create replica on the Create page: its result, drawn without an
+    exception. -> the new replica's id."""
+    result = page.locator(".st-key-create-result")
+    result.wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+    return re.search(r"\br[0-9a-f]{6,}\b", result.inner_text())[0]
+
+
+def create_replica(page: Page, *, anyway: bool = False, twice: bool = False) -> str:
+    """Press Create replica on the Create page (`twice`: a double click); with `anyway`, first
+    tick "Create anyway" when a framing warning blocks it (the user may still go on).
+    -> the new replica's id."""
+    create = page.get_by_role("button", name="Create replica")
+    if anyway and create.is_disabled():
+        page.get_by_text("Create anyway").click()
+        wait_idle(page)
+    if twice:
+        create.dblclick()
+    else:
+        create.click()
+    return created_replica_id(page)
 
 
 def shot(page: Page, name: str) -> None:
@@ -213,3 +325,22 @@ def upload(page: Page, path: Path) -> None:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     # The chip shows the name shortened in the middle ("astrona…adshot.png"): match its start.
     page.locator('[data-testid="stFileChipName"]', has_text=path.name[:6]).wait_for()
+
+
+def fix_framing(page: Page, folder: Path) -> tuple[int, int]:
+    """On the Create page: upload a wide photo with a small, off-centre head and press "Fix
+    framing". -> the after-image's size, a portrait checked Ready and never below 512 px."""
+    wide = folder / "wide office shot.png"
+    wide.write_bytes(encode(on_canvas(astronaut(), (1920, 1080), (200, 300))))
+    upload(page, wide)
+    wait_idle(page)
+    expect(page.locator(".st-key-photo-verdict")).to_contain_text("Fixable")
+
+    page.get_by_role("button", name="Fix framing").click()
+    wait_idle(page)
+    after = page.get_by_text(re.compile(r"^After: \d+×\d+"))
+    expect(after).to_be_visible()
+    expect(page.get_by_text(re.compile(r"After: .*Ready", re.DOTALL)).first).to_be_visible()
+    width, height = map(int, re.search(r"(\d+)×(\d+)", after.inner_text()).groups())
+    assert height > width and min(width, height) >= 512  # a portrait, never below 512
+    return width, height

@@ -19,85 +19,31 @@ from playwright.sync_api import Browser, BrowserType, Page, expect
 from lib.demo import DEMO_BUCKET
 from tests.e2e.conftest import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    CAMERA_SIZE,
     DemoApp,
     assert_no_exception,
+    camera_frame,
+    create_replica,
+    launch_with_camera,
+    open_page,
     shot,
+    use_camera_photo,
     wait_idle,
+    write_y4m,
 )
-from tests.media import astronaut
 
 pytestmark = pytest.mark.e2e
 
 DEMO_APP = {"training_seconds": 30}
-WIDTH, HEIGHT = 1280, 720
-
-
-def launch_with_camera(chromium: BrowserType, clip: Path, *, auto_allow: bool = True) -> Browser:
-    """Chromium whose camera plays `clip`; `auto_allow` answers the permission prompt with yes."""
-    return chromium.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream",
-              *(["--use-fake-ui-for-media-stream"] if auto_allow else []),
-              f"--use-file-for-fake-video-capture={clip}"])
-
-
-def camera_frame() -> Image.Image:
-    """The astronaut filling the height of a 16:9 frame, as a webcam headshot would."""
-    canvas = Image.new("RGB", (WIDTH, HEIGHT), (90, 90, 100))
-    face = astronaut().resize((HEIGHT, HEIGHT), Image.LANCZOS)
-    canvas.paste(face, ((WIDTH - HEIGHT) // 2, 0))
-    return canvas
-
-
-def write_y4m(image: Image.Image, path: Path, frames: int = 5) -> None:
-    """A YUV4MPEG2 clip (4:2:0, full-range BT.601 as in JPEG) repeating one picture."""
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    u = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
-    v = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
-    h, w = y.shape
-
-    def sub(plane: np.ndarray) -> np.ndarray:  # 2×2 average
-        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-
-    planes = b"".join(np.clip(p + 0.5, 0, 255).astype(np.uint8).tobytes()
-                      for p in (y, sub(u), sub(v)))
-    header = f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode()
-    path.write_bytes(header + (b"FRAME\n" + planes) * frames)
-
-
-@pytest.fixture(scope="module")
-def chromium(browser: Browser) -> BrowserType:
-    # The suite's Playwright driver (a second sync_playwright() in one process refuses to start),
-    # to launch Chromiums of our own with a fake camera.
-    return browser.browser_type
-
-
-@pytest.fixture(scope="module")
-def camera_browser(chromium: BrowserType, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[Browser]:
-    clip = tmp_path_factory.mktemp("camera") / "astronaut-720p.y4m"
-    write_y4m(camera_frame(), clip)
-    browser = launch_with_camera(chromium, clip)
-    yield browser
-    browser.close()
+WIDTH, HEIGHT = CAMERA_SIZE
 
 
 @pytest.fixture
 def camera_page(camera_browser: Browser, demo_app: DemoApp,
                 request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = camera_browser.new_context(viewport={"width": 1400, "height": 1000},
-                                         timezone_id="Europe/Paris")
-    context.grant_permissions(["camera"], origin=demo_app.app.url)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
-    context.close()
+    with open_page(camera_browser, request.node.name, camera_for=demo_app.app.url,
+                   timezone_id="Europe/Paris") as page:
+        yield page
 
 
 def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_replica(
@@ -137,12 +83,7 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     assert still.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [WIDTH, HEIGHT]
     widget.screenshot(path=str(ARTIFACTS / "camera-2-taken.png"))
 
-    widget.get_by_role("button", name="Use this photo").click()
-    expect(widget).to_have_attribute("data-state", "used")
-    page.locator(".st-key-photo-verdict").wait_for()
-    wait_idle(page)
-    assert_no_exception(page)
-    placeholder = page.get_by_label("Replica name").get_attribute("placeholder") or ""
+    placeholder = use_camera_photo(page)
     readable = r"Camera headshot, \d{1,2} [A-Z][a-z]{2} \d\d:\d\d"
     assert re.fullmatch(readable, placeholder), placeholder
     # In the viewer's clock (the context runs in Paris), not the server's UTC.
@@ -160,16 +101,7 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     page.get_by_label("Notes for the team").press("Tab")
     wait_idle(page)
     assert sent and max(sent) < 20_000, sent
-    create = page.get_by_role("button", name="Create replica")
-    if create.is_disabled():  # a framing warning that blocks: the user may still go on
-        page.get_by_text("Create anyway").click()
-        wait_idle(page)
-    create.dblclick()
-    result = page.locator(".st-key-create-result")
-    result.wait_for()
-    wait_idle(page)
-    assert_no_exception(page)
-    replica_id = re.search(r"\br[0-9a-f]{6,}\b", result.inner_text())[0]
+    replica_id = create_replica(page, anyway=True, twice=True)
     shot(page, "camera-4-created")
 
     with demo.tavus() as tavus:

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
 from lib.demo import DEMO_BUCKET
-from tests.e2e.conftest import DemoApp, assert_no_exception, shot, upload, wait_idle, wait_until
-from tests.media import astronaut, encode, on_canvas
+from tests.e2e.conftest import (
+    DemoApp,
+    created_replica_id,
+    fix_framing,
+    shot,
+    wait_idle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -26,27 +31,13 @@ def test_a_wide_photo_is_fixed_here_and_the_fixed_photo_is_sent(
     demo = demo_app
     page.goto(demo.app.url)
     wait_idle(page)
-    wide = tmp_path / "wide office shot.png"
-    wide.write_bytes(encode(on_canvas(astronaut(), (1920, 1080), (200, 300))))
-    upload(page, wide)
-    wait_idle(page)
-    expect(page.locator(".st-key-photo-verdict")).to_contain_text("Fixable")
-
-    page.get_by_role("button", name="Fix framing").click()
-    wait_idle(page)
-    after = page.get_by_text(re.compile(r"^After: \d+×\d+"))
-    expect(after).to_be_visible()
-    expect(page.get_by_text(re.compile(r"After: .*Ready", re.DOTALL)).first).to_be_visible()
-    width, height = map(int, re.search(r"(\d+)×(\d+)", after.inner_text()).groups())
-    assert height > width and min(width, height) >= 512  # a portrait, never below 512
+    width, height = fix_framing(page, tmp_path)
     shot(page, "fix-framing-1-before-after")
 
     page.get_by_label("Replica name").fill("Framed Here")
     wait_idle(page)
     page.get_by_role("button", name="Create replica").click()
-    page.locator(".st-key-create-result").wait_for(timeout=30_000)
-    assert_no_exception(page)
-    rid = re.search(r"\br[0-9a-f]{6,}\b", page.locator(".st-key-create-result").inner_text())[0]
+    rid = created_replica_id(page)
 
     # The photo in S3 is the fixed portrait, and the team record says it was fixed here.
     s3 = demo.s3()

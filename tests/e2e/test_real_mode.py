@@ -1,35 +1,50 @@
 """Pointed at another Tavus-compatible server and another S3 endpoint, the app uses them, starts
-neither stand-in, and never shows or logs the secrets."""
+neither stand-in, and never shows or logs the secrets: for a photo, a video, a debrief, and the
+Create page's camera, "Fix framing" and "Several photos"."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import httpx
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from PIL import Image
+from playwright.sync_api import Browser, Page, WebSocket, expect
 
 from lib.config import S3Settings
-from lib.storage.ledger import record_key
+from lib.storage.ledger import Ledger, record_key
 from lib.storage.s3 import ImageStore
 from lib.storage.uploads import ensure_cors
 from lib.tavus.client import TavusClient
 from lib.tavus.simulator import TavusSimulator
 from tests.e2e.conftest import (
+    CAMERA_SIZE,
     RunningApp,
     assert_no_exception,
+    create_replica,
+    fix_framing,
+    open_page,
     row_named,
     shot,
     start_app,
     start_demo_app,
     stop_app,
     upload,
+    use_camera_photo,
     wait_idle,
     wait_until,
 )
+from tests.e2e.test_batch_journey import READY, create_batch, review_batch
 from tests.media import astronaut_png
+from tests.replicas.test_batch import creates
 from tests.video_media import Clip, copy_clip
 
 pytestmark = pytest.mark.e2e
@@ -58,6 +73,62 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
+# Not forwarded as they came: each hop has its own connection, and the relay reads bodies whole.
+HOP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+               "proxy-connection", "content-length", "content-encoding", "accept-encoding"}
+
+
+class WireRecorder:
+    """A plain HTTP relay in front of another server that keeps every request as it arrived.
+
+    The simulator keeps a create body without its URLs' queries (they are credentials); this
+    shows what the app really put on the wire, presigned query included.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.sent: list[tuple[str, str, bytes]] = []  # (method, path with query, body)
+        self._client = httpx.Client(timeout=120)
+        recorder = self
+
+        class Relay(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.sent.append((self.command, self.path, body))
+                answer = recorder._client.request(
+                    self.command, recorder.target + self.path, content=body,
+                    headers={k: v for k, v in self.headers.items()
+                             if k.lower() not in HOP_HEADERS})
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.multi_items():
+                    if name.lower() not in HOP_HEADERS | {"date", "server"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = relay
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._client.close()
+
+    def replica_bodies(self, since: int = 0) -> list[dict]:
+        """The body of each POST /v2/replicas from the `since`-th request on."""
+        return [json.loads(body) for method, path, body in self.sent[since:]
+                if (method, path) == ("POST", "/v2/replicas")]
+
+
 @pytest.fixture(scope="module")
 def external_tavus() -> Iterator[TavusSimulator]:
     sim = TavusSimulator(TAVUS_KEY, training_seconds=6, seed_demo_data=False).start()
@@ -74,9 +145,17 @@ def external_s3(s3_endpoint: str) -> S3Settings:
 
 
 @pytest.fixture(scope="module")
-def real_app(external_tavus: TavusSimulator, external_s3: S3Settings) -> Iterator[RunningApp]:
+def tavus_wire(external_tavus: TavusSimulator) -> Iterator[WireRecorder]:
+    """The address the app is given for Tavus: the simulator, behind a recording relay."""
+    wire = WireRecorder(external_tavus.base_url)
+    yield wire
+    wire.stop()
+
+
+@pytest.fixture(scope="module")
+def real_app(tavus_wire: WireRecorder, external_s3: S3Settings) -> Iterator[RunningApp]:
     app = start_app("real-mode", {
-        "TAVUS_API_KEY": TAVUS_KEY, "TAVUS_API_URL": external_tavus.base_url,
+        "TAVUS_API_KEY": TAVUS_KEY, "TAVUS_API_URL": tavus_wire.url,
         "S3_BUCKET": BUCKET, "S3_ENDPOINT_URL": external_s3.endpoint_url, "S3_PREFIX": "team/",
         "AWS_ACCESS_KEY_ID": "e2e-key-id", "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
         "REFRESH_SECONDS": "2",
@@ -85,18 +164,52 @@ def real_app(external_tavus: TavusSimulator, external_s3: S3Settings) -> Iterato
     stop_app(app)
 
 
-def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
-        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
-        external_s3: S3Settings, tmp_path: Path) -> None:
+def record_frames(page: Page) -> list[str]:
+    """Every websocket frame the page receives or sends from now on, as text."""
     frames: list[str] = []
 
     def record(ws: WebSocket) -> None:
-        ws.on("framereceived", lambda payload: frames.append(
-            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload))
-        ws.on("framesent", lambda payload: frames.append(
-            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload))
+        for event in ("framereceived", "framesent"):
+            ws.on(event, lambda payload: frames.append(
+                payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload))
 
     page.on("websocket", record)
+    return frames
+
+
+def assert_no_secret(page: Page, app: RunningApp, frames: list[str]) -> None:
+    """Neither secret in the page, its websocket traffic or the server log; no presigned URL
+    in the log either."""
+    html, log = page.content(), app.log()
+    assert frames, "no websocket traffic was recorded"
+    for secret in (TAVUS_KEY, AWS_SECRET):
+        assert secret not in html
+        assert not any(secret in frame for frame in frames)
+        assert secret not in log
+    assert "X-Amz-Signature" not in log
+
+
+def bucket_keys(settings: S3Settings) -> list[str]:
+    return [o["Key"] for o in ImageStore(settings)._s3.list_objects_v2(
+        Bucket=BUCKET).get("Contents", [])]
+
+
+def stored_image(settings: S3Settings, key: str) -> Image.Image:
+    return Image.open(io.BytesIO(ImageStore(settings).read_object(key)))
+
+
+def key_of(training_url: str, settings: S3Settings) -> str:
+    """The object a presigned training URL names in the configured bucket (asserted so)."""
+    bucket_url = f"{settings.endpoint_url}/{BUCKET}/"
+    assert training_url.startswith(bucket_url + "team/"), training_url
+    assert "X-Amz-Signature=" in urlsplit(training_url).query  # presigned
+    return unquote(urlsplit(training_url).path.removeprefix(f"/{BUCKET}/"))
+
+
+def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tmp_path: Path) -> None:
+    frames = record_frames(page)
     photo = tmp_path / "external-astro.png"
     photo.write_bytes(astronaut_png())
 
@@ -113,12 +226,10 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
         created = [r for r in tavus.list_all_replicas() if r.replica_name == "External Astro"]
     assert len(created) == 1
-    def bucket_keys() -> list[str]:
-        return [o["Key"] for o in ImageStore(external_s3)._s3.list_objects_v2(
-            Bucket=BUCKET).get("Contents", [])]
 
-    wait_until(lambda: len(bucket_keys()) == 2, timeout=10, what="photo and team record")
-    keys = bucket_keys()
+    wait_until(lambda: len(bucket_keys(external_s3)) == 2, timeout=10,
+               what="photo and team record")
+    keys = bucket_keys(external_s3)
     photos = [k for k in keys if not k.endswith(".json")]
     assert len(photos) == 1 and photos[0].startswith("team/")
     assert sorted(keys) == sorted([photos[0], record_key(photos[0])])  # photo + team record
@@ -168,14 +279,8 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
     assert "demo mode:" not in real_app.log()
 
     # No secret anywhere a person or a log reader could see it.
-    html = page.content()
-    assert "External Astro" in html  # the scan below reads a real, full page
-    assert frames, "no websocket traffic was recorded"
-    for secret in (TAVUS_KEY, AWS_SECRET):
-        assert secret not in html
-        assert not any(secret in frame for frame in frames)
-        assert secret not in real_app.log()
-    assert "X-Amz-Signature" not in real_app.log()
+    assert "External Astro" in page.content()  # the scan below reads a real, full page
+    assert_no_secret(page, real_app, frames)
     assert re.search(r"POST /v2/replicas -> 200", real_app.log())  # the log does record calls
 
 
@@ -198,9 +303,7 @@ def test_real_mode_trains_from_a_video_put_straight_into_the_configured_bucket(
     # What the README asks of a real bucket: a CORS rule for the app's own address.
     store = ImageStore(external_s3)
     ensure_cors(store, [real_app.url])
-    frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
-        payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)))
+    frames = record_frames(page)
 
     page.goto(f"{real_app.url}/create_video")
     wait_idle(page)
@@ -229,9 +332,7 @@ def test_real_mode_trains_from_a_video_put_straight_into_the_configured_bucket(
     clip_key = sent["train_video_url"].split(f"/{BUCKET}/", 1)[1]
     assert store.call("head_object", Key=clip_key)["ContentLength"] > 1_000_000
     shot(page, "real-mode-video")
-    for secret in (TAVUS_KEY, AWS_SECRET):
-        assert not any(secret in frame for frame in frames)
-        assert secret not in page.content() and secret not in real_app.log()
+    assert_no_secret(page, real_app, frames)
 
 
 def test_real_mode_debriefs_a_call_on_the_other_server(
@@ -251,3 +352,129 @@ def test_real_mode_debriefs_a_call_on_the_other_server(
     assert "You are " not in page.locator(".st-key-debrief").inner_text()
     assert_no_exception(page)
     shot(page, "real-mode-debrief")
+
+
+# -- the Create page's camera, "Fix framing" and "Several photos", against the same servers ------
+def open_create_page(page: Page, app: RunningApp) -> list[str]:
+    """The app's Create page, its websocket frames recorded from the start. -> the frames."""
+    frames = record_frames(page)
+    page.goto(app.url)
+    wait_idle(page)
+    return frames
+
+
+def one_more_replica(external_tavus: TavusSimulator, wire: WireRecorder, posts: int, since: int,
+                     settings: S3Settings) -> str:
+    """Exactly one create reached the other server since (`posts`, `since`), trained from a
+    presigned URL into the configured bucket. -> the photo's key there."""
+    assert creates(external_tavus) == posts + 1
+    [body] = wire.replica_bodies(since)
+    return key_of(body["train_image_url"], settings)
+
+
+def assert_trained_cleanly(external_tavus: TavusSimulator, replica_id: str, name: str) -> None:
+    """The other server fetched the photo from the bucket and took it."""
+    assert external_tavus.wait_for_downloads()
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        replica = tavus.get_replica(replica_id)
+    assert replica.replica_name == name
+    assert replica.error_message in (None, ""), replica.error_message
+
+
+def test_real_mode_fix_framing_sends_the_fixed_photo_through_the_configured_bucket(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tavus_wire: WireRecorder, tmp_path: Path) -> None:
+    frames = open_create_page(page, real_app)
+    width, height = fix_framing(page, tmp_path)
+    # Send: the after-image (the default), chosen again after a look at the original.
+    send = page.locator('[data-testid="stRadio"]')
+    send.get_by_text("Original", exact=True).click()
+    wait_idle(page)
+    send.get_by_text("Fixed", exact=True).click()
+    wait_idle(page)
+    expect(send.get_by_role("radio", name="Fixed")).to_be_checked()
+    shot(page, "real-mode-framing-1-fixed")
+
+    posts, since = creates(external_tavus), len(tavus_wire.sent)
+    page.get_by_label("Replica name").fill("External Framed")
+    wait_idle(page)
+    replica_id = create_replica(page)
+    key = one_more_replica(external_tavus, tavus_wire, posts, since, external_s3)
+    assert key.endswith("-framed.png")
+    assert stored_image(external_s3, key).size == (width, height)  # the crop, not the original
+
+    # The team record beside it, in the configured bucket, says the framing was fixed here.
+    wait_until(lambda: record_key(key) in bucket_keys(external_s3), timeout=15,
+               what="the team record")
+    kept = Ledger(ImageStore(external_s3)).read(record_key(key))
+    assert (kept.replica_id, kept.photo_key, kept.framing_fixed) == (replica_id, key, True)
+    assert_trained_cleanly(external_tavus, replica_id, "External Framed")
+
+    page.get_by_role("link", name="Watch it train").click()
+    wait_idle(page)
+    wait_until(lambda: row_named(page, "External Framed") is not None, timeout=30,
+               what="the replica in the table")
+    assert_no_exception(page)
+    shot(page, "real-mode-framing-2-replicas")
+    assert_no_secret(page, real_app, frames)
+
+
+def test_real_mode_batch_creates_each_ready_photo_once_through_the_configured_bucket(
+        page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tavus_wire: WireRecorder, tmp_path: Path) -> None:
+    frames = open_create_page(page, real_app)
+    create = review_batch(page, tmp_path)
+    shot(page, "real-mode-batch-1-review")
+
+    posts, since = creates(external_tavus), len(tavus_wire.sent)
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        before = {r.replica_id for r in tavus.list_all_replicas()}
+    create_batch(page, create, "real-mode-batch")
+
+    # Four creates on the other server, one per ready photo, none for the cat or the tiny one.
+    assert creates(external_tavus) == posts + 4
+    with TavusClient(external_tavus.base_url, TAVUS_KEY) as tavus:
+        made = [r for r in tavus.list_all_replicas() if r.replica_id not in before]
+    assert sorted(r.replica_name for r in made) == sorted(READY)
+    bodies = tavus_wire.replica_bodies(since)
+    assert sorted(b["replica_name"] for b in bodies) == sorted(READY)
+    keys = [key_of(b["train_image_url"], external_s3) for b in bodies]
+    assert len(set(keys)) == 4 and set(keys) <= set(bucket_keys(external_s3))
+    assert all(min(stored_image(external_s3, k).size) >= 512 for k in keys)
+    for replica in made:
+        assert_trained_cleanly(external_tavus, replica.replica_id, replica.replica_name)
+    assert_no_secret(page, real_app, frames)
+
+
+@pytest.fixture
+def camera_page(camera_browser: Browser, real_app: RunningApp,
+                request: pytest.FixtureRequest) -> Iterator[Page]:
+    with open_page(camera_browser, request.node.name, camera_for=real_app.url) as page:
+        yield page
+
+
+def test_real_mode_camera_headshot_reaches_the_configured_bucket_at_full_size(
+        camera_page: Page, real_app: RunningApp, external_tavus: TavusSimulator,
+        external_s3: S3Settings, tavus_wire: WireRecorder) -> None:
+    page = camera_page
+    frames = open_create_page(page, real_app)
+    photos_before = set(bucket_keys(external_s3))
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Camera").click()
+    widget = page.locator('[data-testid="cameraHeadshot"]')
+    expect(widget).to_have_attribute("data-state", "live")
+    widget.get_by_role("button", name="Take photo").click()
+    expect(widget).to_have_attribute("data-state", "review", timeout=10_000)
+    name = use_camera_photo(page)
+    assert name.startswith("Camera headshot, "), name
+    shot(page, "real-mode-camera-1-checked")
+
+    posts, since = creates(external_tavus), len(tavus_wire.sent)
+    replica_id = create_replica(page, anyway=True)
+    shot(page, "real-mode-camera-2-created")
+    key = one_more_replica(external_tavus, tavus_wire, posts, since, external_s3)
+    assert [k for k in bucket_keys(external_s3)
+            if k not in photos_before and not k.endswith(".json")] == [key]
+    assert "Camera-headshot" in key
+    assert stored_image(external_s3, key).size == CAMERA_SIZE  # the camera's, not the widget's
+    assert_trained_cleanly(external_tavus, replica_id, name)
+    assert_no_secret(page, real_app, frames)
