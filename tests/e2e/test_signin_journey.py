@@ -121,7 +121,7 @@ def assert_gate(page: Page) -> None:
     gate.wait_for()
     wait_idle(page)
     expect(gate).to_contain_text("Sign in with your team account")
-    assert page.get_by_role("button", name="Sign in").is_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert page.locator("h1").first.inner_text().strip() == "Replica Studio"
     for absent in ('[data-testid="stDataFrame"]', '[data-testid="stFileUploader"]',
                    ".st-key-demo-banner", ".st-key-access-refused"):
@@ -192,7 +192,7 @@ def test_an_address_outside_the_allow_lists_is_refused_and_reads_nothing(
     wait_idle(page)
     expect(refused).to_contain_text(f"You are signed in as {STRANGER}")
     expect(refused).to_contain_text("not on this app's allow-list")
-    assert refused.get_by_role("button", name="Sign out").is_visible()
+    expect(refused.get_by_role("button", name="Sign out")).to_be_visible()
     shot(page, "signin-3-refused")
     for path in ("/replicas", "/conversations", "/history", "/"):
         page.goto(app.url + path)
