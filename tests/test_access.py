@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.access import Access, AccessPolicy, decide, email_allowed, parse_list
+from lib.access import (
+    RETURN_COOKIE,
+    Access,
+    AccessPolicy,
+    decide,
+    email_allowed,
+    page_in_url,
+    parse_list,
+    return_cookie_script,
+    return_page,
+)
 from lib.demo import running_demo_services
 from lib.replicas.create import wait_for_ledger
 from lib.storage.ledger import Ledger
@@ -129,3 +139,32 @@ def test_decisions() -> None:
     assert decide(gated, logged_in=False, email=None) is Access.SIGN_IN
     assert decide(gated, logged_in=True, email="a@x.io") is Access.ALLOWED
     assert decide(gated, logged_in=True, email="b@x.io") is Access.REFUSED
+
+
+NAV = frozenset({"create", "replicas", "create_video"})
+
+
+@pytest.mark.parametrize(("url", "page"), [
+    ("http://localhost:8501/replicas", "replicas"),
+    ("https://x.io/base/create_video/", "create_video"),
+    ("http://localhost:8501/", None), ("http://localhost:8501", None), (None, None),
+    ("http://localhost:8501/oauth2callback", None), ("http://h/replicas?x=1#y", "replicas"),
+])
+def test_the_page_a_url_shows(url: str | None, page: str | None) -> None:
+    assert page_in_url(url, NAV) == page
+
+
+@pytest.mark.parametrize(("cookie", "page"), [
+    ("replicas", "replicas"), (" create ", "create"), ("", None), (None, None),
+    ("https://evil.example/replicas", None), ("/replicas", None), ("Replicas", None),
+])
+def test_only_a_page_of_the_app_is_returned_to_after_sign_in(cookie: str | None,
+                                                              page: str | None) -> None:
+    assert return_page(cookie, NAV) == page
+
+
+def test_the_return_cookie_script_sets_forgets_and_takes_only_page_names() -> None:
+    assert f"'{RETURN_COOKIE}=replicas; Max-Age=600;" in return_cookie_script("replicas")
+    assert f"'{RETURN_COOKIE}=; Max-Age=0;" in return_cookie_script(None)
+    with pytest.raises(ValueError):
+        return_cookie_script("x'; alert(1); '")

@@ -15,7 +15,15 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from lib.access import Access, AccessPolicy, decide
+from lib.access import (
+    RETURN_COOKIE,
+    Access,
+    AccessPolicy,
+    decide,
+    page_in_url,
+    return_cookie_script,
+    return_page,
+)
 from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.logs import configure_logging
 from lib.services import Services, build_services
@@ -48,6 +56,10 @@ PAGES = (
     NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
     NavPage("pages/history.py", "Demo history", ":material/history:", "history"),
 )
+_URL_PATHS = frozenset(p.url_path for p in PAGES)
+# Session keys of the return to the asked-for page after sign-in (see _return_after_sign_in).
+_RETURN_CHECKED = "_shell_return_checked"
+_RETURN_FORGET = "_shell_return_forget"
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,9 @@ def _gate(title: str, settings: Settings) -> None:
             st.info("Sign in with your team account to use Replica Studio.",
                     icon=":material/lock:")
             st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
+            # Sign-in comes back to the root: remember a deep link's page to return to it.
+            st.html(return_cookie_script(page_in_url(st.context.url, _URL_PATHS)),
+                    unsafe_allow_javascript=True)
         st.stop()
     if decision is Access.REFUSED:
         st.title(APP_NAME)
@@ -143,6 +158,7 @@ def _gate(title: str, settings: Settings) -> None:
             st.button("Sign out", on_click=st.logout, icon=":material/logout:")
         st.stop()
     if decision is Access.ALLOWED:
+        _return_after_sign_in()
         with st.sidebar:
             st.caption(f"Signed in as {escape_markdown(email or '')}")
             st.button("Sign out", on_click=st.logout, key="sign-out", icon=":material/logout:")
@@ -152,6 +168,27 @@ def _gate(title: str, settings: Settings) -> None:
                        "key (and its paid plan). Configure `st.login` with an allow-list, or "
                        r"make the Community Cloud app private and set PRIVATE\_APP=1. See the "
                        "README's security section.", icon=":material/lock_open:")
+
+
+def _return_after_sign_in() -> None:
+    """On a session's first allowed run, go to the page the visitor asked for before signing in.
+
+    The gate remembered it in a short-lived cookie (Streamlit's sign-in callback lands on the
+    root); the cookie is read once per session, then forgotten in the browser.
+    """
+    if st.session_state.get(_RETURN_CHECKED):
+        if st.session_state.pop(_RETURN_FORGET, False):
+            st.sidebar.html(return_cookie_script(None), unsafe_allow_javascript=True)
+        return
+    st.session_state[_RETURN_CHECKED] = True
+    target = return_page(st.context.cookies.get(RETURN_COOKIE), _URL_PATHS)
+    if target is None:
+        return
+    st.session_state[_RETURN_FORGET] = True
+    if target != page_in_url(st.context.url, _URL_PATHS):
+        page = next(p for p in PAGES if p.url_path == target)
+        st.switch_page(str(APP_DIR / page.script))
+    _return_after_sign_in()  # already there: just forget the cookie
 
 
 def _sidebar() -> None:

@@ -55,13 +55,15 @@ class RunningApp:
         return self.log_path.read_text(errors="replace")
 
 
-def start_app(name: str, env: dict[str, str], *, script: str = "streamlit_app.py") -> RunningApp:
+def start_app(name: str, env: dict[str, str], *, script: str = "streamlit_app.py",
+              port: int | None = None) -> RunningApp:
     """`streamlit run` as a user would, with a clean environment plus `env`; waits for health.
 
     `script` (relative to the repository) lets a test run a small app of its own from tests/.
+    `port` fixes the port (a sign-in test registers the redirect URI before the app starts).
     """
     ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log_path = ARTIFACTS / f"{name}.server.log"
     base_env = {k: v for k, v in os.environ.items()
                 if k not in {"TAVUS_API_KEY", "DEMO_MODE", "S3_BUCKET", "S3_ENDPOINT_URL"}}

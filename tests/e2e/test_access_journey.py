@@ -36,7 +36,7 @@ def test_cold_deep_link_meets_the_sign_in_gate(page: Page, tmp_path: Path, path:
         gate = page.locator(".st-key-sign-in")
         gate.wait_for()
         expect(gate).to_contain_text("Sign in with your team account")
-        assert page.get_by_role("button", name="Sign in").is_visible()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         assert page.locator('[data-testid="stDataFrame"]').count() == 0
         assert page.locator('[data-testid="stFileUploader"]').count() == 0
         assert page.locator(".st-key-demo-banner").count() == 0
