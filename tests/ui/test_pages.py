@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lib.clock import local_time
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.replicas.create import wait_for_ledger
 from lib.replicas.table import STATUS_FILTER_OPTIONS
@@ -491,3 +494,29 @@ def test_a_training_replica_cannot_start_a_conversation() -> None:
     at.run()
     assert not at.exception, at.exception
     assert at.button(key=f"talk-{training_id}").disabled
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Tokyo"])
+def test_replicas_times_are_on_the_viewers_clock_not_the_servers(zone: str) -> None:
+    open_page()
+    ready = seeded("Demo — Ready")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.context = {"timezone": zone}  # what the browser tells the server
+    at.query_params["replica"] = ready.replica_id
+    at.switch_page("pages/replicas.py")
+    before = datetime.now(UTC)
+    at.run()
+    after = datetime.now(UTC)
+    assert not at.exception, at.exception
+    # Either side of a midnight the run may have crossed.
+    expected = {local_time(ready.created_at, zone, now=now) for now in (before, after)}
+    assert not any(e.endswith("UTC") for e in expected)
+    details = next(shown(m) for m in at.markdown if "**Created:**" in m.value)
+    created = re.search(r"\*\*Created:\*\* (.+?) \(", details)
+    assert created and created.group(1) in expected, details
+    assert "T" not in created.group(1)  # never the raw ISO text
+    caption = next(shown(c) for c in at.caption if "shown · updated" in c.value)
+    assert re.search(r"updated (today|yesterday) \d\d:\d\d:\d\d · times in " + zone, caption)
+    # The table's Created column is formatted by the browser, in the same zone.
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["created"]["type_config"]["timezone"] == zone, columns["created"]
