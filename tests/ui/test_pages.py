@@ -240,6 +240,15 @@ def test_one_click_one_conversation_and_a_rerun_makes_no_second(no_live_calls) -
     assert any(made.conversation_id in m.value for m in at.markdown)  # listed below
     live = next(m for m in at.metric if m.label.startswith("Live now"))
     assert live.value == "1"
+    # Its start time, on the viewer's clock (a Tokyo browser here).
+    at.context = {"timezone": "Asia/Tokyo"}
+    before = datetime.now(UTC)
+    at.run()
+    after = datetime.now(UTC)
+    created = sim_client().get_conversation(made.conversation_id).created_at
+    line = next(shown(m) for m in at.markdown if made.conversation_id in m.value)
+    assert any(f"· started {local_time(created, 'Asia/Tokyo', now=now)} · " in line
+               for now in (before, after)), line
 
 
 def test_the_concurrency_limit_is_explained_with_what_to_do(no_live_calls) -> None:
