@@ -1,7 +1,5 @@
 """Conversations: a live demo in one click, on this screen or on a phone, and ended cleanly."""
 
-from datetime import UTC, datetime
-
 import streamlit as st
 
 from lib.config import recording_storage
@@ -21,7 +19,7 @@ from lib.replicas.facts import stage_text
 from lib.replicas.table import format_duration, picker_label, usable_replicas
 from lib.tavus.client import ReplicaStatus, TavusError
 from lib.text import escape_markdown
-from lib.ui import cached, live, presets, shell, widgets
+from lib.ui import cached, live, presets, shell, times, widgets
 
 frame = shell.frame("Conversations")
 tavus = frame.services.tavus
@@ -196,14 +194,16 @@ def call_list() -> None:
     names = {r.replica_id: r.replica_name for r in replicas}
     st.subheader("Recent conversations", anchor=False)
     st.metric("Live now (billed until ended)", len(active))
-    now = datetime.now(UTC)
+    now = times.utc_now()
     for call in calls:
         with st.container(border=True, key=f"call-{call.conversation_id}"):
             info_col, time_col, action_col = st.columns([3, 2, 1], vertical_alignment="center")
+            started = times.shown(call.created_at, now=now)  # on the viewer's clock
             info_col.markdown(
                 f"**{escape_markdown(call.conversation_name or call.conversation_id)}** · "
                 f"{escape_markdown(names.get(call.replica_id or '', call.replica_id or ''))}  \n"
                 f"`{call.conversation_id}` · "
+                + (f"started {escape_markdown(started)} · " if started else "")
                 + (":green[**active**]" if call.status == "active" else f"{call.status}"))
             spent = format_duration(elapsed(call, now))
             limit = state.call_limits.get(call.conversation_id)

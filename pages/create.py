@@ -12,7 +12,7 @@ from lib.replicas.create import (
 )
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, framing, live, shell, widgets
+from lib.ui import cached, framing, live, shell, times, widgets
 from lib.ui.batch import several_photos
 from lib.ui.camera import camera_headshot
 
@@ -192,7 +192,7 @@ with action_slot:
                        icon=":material/check:")
             ledger_status(attempt)
             if attempt.training_url:
-                until = f"{attempt.training_url.expires_at:%Y-%m-%d %H:%M} UTC"
+                until = times.shown(attempt.training_url.expires_at)  # the viewer's clock
                 if attempt.training_url.limited_by_session:
                     st.warning(f"The training URL is signed until {until}, but with temporary "
                                "AWS credentials: it stops working as soon as they expire, which "

@@ -15,7 +15,7 @@ from lib.replicas.create import (
 )
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, clips, live, shell, widgets
+from lib.ui import cached, clips, live, shell, times, widgets
 from lib.ui.uploader import video_uploader
 
 frame = shell.frame("Create from a video")
@@ -169,7 +169,7 @@ with action_slot:
                            "Create click.", icon=":material/cloud_off:")
             if attempt.training_url:
                 st.caption("Tavus can download the clip until "
-                           f"{attempt.training_url.expires_at:%Y-%m-%d %H:%M} UTC.")
+                           f"{times.shown(attempt.training_url.expires_at)}.")
             link_col, again_col = st.columns(2)
             with link_col:
                 st.page_link(str(shell.APP_DIR / "pages/replicas.py"), label="Watch it train",

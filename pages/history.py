@@ -1,7 +1,5 @@
 """Demo history: every conversation of the account, and a debrief of one (`?conversation=<id>`)."""
 
-from datetime import UTC, datetime
-
 import pandas as pd
 import streamlit as st
 
@@ -9,7 +7,7 @@ from lib.conversations.history import filter_history, history_rows
 from lib.errors import user_message
 from lib.replicas.table import format_duration
 from lib.text import escape_markdown
-from lib.ui import cached, debriefs, live, shell, widgets
+from lib.ui import cached, debriefs, live, shell, times, widgets
 
 frame = shell.frame("Demo history")
 STATUSES = ["active", "ended"]
@@ -36,11 +34,13 @@ def history_table() -> None:
         history_rows(view.conversations, replica_names=names, reasons=view.reasons,
                      started=cached.call_records(frame), ended_at=view.ended_at),
         search, statuses)
+    # The shared list keeps UTC times; each viewer reads them on their own clock.
+    now, zone = times.utc_now(), times.zone_name()
     table = pd.DataFrame({
         "photo": pd.Series([photos.get(r.replica_id, "") for r in rows], dtype=object),
         "name": [r.name or r.conversation_id for r in rows],
         "replica": [r.replica_name or r.replica_id for r in rows],
-        "started": [r.started_at for r in rows],
+        "started": [times.shown(r.started_at, now=now) for r in rows],
         "duration": [format_duration(r.duration) for r in rows],
         "status": [r.status for r in rows],
         "reason": [r.shutdown_reason for r in rows],
@@ -49,8 +49,9 @@ def history_table() -> None:
         "conversation_id": [r.conversation_id for r in rows],
     })
     st.caption(f"{len(rows):,} of {len(view.conversations):,} conversations"
-               + (f" · updated {view.updated_at.astimezone():%H:%M:%S}" if view.updated_at
-                  else ""))
+               + (f" · updated {times.shown(view.updated_at, seconds=True, now=now)}"
+                  if view.updated_at else "")
+               + f" · times in {zone}")
     ids = table["conversation_id"].tolist()
     selected = st.query_params.get("conversation")
     event = st.dataframe(
@@ -62,7 +63,8 @@ def history_table() -> None:
             "photo": st.column_config.ImageColumn("Photo", width="small"),
             "name": st.column_config.TextColumn("Conversation"),
             "replica": st.column_config.TextColumn("Replica"),
-            "started": st.column_config.DatetimeColumn("Started", format="distance"),
+            "started": st.column_config.TextColumn("Started",
+                                                   help=f"In your time zone ({zone})."),
             "duration": st.column_config.TextColumn("Duration"),
             "status": st.column_config.TextColumn("Status"),
             "reason": st.column_config.TextColumn("Why it ended", width="medium"),
@@ -88,5 +90,5 @@ if conversation_id:
         debriefs.show_debrief(frame, conversation_id)
     except Exception as error:  # a stale or mistyped link: said plainly, the table stays
         widgets.show_error(error)
-        st.caption(f"Conversation `{escape_markdown(conversation_id)}` could not be opened at "
-                   f"{datetime.now(UTC):%H:%M} UTC.")
+        st.caption(f"Conversation `{escape_markdown(conversation_id)}` could not be opened "
+                   f"(tried {times.shown(times.utc_now(), seconds=True)}).")

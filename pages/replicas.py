@@ -1,7 +1,6 @@
 """Replicas: every replica of the account, live, cheap to refresh, and explained."""
 
 import hashlib
-from datetime import datetime
 
 import streamlit as st
 
@@ -16,7 +15,7 @@ from lib.replicas.table import (
 )
 from lib.tavus.client import MODELS, ReplicaStatus
 from lib.text import escape_markdown
-from lib.ui import cached, live, shell, widgets
+from lib.ui import cached, live, shell, times, widgets
 
 frame = shell.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
 tavus = frame.services.tavus
@@ -62,7 +61,7 @@ def live_table() -> None:
             status_slot.error(f"The replicas could not be loaded. {why} Retrying every "
                               f"{view.interval_seconds:g} s.", icon=":material/cloud_off:")
             return
-        status_slot.warning(f"Stale since {view.stale_since.astimezone():%H:%M} — retrying. "
+        status_slot.warning(f"Stale since {times.shown(view.stale_since)} — retrying. "
                             f"{why}", icon=":material/cloud_off:")
     counts = status_counts(view.states)
     with st.container(key="replica-counts", horizontal=True):
@@ -76,9 +75,12 @@ def live_table() -> None:
                     ledger=records, error_messages=view.messages,
                     photos=cached.photo_urls(frame, records)),
         search=search, statuses=statuses, models=models)
-    updated = view.updated_at.astimezone() if view.updated_at else datetime.now()
+    # The shared view holds UTC times: each viewer's clock is applied here, as it is drawn.
+    updated = times.shown(view.updated_at or times.utc_now(), seconds=True)
+    zone = times.zone_name()
     with st.container(key="replica-updated"):
-        st.caption(f"{len(table):,} of {view.count:,} shown · updated {updated:%H:%M:%S}"
+        st.caption(f"{len(table):,} of {view.count:,} shown · updated {updated}"
+                   + f" · times in {zone}"
                    + (" · loading" if view.loading
                       else f" · checks every {view.interval_seconds:g} s")
                    + (" · team records unavailable" if ledger_problem else ""))
@@ -106,7 +108,10 @@ def live_table() -> None:
                 "model": st.column_config.TextColumn("Model"),
                 "source": st.column_config.TextColumn(
                     "Source", help="What it was trained from, for replicas made here."),
-                "created": st.column_config.DatetimeColumn("Created", format="distance"),
+                # Formatted by the browser, in the viewer's zone: no per-row work on the server.
+                "created": st.column_config.DatetimeColumn(
+                    "Created", format="D MMM YYYY, HH:mm", timezone=times.column_zone(),
+                    help=f"In your time zone ({zone})."),
                 "elapsed": st.column_config.TextColumn("Training for",
                                                        help="Tavus expects 3–4 hours."),
                 "eta": st.column_config.TextColumn("ETA"),
@@ -152,7 +157,7 @@ def details(replica_id: str) -> None:
             photo_col.caption("No source photo: this replica was not made here.")
         with info_col:
             st.code(replica_id, language=None)  # has a copy button
-            st.markdown(replica_summary(replica, record))
+            st.markdown(replica_summary(replica, record, tz=times.viewer_zone()))
             error = view.error_message(replica_id) or replica.error_message
             if replica.state is ReplicaStatus.FAILED and error:
                 hint = error_hint(error)

@@ -51,9 +51,13 @@ class SimApp:
     def sim(self) -> TavusSimulator:
         return self.world.sim
 
-    def open(self, page: str, **query: str) -> AppTest:
-        """Run `page` (with query parameters, as a deep link would) and insist on no exception."""
+    def open(self, page: str, *, browser: dict[str, Any] | None = None, **query: str
+             ) -> AppTest:
+        """Run `page` (with query parameters, as a deep link would) and insist on no exception.
+        `browser`: what the browser tells `st.context` (e.g. {"timezone": "Asia/Tokyo"})."""
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        if browser is not None:
+            at.context = browser
         for name, value in query.items():
             at.query_params[name] = value
         at.switch_page(page)

@@ -17,9 +17,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from lib.clock import date_time, zone
 from lib.conversations.history import shutdown_reason
 from lib.tavus.client import Conversation, parse_time
 
@@ -322,12 +323,34 @@ def _speaker(role: str) -> str:
     return role[:1].upper() + role[1:]
 
 
-def transcript_markdown(debrief: Debrief, *, title: str) -> str:
-    """The dialogue as Markdown, one paragraph per turn: `**Replica** · 00:05` then the words.
+def when_line(started_at: datetime | None, ended_at: datetime | None,
+              tz: str | tzinfo | None) -> str:
+    """"Started 30 Nov 2026, 02:27 (America/Los_Angeles) · ended 02:35": full dates on the
+    reader's clock with the zone named (a download is read later, elsewhere); the end's date is
+    left out when it is the start's. "" when neither time is known."""
+    parts = []
+    if started_at is not None:
+        parts.append(f"Started {date_time(started_at, tz)}")
+    if ended_at is not None:
+        local_end, same_day = ended_at.astimezone(zone(tz)), False
+        if started_at is not None:
+            same_day = started_at.astimezone(zone(tz)).date() == local_end.date()
+        parts.append(f"ended {local_end:%H:%M}" if same_day else
+                     f"{'ended' if parts else 'Ended'} {date_time(ended_at, tz)}")
+    return " · ".join(parts)
+
+
+def transcript_markdown(debrief: Debrief, *, title: str, started_at: datetime | None = None,
+                        tz: str | tzinfo | None = None) -> str:
+    """The dialogue as Markdown, one paragraph per turn: `**Replica** · 00:05` then the words;
+    under the title, when the call started and ended, on the clock of the zone `tz` (the
+    viewer's; UTC, said so, when None), when `started_at` is given.
 
     Everything that came from Tavus or the user (title, roles, words) is escaped, so Markdown or
     HTML said in a call shows as the characters that were said."""
+    when = when_line(started_at, debrief.ended_at, tz) if started_at is not None else ""
     return (f"# {escape_markdown(title) or 'Transcript'}\n\n"
+            + (f"*{when}*\n\n" if when else "")
             + (dialogue_markdown(debrief.turns) if debrief.turns else "*No transcript.*") + "\n")
 
 

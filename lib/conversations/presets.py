@@ -19,7 +19,9 @@ import logging
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime
 
+from lib.clock import relative
 from lib.conversations.requests import (
     DEFAULT_MAX_CALL_MINUTES,
     ConversationForm,
@@ -347,8 +349,8 @@ class PresetStore:
             return (f"A preset named {name!r} was being saved by someone else at the same time: "
                     "reload, then pick another name or edit theirs.")
         who = _by(current.preset.updated_by or current.preset.created_by)
-        return (f"A preset named {current.preset.name!r} already exists (saved{who} at "
-                f"{current.preset.updated_at}): pick another name, or open it and edit it.")
+        return (f"A preset named {current.preset.name!r} already exists (saved{who}"
+                f"{_ago(current.preset.updated_at)}): pick another name, or open it and edit it.")
 
     def _changed(self, stored: StoredPreset) -> str:
         try:
@@ -360,12 +362,19 @@ class PresetStore:
             return (f"{stored.preset.name!r} was deleted by someone else meanwhile; reload, and "
                     "save your settings as a new preset if you still want them.")
         who = _by(current.preset.updated_by or current.preset.created_by)
-        return (f"{stored.preset.name!r} was changed{who} at {current.preset.updated_at} "
-                "since you opened it; reload it and make your change again.")
+        return (f"{stored.preset.name!r} was changed{who}{_ago(current.preset.updated_at)}, "
+                "after you opened it; reload it and make your change again.")
 
 
 def _by(person: str | None) -> str:
     return f" by {person}" if person else ""
+
+
+def _ago(stamp: str) -> str:
+    """" 3 min ago": when, in words no time zone can misread (the message is made on the server,
+    read by whoever hit the conflict); "" for a stamp that is no time (a hand-edited file)."""
+    ago = relative(stamp, datetime.now(UTC))
+    return f" {ago}" if ago else ""
 
 
 __all__ = [

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
+from lib.clock import local_time, relative
 from lib.replicas.table import STATUS_LABELS, format_duration, replica_progress, training_time
 from lib.storage.ledger import LedgerRecord
 from lib.tavus.client import PREVIEW_MODEL, Replica, ReplicaStatus
@@ -51,9 +52,19 @@ def training_clip_text(record: LedgerRecord) -> str:
     return ", ".join(parts)
 
 
+def when_text(value: str | None, tz: str | tzinfo | None, now: datetime) -> str | None:
+    """Tavus's ISO time as the viewer reads it: "today 02:27 (3 min ago)" in `tz` (UTC, said
+    so, when None); text that is no time is shown as sent; None when there is nothing."""
+    if not value:
+        return None
+    shown = local_time(value, tz, now=now)
+    return f"{shown} ({relative(value, now)})" if shown else value
+
+
 def replica_summary(replica: Replica, record: LedgerRecord | None,
-                    now: datetime | None = None) -> str:
-    """Markdown lines: status, progress, model, times, and the team record when there is one."""
+                    now: datetime | None = None, tz: str | tzinfo | None = None) -> str:
+    """Markdown lines: status, progress, model, times (in the viewer's zone `tz`), and the team
+    record when there is one."""
     now = now or datetime.now(UTC)
     lines = [f"**Status:** {STATUS_LABELS[replica.state]} · {replica_progress(replica)}% trained"]
     stage = stage_text(replica)
@@ -67,7 +78,8 @@ def replica_summary(replica: Replica, record: LedgerRecord | None,
                          + (f" · about {eta} to go" if eta else "")
                          + (" · **possibly stuck**" if timing.stuck else ""))
     facts = [("Model", replica.model_name), ("Type", replica.replica_type),
-             ("Created", replica.created_at), ("Updated", replica.updated_at)]
+             ("Created", when_text(replica.created_at, tz, now)),
+             ("Updated", when_text(replica.updated_at, tz, now))]
     if record is not None and record.kind == "video":
         facts += [("Created by", record.created_by),
                   ("Trained from", training_clip_text(record)),

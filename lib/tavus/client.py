@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import httpx
 
+from lib.clock import parse_time  # re-exported: Tavus's ISO times, as aware UTC
+
 __all__ = [
     "DEFAULT_MODEL",
     "KNOWN_VOICE_NAMES",
@@ -43,6 +45,7 @@ __all__ = [
     "Voice",
     "item_id",
     "parse_progress",
+    "parse_time",
     "replica_status",
 ]
 
@@ -160,18 +163,6 @@ def replica_status(
     if normalized == "error":
         return ReplicaStatus.FAILED
     return ReplicaStatus.TRAINING
-
-
-def parse_time(value: object) -> datetime | None:
-    """Tavus's ISO time ("2026-01-02T03:04:05.678Z"), as an aware UTC datetime; junk -> None."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    # A time without a zone is taken as UTC, which is what Tavus sends.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_progress(raw: str | None) -> int | None:

@@ -19,8 +19,8 @@ The widget, all in the browser until the user says "Use this photo":
    per click for a 1280×720 photo otherwise). `camera_headshot` returns the slot's `CameraShot`
    until "Retake" clears the state.
 
-The shot's name is "Camera headshot, 30 Nov 10:24" in the *viewer's* clock (`st.context.timezone`,
-else `st.context.timezone_offset`, else UTC: the server of a hosted app runs on UTC).
+The shot's name is "Camera headshot, 30 Nov 10:24" in the *viewer's* clock (lib/ui/times.py:
+`st.context.timezone`, else `st.context.timezone_offset`, else UTC: a hosted server runs on UTC).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
 from lib.text import escape_markdown
+from lib.ui.times import viewer_zone
 
 log = logging.getLogger("replica_studio.ui.camera")
 
@@ -358,26 +358,6 @@ _component = st.components.v2.component("replica_studio_camera_headshot", html=_
                                         js=_JS)
 
 
-def viewer_timezone() -> tzinfo:
-    """The browser's zone (`st.context.timezone`), else its UTC offset, else UTC."""
-    try:
-        name = st.context.timezone
-    except Exception:  # no browser context (bare mode, some tests)
-        name = None
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    try:
-        offset = st.context.timezone_offset  # minutes, as JS's getTimezoneOffset: UTC - local
-    except Exception:
-        offset = None
-    if isinstance(offset, int | float):
-        return timezone(-timedelta(minutes=offset))
-    return UTC
-
-
 def shot_name(taken_at_ms: float | None, tz: tzinfo) -> str:
     """'Camera headshot, 30 Nov 10:24' in the viewer's clock (a readable replica name)."""
     when = (datetime.fromtimestamp(taken_at_ms / 1000, UTC) if taken_at_ms
@@ -459,7 +439,7 @@ def camera_headshot(key: str, *, label: str = "Take a headshot: face the camera,
     # The state as the browser last sent it: a photo decoded now is acknowledged in this run.
     photo = _state_value(key, "photo")
     if isinstance(photo, dict) and photo.get("data_url") and photo.get("token") != data["received"]:
-        shot = shot_from_state(photo, viewer_timezone())
+        shot = shot_from_state(photo, viewer_zone())
         if shot is not None:
             slot = {"token": photo.get("token"), "shot": shot}
             st.session_state[_slot_name(key)] = slot
@@ -477,4 +457,4 @@ def camera_headshot(key: str, *, label: str = "Take a headshot: face the camera,
     slot = st.session_state.get(_slot_name(key))
     if slot and slot["token"] == photo.get("token"):
         return slot["shot"]
-    return shot_from_state(photo, viewer_timezone())  # not acknowledged yet (a race)
+    return shot_from_state(photo, viewer_zone())  # not acknowledged yet (a race)

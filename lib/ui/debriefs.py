@@ -16,8 +16,9 @@ from lib.conversations.debrief import (
     transcript_markdown,
 )
 from lib.replicas.table import format_duration
+from lib.tavus.client import parse_time
 from lib.text import escape_markdown
-from lib.ui import cached
+from lib.ui import cached, times
 
 if TYPE_CHECKING:
     from lib.ui.shell import Frame
@@ -52,8 +53,12 @@ def draw(frame: Frame, found: Debrief, *, waiting: bool) -> None:
         facts = [f"**Status:** {escape_markdown(found.status or 'unknown')}"]
         if found.shutdown_reason:
             facts.append(f"**Why it ended:** {escape_markdown(found.shutdown_reason)}")
-        if found.ended_at and conversation and conversation.created_at:
-            started = datetime.fromisoformat(conversation.created_at.replace("Z", "+00:00"))
+        started = parse_time(conversation.created_at) if conversation else None
+        if started is not None:  # on the viewer's clock; the cached debrief keeps UTC
+            facts.append(f"**Started:** {times.shown_with_age(started)}")
+        if found.ended_at:
+            facts.append(f"**Ended:** {times.shown_with_age(found.ended_at)}")
+        if found.ended_at and started is not None:
             facts.append(f"**Lasted:** {format_duration(found.ended_at - started) or '< 1 min'}")
         if record is not None:
             who = record.started_by or "this app (nobody signed in)"
@@ -80,14 +85,14 @@ def draw(frame: Frame, found: Debrief, *, waiting: bool) -> None:
             st.warning(escape_markdown(problem), icon=":material/report:")
 
         if found.transcript_ready:
-            transcript(found, title)
+            transcript(found, title, started)
         if found.perception:
             st.markdown("**Perception summary** (as Tavus wrote it)")
             st.text(found.perception)  # text, not Markdown or HTML from Tavus
         recording(frame, found, recorded_here=bool(record and record.record))
 
 
-def transcript(found: Debrief, title: str) -> None:
+def transcript(found: Debrief, title: str, started: datetime | None = None) -> None:
     turns = found.turns
     if not turns:
         st.info("The transcript is empty: nothing was said.", icon=":material/info:")
@@ -101,7 +106,9 @@ def transcript(found: Debrief, title: str) -> None:
         st.caption(f"{len(turns):,} turns · the system prompt is never shown")
         with st.container(key="debrief-dialogue", height=420 if len(shown) > 8 else "content"):
             st.markdown(dialogue_markdown(shown))
-    markdown = transcript_markdown(found, title=title)
+    # A download is read later: full dates, with the viewer's zone named.
+    markdown = transcript_markdown(found, title=title, started_at=started,
+                                   tz=times.viewer_zone())
     md_col, json_col = st.columns(2)
     md_col.download_button("Transcript (Markdown)", markdown, file_name=f"{title}.md",
                            mime="text/markdown", icon=":material/download:",

@@ -4,6 +4,7 @@ and save the current settings as one. The store is the team's (lib/conversations
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -17,7 +18,7 @@ from lib.conversations.presets import (
 from lib.conversations.requests import ConversationForm
 from lib.storage.s3 import StorageError
 from lib.text import escape_markdown
-from lib.ui import cached, widgets
+from lib.ui import cached, times, widgets
 
 if TYPE_CHECKING:
     from lib.tavus.client import Persona
@@ -65,16 +66,15 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
             st.warning(escape_markdown(problem), icon=":material/report:")
         if not presets:
             st.caption("No preset yet: set a conversation up below and *Save as preset*.")
+        now = times.utc_now()
         for stored in presets:
             preset = stored.preset
             with st.container(key=f"preset-{stored.key.rsplit('/', 1)[-1][:-5]}"):
                 info, go, more = st.columns([4, 1.3, 1], vertical_alignment="center")
-                used = f" · last used {preset.last_used_at[:16].replace('T', ' ')}" \
-                    if preset.last_used_at else ""
                 info.markdown(f"**{escape_markdown(preset.name)}** · "
                               f"{escape_markdown(names.get(preset.replica_id, preset.replica_id))}"
-                              f"  \n:gray[by {escape_markdown(by_whom(preset.created_by))}"
-                              f"{used}{' · records' if preset.record else ''}]")
+                              f"  \n:gray[{escape_markdown(preset_times(preset, now))}"
+                              f"{' · records' if preset.record else ''}]")
                 problem = preset_readiness(preset, usable_ids)
                 if problem:
                     info.caption(f":material/warning: {escape_markdown(problem)}")
@@ -135,6 +135,23 @@ def act(action: Callable[[], object], done: str) -> None:
     # Redrawn from the top: the list above this button was drawn before the change.
     st.session_state["preset_done"] = done
     st.rerun()
+
+
+def preset_times(preset: Preset, now: datetime) -> str:
+    """"by ann@x.com · updated yesterday 23:10 by bo@x.com · last used today 02:27", on the
+    viewer's clock (the shared preset files keep UTC stamps)."""
+    text = f"by {by_whom(preset.created_by)}"
+    created = times.shown(preset.created_at, now=now)
+    if preset.updated_at and preset.updated_at != preset.created_at:
+        updated = times.shown(preset.updated_at, now=now)
+        who = preset.updated_by if preset.updated_by and preset.updated_by != preset.created_by \
+            else None
+        if updated:
+            text += f" · updated {updated}" + (f" by {who}" if who else "")
+    elif created:
+        text += f" · {created}"
+    used = times.shown(preset.last_used_at, now=now)
+    return text + (f" · last used {used}" if used else "")
 
 
 def by_whom(email: str | None) -> str:

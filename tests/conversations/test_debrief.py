@@ -317,6 +317,24 @@ def test_long_calls_and_unknown_times_format_readably() -> None:
     assert "· 01:01\\\na\\\nindented\\\nthird" in md
 
 
+def test_the_markdown_export_says_when_on_the_readers_clock_with_the_zone_named() -> None:
+    d = Debrief("c1", "ended", turns=(Turn("replica", "Hi", 0.0, None, None),),
+                ended_at=datetime(2026, 11, 30, 10, 35, tzinfo=UTC))
+    started = datetime(2026, 11, 30, 10, 27, tzinfo=UTC)
+    la = transcript_markdown(d, title="Call", started_at=started, tz="America/Los_Angeles")
+    assert la.startswith("# Call\n\n*Started 30 Nov 2026, 02:27 (America/Los_Angeles) · "
+                         "ended 02:35*\n\n**Replica** · 00:00")
+    tokyo = transcript_markdown(d, title="Call", started_at=started, tz="Asia/Tokyo")
+    assert "*Started 30 Nov 2026, 19:27 (Asia/Tokyo) · ended 19:35*" in tokyo
+    # No zone from the browser: UTC, said so. Across midnight, the end has its own date.
+    late = Debrief("c1", "ended", ended_at=datetime(2026, 12, 1, 0, 5, tzinfo=UTC))
+    md = transcript_markdown(late, title="t", started_at=datetime(2026, 11, 30, 23, 50,
+                                                                  tzinfo=UTC))
+    assert "*Started 30 Nov 2026, 23:50 UTC · ended 1 Dec 2026, 00:05 UTC*" in md
+    # Without a start time the export is as before: title, then the dialogue.
+    assert transcript_markdown(d, title="Call").startswith("# Call\n\n**Replica** · 00:00")
+
+
 def test_an_empty_transcript_says_so() -> None:
     assert "No transcript" in transcript_markdown(Debrief("c1", "active"), title="t")
     assert transcript_json(Debrief("c1", "active")) == "[]"

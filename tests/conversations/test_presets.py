@@ -12,6 +12,7 @@ it that test would be honest about our code but flaky about moto.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -163,6 +164,9 @@ def test_a_taken_name_is_a_conflict_not_an_overwrite(presets: PresetStore,
         PresetStore(store).create(other)
 
     assert "already exists" in str(caught.value) and "jane@example.com" in str(caught.value)
+    # When, in words no viewer's zone can misread; never the raw ISO stamp.
+    assert re.search(r"saved by jane@example\.com (just now|\d+ min ago)\)", str(caught.value))
+    assert not re.search(r"\d{4}-\d\d-\d\dT", str(caught.value))
     (listed,), _ = PresetStore(store).list()
     assert listed.preset == first.preset
 
@@ -213,6 +217,8 @@ def test_an_update_from_a_stale_read_is_a_conflict(presets: PresetStore,
 
     message = str(caught.value)
     assert "changed by sam@example.com" in message and "reload" in message
+    assert re.search(r"changed by sam@example\.com (just now|\d+ min ago), after", message)
+    assert not re.search(r"\d{4}-\d\d-\d\dT", message)
     (listed,), _ = PresetStore(store).list()
     assert listed.preset.custom_greeting == "Sam's"
 

@@ -112,9 +112,10 @@ class DemoApp:
 
 
 def start_demo_app(name: str, *, training_seconds: float | None = None,
-                   refresh_seconds: int = 2) -> DemoApp:
+                   refresh_seconds: int = 2, env: dict[str, str] | None = None) -> DemoApp:
+    """`env`: more of the app's environment (e.g. the server's own TZ)."""
     sim_port, s3_port = free_port(), free_port()
-    env = {"DEMO_MODE": "1", "REFRESH_SECONDS": str(refresh_seconds),
+    env = {**(env or {}), "DEMO_MODE": "1", "REFRESH_SECONDS": str(refresh_seconds),
            "SIMULATOR_PORT": str(sim_port), "DEMO_S3_PORT": str(s3_port)}
     if training_seconds is not None:
         env["SIMULATOR_TRAINING_SECONDS"] = str(training_seconds)

@@ -55,6 +55,8 @@ def screen_turns(page: Page) -> list[tuple[str, str, str]]:
 def markdown_turns(text: str) -> tuple[str, list[tuple[str, str, str]]]:
     """The title and the (speaker, clock, words) turns of a transcript_markdown download."""
     title, _, body = text.partition("\n\n")
+    if body.startswith("*Started "):  # when it happened, on the reader's clock
+        body = body.partition("\n\n")[2]
     turns = []
     for paragraph in body.strip().split("\n\n"):
         match = re.fullmatch(r"\*\*(.+?)\*\* · (\S+)\\\n(.*)", paragraph, re.S)
@@ -157,6 +159,7 @@ def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser
     text = Path(download.path()).read_text(encoding="utf-8")
     title, downloaded = markdown_turns(text)
     assert title == "Acme CFO"
+    assert text.split("\n\n")[1].startswith("*Started "), text[:200]
     assert SYSTEM_PROMPT_START not in text
     assert downloaded == turns
 

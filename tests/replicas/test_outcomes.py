@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from lib.replicas.facts import REFUND_CAUTION, delete_caution, replica_summary, stage_text
 from lib.replicas.outcomes import toast_text
 from lib.tavus.client import Replica, ReplicaStatus
@@ -49,3 +51,29 @@ def test_only_a_failed_replica_warns_about_the_refund_before_delete() -> None:
     for other in (replica("completed", "phoenix-4"), replica("started", "phoenix-4"),
                   replica("completed", "phoenix-4.5", "errored")):
         assert delete_caution(other) is None
+
+
+def test_the_details_times_are_in_the_viewers_zone() -> None:
+    made = Replica(replica_id="r1", replica_name="Ann", status="completed", model_name="phoenix-4",
+                   training_progress="100/100", created_at="2026-11-29T15:37:35.947Z",
+                   updated_at="2026-11-30T10:27:19Z")
+    now = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)
+
+    def lines(summary: str) -> dict[str, str]:
+        pairs = (line.split(":** ", 1) for line in summary.split("  \n"))
+        return {label.strip("*"): value.replace("\\", "") for label, value in pairs}
+
+    los_angeles = lines(replica_summary(made, None, now, "America/Los_Angeles"))
+    assert los_angeles["Created"] == "yesterday 07:37 (18 h ago)"
+    assert los_angeles["Updated"] == "today 02:27 (2 min ago)"
+    tokyo = lines(replica_summary(made, None, now, "Asia/Tokyo"))
+    assert tokyo["Created"] == "today 00:37 (18 h ago)"  # already 30 Nov in Tokyo
+    assert tokyo["Updated"] == "today 19:27 (2 min ago)"
+    # No zone from the browser: UTC, and said so; never the raw ISO text.
+    fallback = lines(replica_summary(made, None, now))
+    assert fallback["Created"] == "yesterday 15:37 UTC (18 h ago)"
+    assert "T15:37" not in replica_summary(made, None, now)
+    # Text that is no time is shown as Tavus sent it.
+    odd = Replica(replica_id="r2", replica_name="Bo", status="completed",
+                  created_at="last week")
+    assert lines(replica_summary(odd, None, now))["Created"] == "last week"

@@ -4,10 +4,12 @@ a dedicated Tavus simulator whose clock the tests move (tests/simapp.py)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.clock import date_time, local_time
 from lib.conversations.calls import CallLog, CallRecord
 from tests import simapp
 from tests.apptest import shown
@@ -207,3 +209,21 @@ def test_a_call_allowed_to_record_but_never_recorded_says_someone_must_press_rec
     assert any("someone in the room must press record" in shown(c) for c in at.caption)
     assert any("Started by:** this app" in m.value and "nobody signed in" in m.value
                for m in at.markdown)
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_times_are_on_the_viewers_clock(sim_app: SimApp, zone: str, downloads) -> None:
+    cid = transcribed_call(sim_app, name="Clock call")
+    created = sim_app.tavus.get_conversation(cid).created_at
+    before = datetime.now(UTC)
+    at = sim_app.open(HISTORY, browser={"timezone": zone}, conversation=cid)
+    after = datetime.now(UTC)
+    expected = {local_time(created, zone, now=now) for now in (before, after)}
+    row = table(at).loc[table(at).conversation_id == cid].iloc[0]
+    assert row["started"] in expected, (row["started"], expected)
+    assert any(f"· times in {zone}" in shown(c) for c in at.caption)
+    facts = next(shown(m) for m in at.markdown if "**Started:**" in m.value)
+    assert any(f"**Started:** {e} (" in facts for e in expected), facts
+    markdown = download_data(next(b for b in at.get("download_button")
+                                  if b.proto.label == "Transcript (Markdown)")).decode()
+    assert f"*Started {date_time(created, zone)} · " in markdown, markdown[:200]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lib.clock import local_time
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.replicas.create import wait_for_ledger
 from lib.replicas.table import STATUS_FILTER_OPTIONS
@@ -237,6 +240,15 @@ def test_one_click_one_conversation_and_a_rerun_makes_no_second(no_live_calls) -
     assert any(made.conversation_id in m.value for m in at.markdown)  # listed below
     live = next(m for m in at.metric if m.label.startswith("Live now"))
     assert live.value == "1"
+    # Its start time, on the viewer's clock (a Tokyo browser here).
+    at.context = {"timezone": "Asia/Tokyo"}
+    before = datetime.now(UTC)
+    at.run()
+    after = datetime.now(UTC)
+    created = sim_client().get_conversation(made.conversation_id).created_at
+    line = next(shown(m) for m in at.markdown if made.conversation_id in m.value)
+    assert any(f"· started {local_time(created, 'Asia/Tokyo', now=now)} · " in line
+               for now in (before, after)), line
 
 
 def test_the_concurrency_limit_is_explained_with_what_to_do(no_live_calls) -> None:
@@ -324,14 +336,20 @@ def test_temporary_credentials_are_called_out_after_create(
             monkeypatch.setenv(name, value)
         at = open_page()
         assert not any("Demo mode" in i.value for i in at.info)
+        at.context = {"timezone": "Asia/Tokyo"}  # the viewer's browser
         give_photo(at, astronaut_png(), "temp.png")
         at.button(key="create_button").click()
+        before = datetime.now(UTC)
         at.run()
+        after = datetime.now(UTC)
         assert not at.exception
         assert any("Training started" in m.value for m in at.success)
         expires = at.session_state.create_attempt.training_url.expires_at
+        # On the viewer's clock (either side of a midnight the run may have crossed).
+        until = {f"signed until {local_time(expires, 'Asia/Tokyo', now=now)}, but"
+                 for now in (before, after)}
         assert any("temporary AWS credentials" in w.value
-                   and f"{expires:%Y-%m-%d %H:%M} UTC" in w.value for w in at.warning)
+                   and any(u in shown(w) for u in until) for w in at.warning), until
         url = at.session_state.create_attempt.training_url.url
         assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
     finally:
@@ -491,3 +509,29 @@ def test_a_training_replica_cannot_start_a_conversation() -> None:
     at.run()
     assert not at.exception, at.exception
     assert at.button(key=f"talk-{training_id}").disabled
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Tokyo"])
+def test_replicas_times_are_on_the_viewers_clock_not_the_servers(zone: str) -> None:
+    open_page()
+    ready = seeded("Demo — Ready")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.context = {"timezone": zone}  # what the browser tells the server
+    at.query_params["replica"] = ready.replica_id
+    at.switch_page("pages/replicas.py")
+    before = datetime.now(UTC)
+    at.run()
+    after = datetime.now(UTC)
+    assert not at.exception, at.exception
+    # Either side of a midnight the run may have crossed.
+    expected = {local_time(ready.created_at, zone, now=now) for now in (before, after)}
+    assert not any(e.endswith("UTC") for e in expected)
+    details = next(shown(m) for m in at.markdown if "**Created:**" in m.value)
+    created = re.search(r"\*\*Created:\*\* (.+?) \(", details)
+    assert created and created.group(1) in expected, details
+    assert "T" not in created.group(1)  # never the raw ISO text
+    caption = next(shown(c) for c in at.caption if "shown · updated" in c.value)
+    assert re.search(r"updated (today|yesterday) \d\d:\d\d:\d\d · times in " + zone, caption)
+    # The table's Created column is formatted by the browser, in the same zone.
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["created"]["type_config"]["timezone"] == zone, columns["created"]

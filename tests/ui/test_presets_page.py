@@ -194,3 +194,28 @@ def test_a_recording_preset_starts_a_recorded_call(sim_app: SimApp) -> None:
     made = at.session_state.call_attempt.conversation
     assert sim_app.sent(made.conversation_id)["properties"]["enable_recording"] is True
     sim_app.tavus.end_conversation(made.conversation_id)
+
+
+def preset_line(at: AppTest, name: str) -> str:
+    """The grey line under a preset's name: who, when updated, when last used."""
+    line = next(shown(m) for m in at.markdown if m.value.startswith(f"**{name}**"))
+    return line.split(":gray[", 1)[1].rstrip("]")
+
+
+def test_a_presets_times_are_on_the_viewers_clock(sim_app: SimApp) -> None:
+    # Stamps from another year: the text does not depend on today's date.
+    presets(sim_app).create(Preset(
+        name="Dated", replica_id=STOCK_REPLICA, created_by="ann@example.com",
+        created_at="2020-11-29T07:10:00Z", updated_at="2020-11-29T09:37:35Z",
+        updated_by="bo@example.com", last_used_at="2020-12-01T01:05:00Z"))
+    la = preset_line(sim_app.open(CONVERSATIONS, browser={"timezone": "America/Los_Angeles"}),
+                     "Dated")
+    assert la == ("by ann@example.com · updated 29 Nov 2020, 01:37 by bo@example.com · "
+                  "last used 30 Nov 2020, 17:05")
+    tokyo = preset_line(sim_app.open(CONVERSATIONS, browser={"timezone": "Asia/Tokyo"}),
+                        "Dated")
+    assert tokyo == ("by ann@example.com · updated 29 Nov 2020, 18:37 by bo@example.com · "
+                     "last used 1 Dec 2020, 10:05")
+    # No zone from the browser: UTC, said so.
+    plain = preset_line(sim_app.open(CONVERSATIONS), "Dated")
+    assert plain.endswith("last used 1 Dec 2020, 01:05 UTC")
