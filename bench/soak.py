@@ -627,6 +627,7 @@ def _rss_window(result: SoakResult) -> None:
 def rows(result: SoakResult) -> list[tuple[str, str]]:
     plan = result.plan
     lags = sorted(result.lags)
+    firsts = [first for _, first, _ in result.per_change]
     p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
     during = [mb for at, mb in result.rss if 0 <= at <= result.seconds] or [float("nan")]
     return [
@@ -641,6 +642,9 @@ def rows(result: SoakResult) -> list[tuple[str, str]]:
         (f"lag to every watcher ({len(lags)} pairs): median / p95 / max",
          f"{statistics.median(lags) if lags else float('nan'):.2f} / {p95:.2f} / "
          f"{result.max_lag:.2f} s"),
+        ("  to the first watcher (the server's tick, then its refresh): median / max",
+         f"{statistics.median(firsts) if firsts else float('nan'):.2f} / "
+         f"{max(firsts, default=float('nan')):.2f} s"),
         ("  spread between the first and last watcher, max",
          f"{max(result.spreads, default=0):.2f} s"),
         ("(change, watcher) pairs never shown", f"{result.unseen}"),
