@@ -177,6 +177,7 @@ class Truth:
         self._every = every
         self.labels: dict[str, str] = {}
         self.initial: dict[str, int] = {}
+        self._initial_ids: dict[str, str] = {}  # label of each replica at the start
         self.events: list[tuple[float, str, str]] = []  # (epoch, replica id, label after)
         self.poll_errors = 0
         self._stop = threading.Event()
