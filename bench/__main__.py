@@ -28,6 +28,7 @@ RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
 ALL = ("tick", "load", "cold", "create", "batch", "memory", "ledger", "team", "video_checks",
        "video_convert", "video_memory", "verdict")
+OPTIONAL = ("soak",)  # 10 minutes: run only when asked for (--only soak)
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -90,14 +91,15 @@ def summary(sections: list[Section], previous: dict[str, Any] | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", default=",".join(ALL),
-                        help=f"comma-separated subset of {','.join(ALL)} (default: all)")
+                        help=f"comma-separated subset of {','.join(ALL + OPTIONAL)} "
+                             f"(default: all but {','.join(OPTIONAL)})")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions (a smoke run; figures are noisier)")
     parser.add_argument("--no-latest", action="store_true",
                         help="do not update bench/latest.json even on a full run")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(chosen) - set(ALL)
+    unknown = set(chosen) - set(ALL + OPTIONAL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     if Path.cwd().resolve() != ROOT:
@@ -178,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench import video_memory
 
             sections.append(video_memory.run(artifacts=logs))
+        if "soak" in chosen:  # starts its own S3 server, simulator and browser
+            from bench import soak
+
+            sections.append(soak.run_section(soak.QUICK if reps["quick"] else soak.SoakPlan(),
+                                             artifacts=logs))
     finally:
         if sim is not None:
             sim.stop()
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "duration_s": round(time.monotonic() - t0, 1),
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "complete": set(chosen) == set(ALL) and not args.quick,
+        "complete": set(ALL) <= set(chosen) and not args.quick,
         "machine": info,
         "git": git(),
         "targets": [t.to_json() for s in sections for t in s.targets],

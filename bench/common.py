@@ -151,6 +151,8 @@ class Target:
             return f"{v:g} calls"
         if self.unit == "MB":
             return f"{v:.1f} MB"
+        if self.unit == "count":
+            return f"{v:g}"
         return f"{v:.1f} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:
@@ -234,8 +236,9 @@ def stop(process: subprocess.Popen | None) -> None:
 class Simulator:
     """The Tavus simulator in its own process; seeded and inspected through its /_sim controls."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, training_seconds: float = TRAINING_SECONDS) -> None:
         self.name = name
+        self.training_seconds = training_seconds  # of a replica created through the API
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -245,17 +248,22 @@ class Simulator:
     def start(self) -> Simulator:
         self.process = subprocess.Popen(
             [PY, "-m", "lib.tavus.simulator", "--host", "127.0.0.1", "--port", str(self.port),
-             "--key", TAVUS_KEY, "--training-seconds", str(TRAINING_SECONDS), "--no-demo-data"],
+             "--key", TAVUS_KEY, "--training-seconds", str(self.training_seconds),
+             "--no-demo-data"],
             cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(f"{self.url}/", process=self.process)
         return self
 
-    def add(self, n: int, *, training: int = 0) -> list[str]:
+    def add(self, n: int, *, training: int = 0, training_seconds: float | None = None
+            ) -> list[str]:
         """n more user replicas, the last `training` of them still training (the rest ready,
-        oldest first). -> their ids."""
+        oldest first), for `training_seconds` from now (default: the simulator's). -> their ids."""
         if not n:
             return []
-        response = self._http.post("/_sim/replicas", json={"n": n, "training": training})
+        body: dict[str, Any] = {"n": n, "training": training}
+        if training_seconds is not None:
+            body["training_seconds"] = training_seconds
+        response = self._http.post("/_sim/replicas", json=body)
         response.raise_for_status()
         self.count += n
         return response.json()["replica_ids"]
