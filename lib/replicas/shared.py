@@ -49,16 +49,14 @@ from lib.tavus.client import (
 log = logging.getLogger("replica_studio.replicas.shared")
 
 # "Current within one refresh interval": a change waits for the server's next look, then for a
-# tab's next repaint. The server looks every half interval and each tab repaints every half (a
-# repaint from an unchanged view reuses its table), so no change waits longer than one. A fifth
-# for the tabs was tried: ten tabs repainting that often on 2 cores starved the server's looks
-# (the soak's lag doubled).
-TAB_SHARE = 0.5
+# tab's next repaint. The server looks every 4/5 of the interval and each tab repaints every 1/5
+# (a repaint from an unchanged view reuses its table), so no change waits longer than one.
+TAB_SHARE = 0.2
 MIN_TAB_SECONDS = 0.5
 
 
 def tab_seconds(interval: float) -> float:
-    """How often a tab repaints from the shared view, for a refresh interval (half of it)."""
+    """How often a tab repaints from the shared view, for a refresh interval."""
     return max(MIN_TAB_SECONDS, interval * TAB_SHARE)
 
 

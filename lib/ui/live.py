@@ -71,8 +71,8 @@ def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, li
 
 
 def tab_seconds(view: ReplicaView) -> float:
-    """How often a tab repaints its table: fast while the first load's rows arrive, else every
-    half refresh interval (the server looks as often: lib/replicas/shared.py)."""
+    """How often a tab repaints its table: fast while the first load's rows arrive, else a fifth
+    of the refresh interval (the server looks every four fifths: lib/replicas/shared.py)."""
     return 0.5 if view.loading else shared_tab_seconds(view.interval_seconds)
 
 

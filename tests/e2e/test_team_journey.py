@@ -103,7 +103,7 @@ def test_five_tabs_share_one_tick_and_each_hears_of_a_ready_replica_once(
             assert len(told) == 1, f"tab {i} was told {len(told)} times"
             assert f"of {total:,} shown" in caption(tab)
             assert_no_exception(tab)
-        # One ticker for the server: at most two calls per look (half the refresh interval, so
+        # One ticker for the server: at most two calls per look (4/5 of the refresh interval, so
         # a change reaches every tab within one), for five tabs.
         intervals = math.ceil(elapsed / (0.95 * look_seconds(REFRESH))) + 1
         assert 0 < calls <= 2 * intervals, f"{calls} calls in {elapsed:.0f} s"

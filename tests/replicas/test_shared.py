@@ -71,8 +71,8 @@ def test_a_session_opening_fresh_data_costs_no_call(sim, clients) -> None:
     shared, clock, first = loaded_list(tavus, live)
     assert first.count == 250 and first.total_count == 250
     sim.reset_requests()
-    for _ in range(5):  # five more tabs, before the next look (half the 10 s interval)
-        clock.advance(0.8)
+    for _ in range(5):  # five more tabs, within one interval
+        clock.advance(1)
         view = shared.open(tavus, live)
         assert view.count == 250
     assert replica_calls(sim) == 0
@@ -111,19 +111,19 @@ def test_one_tick_per_interval_for_the_whole_server_however_many_sessions(sim, c
 def test_a_look_and_a_repaint_fit_in_one_interval(interval: float) -> None:
     # A change waits at most for the server's next look, then for a tab's next repaint.
     assert look_seconds(interval) + tab_seconds(interval) <= interval
-    assert 0.5 <= tab_seconds(interval) <= look_seconds(interval)
+    assert 0.5 <= tab_seconds(interval) < look_seconds(interval)
 
 
-def test_the_server_looks_every_half_interval(sim, clients) -> None:
+def test_the_server_looks_every_four_fifths_of_an_interval(sim, clients) -> None:
     tavus, live = clients
     sim.add_replicas(30, training=2)
     shared, clock, _ = loaded_list(tavus, live)  # fast interval: 10 s
     clock.advance(10)
     assert shared.tick_if_due(live) is not None
-    clock.advance(4)
+    clock.advance(0.7 * 10)
     assert shared.tick_if_due(live) is None  # not yet
-    clock.advance(1)
-    assert shared.tick_if_due(live) is not None  # 5 s: a look, so a tab repainting every 5 s
+    clock.advance(0.1 * 10)
+    assert shared.tick_if_due(live) is not None  # 8 s: a look, so a tab repainting every 2 s
     shared.close()  # shows a change within 10 s of it
 
 
