@@ -35,7 +35,8 @@ opened = live.replica_view(frame, include_system=include_system)
 live.watch(opened.changing_ids)  # so other pages keep announcing these (tuning included)
 
 
-pace = live.tab_seconds
+def pace(view) -> float:
+    return 0.5 if view.loading else view.interval_seconds  # fast while the rows arrive
 
 
 @st.fragment(run_every=pace(opened))
@@ -69,13 +70,11 @@ def live_table() -> None:
         st.metric("All", f"{view.count:,}")
 
     records, ledger_problem = cached.ledger_records(frame)
-    table = live.table_for(
-        (include_system, view.version, search, tuple(statuses), tuple(models), records),
-        lambda: filter_frame(
-            items_frame(view.items, states=view.states, ids=view.ids, created=view.created,
-                        ledger=records, error_messages=view.messages,
-                        photos=cached.photo_urls(frame, records)),
-            search=search, statuses=statuses, models=models))
+    table = filter_frame(
+        items_frame(view.items, states=view.states, ids=view.ids, created=view.created,
+                    ledger=records, error_messages=view.messages,
+                    photos=cached.photo_urls(frame, records)),
+        search=search, statuses=statuses, models=models)
     # The shared view holds UTC times: each viewer's clock is applied here, as it is drawn.
     updated = times.shown(view.updated_at or times.utc_now(), seconds=True)
     zone = times.zone_name()
@@ -83,7 +82,7 @@ def live_table() -> None:
         st.caption(f"{len(table):,} of {view.count:,} shown · updated {updated}"
                    + f" · times in {zone}"
                    + (" · loading" if view.loading
-                      else f" · current within {view.interval_seconds:g} s")
+                      else f" · checks every {view.interval_seconds:g} s")
                    + (" · team records unavailable" if ledger_problem else ""))
 
     # Selection is positional: the widget key follows the row order, so a new row above the

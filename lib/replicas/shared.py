@@ -48,23 +48,6 @@ from lib.tavus.client import (
 
 log = logging.getLogger("replica_studio.replicas.shared")
 
-# "Current within one refresh interval": a change waits for the server's next look, then for a
-# tab's next repaint. The server looks every 4/5 of the interval and each tab repaints every 1/5
-# (a repaint from an unchanged view reuses its table), so no change waits longer than one.
-TAB_SHARE = 0.2
-MIN_TAB_SECONDS = 0.5
-
-
-def tab_seconds(interval: float) -> float:
-    """How often a tab repaints from the shared view, for a refresh interval."""
-    return max(MIN_TAB_SECONDS, interval * TAB_SHARE)
-
-
-def look_seconds(interval: float) -> float:
-    """How often the server asks Tavus, for a refresh interval: the rest of it."""
-    return max(MIN_TAB_SECONDS, interval - tab_seconds(interval))
-
-
 RECONCILE_SECONDS = 600.0  # a full parallel reload every 10 minutes while someone watches
 PUBLISH_EVERY_SECONDS = 0.25  # partial tables during a first load, at most this often
 CHANGE_LOG_SIZE = 2000
@@ -288,8 +271,7 @@ class SharedReplicas:
         if self._reload_due or not self._tracker.loaded:
             return True
         # A little under one interval: a ticker woken a few ms early still ticks.
-        return (self._last_tick is None
-                or now - self._last_tick >= 0.95 * look_seconds(self.interval_seconds))
+        return self._last_tick is None or now - self._last_tick >= 0.95 * self.interval_seconds
 
     def _start_first_load(self, tavus: TavusClient) -> None:
         with self._state:
@@ -371,7 +353,6 @@ class SharedReplicas:
             # that ends with something training, a create), and `_due` decides anyway.
             last = self._last_tick or self._monotonic()
             wait = max(0.05, min(self._tracker.fast_seconds,
-                                 last + look_seconds(self.interval_seconds)
-                                 - self._monotonic()))
+                                 last + self.interval_seconds - self._monotonic()))
             self._wake.wait(wait)
             self._wake.clear()

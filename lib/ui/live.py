@@ -3,15 +3,13 @@ stage told once per tab."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from lib.replicas.outcomes import toast_text
 from lib.replicas.shared import ReplicaView, SharedReplicas
-from lib.replicas.shared import tab_seconds as shared_tab_seconds
 from lib.replicas.tracker import StatusChange
 from lib.tavus.client import ReplicaStatus
 from lib.text import escape_markdown
@@ -70,24 +68,6 @@ def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, li
     return shared.view(), changes
 
 
-def tab_seconds(view: ReplicaView) -> float:
-    """How often a tab repaints its table: fast while the first load's rows arrive, else a fifth
-    of the refresh interval (the server looks every four fifths: lib/replicas/shared.py)."""
-    return 0.5 if view.loading else shared_tab_seconds(view.interval_seconds)
-
-
-def table_for(key: tuple[Any, ...], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """The table this tab drew last, while nothing it is made of has changed (`key`: the view's
-    version, the filters, the team records); else `build()`. Most repaints find the view as it
-    was, and rebuilding 10,000 rows is ~20 ms."""
-    memo = st.session_state.get("replica_table_memo")
-    if memo is not None and memo[0] == key:
-        return memo[1]
-    table = build()
-    st.session_state["replica_table_memo"] = (key, table)
-    return table
-
-
 def watch(replica_ids: Iterable[str]) -> None:
     """Replicas whose outcome this session should hear about, on whichever page is open."""
     st.session_state.setdefault("watch_ids", set()).update(replica_ids)
@@ -138,7 +118,7 @@ def watch_trainings(frame: Frame) -> None:
         return
     shared_replicas(frame).open(frame.services.tavus, frame.services.live, wait_seconds=0)
 
-    @st.fragment(run_every=shared_tab_seconds(frame.settings.refresh_seconds))
+    @st.fragment(run_every=frame.settings.refresh_seconds)
     def watcher() -> None:
         ids = st.session_state.get("watch_ids")
         if not ids:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from lib.replicas.shared import ReplicaView, SharedReplicas, look_seconds, tab_seconds
+from lib.replicas.shared import ReplicaView, SharedReplicas
 from lib.tavus.client import REPLICAS_PATH, ReplicaStatus, TavusClient
 from lib.tavus.simulator.server import TavusSimulator
 
@@ -105,26 +105,6 @@ def test_one_tick_per_interval_for_the_whole_server_however_many_sessions(sim, c
     training_calls = [r for r in requests if "replica_ids" in r.query]
     assert len(training_calls) == ticks and set(training_calls[0].query["replica_ids"]
                                                 .split(",")) <= set(ids)
-
-
-@pytest.mark.parametrize("interval", [2, 3, 10, 15, 60, 600])
-def test_a_look_and_a_repaint_fit_in_one_interval(interval: float) -> None:
-    # A change waits at most for the server's next look, then for a tab's next repaint.
-    assert look_seconds(interval) + tab_seconds(interval) <= interval
-    assert 0.5 <= tab_seconds(interval) < look_seconds(interval)
-
-
-def test_the_server_looks_every_four_fifths_of_an_interval(sim, clients) -> None:
-    tavus, live = clients
-    sim.add_replicas(30, training=2)
-    shared, clock, _ = loaded_list(tavus, live)  # fast interval: 10 s
-    clock.advance(10)
-    assert shared.tick_if_due(live) is not None
-    clock.advance(0.7 * 10)
-    assert shared.tick_if_due(live) is None  # not yet
-    clock.advance(0.1 * 10)
-    assert shared.tick_if_due(live) is not None  # 8 s: a look, so a tab repainting every 2 s
-    shared.close()  # shows a change within 10 s of it
 
 
 def test_a_session_arriving_after_a_quiet_spell_gets_one_tick_first(sim, clients) -> None:
