@@ -17,7 +17,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from lib.photos.checks import (
     BOTTOM_WARN,
@@ -31,16 +31,7 @@ from lib.photos.checks import (
     PhotoReport,
     _head_box,
 )
-from lib.photos.intake import (
-    _CONTENT_TYPES,
-    _ORIENTATION,
-    MIN_SIDE,
-    PreparedPhoto,
-    _jpeg_subsampling,
-    _metadata_notes,
-    _to_rgb,
-    _to_srgb,
-)
+from lib.photos.intake import _CONTENT_TYPES, MIN_SIDE, PreparedPhoto, encode_photo, upright_rgb
 
 ASPECT = 4 / 5  # width / height of the portrait: Tavus's head-and-shoulders framing
 # Vertical layout of the ideal crop, in face heights (the face box is brow to mouth/chin):
@@ -172,21 +163,8 @@ def apply_crop(photo: bytes, plan: CropPlan) -> PreparedPhoto:
     with Image.open(io.BytesIO(photo)) as image:
         image.load()
         fmt = image.format or "unknown"
-        notes = _metadata_notes(image)
-        metadata_removed = bool(notes)
-        source_jpeg = fmt in ("JPEG", "MPO")
-        subsampling = _jpeg_subsampling(image) if source_jpeg else 2
-        orientation = image.getexif().get(_ORIENTATION, 1)
-        rotated = orientation in range(2, 9)
-        icc = image.info.get("icc_profile")
-        pixels = ImageOps.exif_transpose(image) if rotated else image.copy()
-    if rotated:
-        notes.append("Rotated upright from the camera's EXIF orientation")
-    if icc:
-        pixels.info["icc_profile"] = icc
-    pixels, colour_notes = _to_srgb(pixels)
-    pixels, mode_notes = _to_rgb(pixels)
-    notes += colour_notes + mode_notes
+        upright = upright_rgb(image)
+        pixels = upright.pixels if upright.pixels is not image else image.copy()
     b = plan.box
     if b.x < 0 or b.y < 0 or b.x + b.w > pixels.width or b.bottom > pixels.height:
         raise ValueError(f"the crop {b} is outside this {pixels.width}x{pixels.height} photo: "
@@ -194,17 +172,11 @@ def apply_crop(photo: bytes, plan: CropPlan) -> PreparedPhoto:
     pixels = pixels.crop((b.x, b.y, b.x + b.w, b.bottom))
     if pixels.size != plan.size:
         pixels = pixels.resize(plan.size, Image.Resampling.LANCZOS)
-    notes += plan.notes
+    notes = [*upright.notes, *plan.notes]
 
-    pixels.info = {}
-    out = io.BytesIO()
-    target = "JPEG" if source_jpeg else "PNG"
-    if target == "JPEG":
-        pixels.save(out, format="JPEG", quality=95, subsampling=subsampling)
-    else:
-        pixels.save(out, format="PNG", compress_level=3)
-    data = out.getvalue()
+    target = "JPEG" if fmt in ("JPEG", "MPO") else "PNG"
+    data = encode_photo(pixels, target, upright.subsampling)
     return PreparedPhoto(data=data, content_type=_CONTENT_TYPES[target], width=pixels.width,
                          height=pixels.height, source_format=fmt, converted=True,
-                         rotated=rotated, metadata_removed=metadata_removed,
+                         rotated=upright.rotated, metadata_removed=upright.metadata_removed,
                          sha256=hashlib.sha256(data).hexdigest(), notes=notes)

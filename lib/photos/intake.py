@@ -269,12 +269,44 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
 
+    upright = upright_rgb(image)
+    pixels, notes = upright.pixels, upright.notes
+    converted = upright.converted
+
+    target = target_format(image, data)
+    if fmt == "WEBP":
+        why = "lossless or transparent" if target == "PNG" else "lossy"
+        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
+        converted = True
+
+    data = encode_photo(pixels, target, upright.subsampling)
+    w, h = pixels.size
+    return PreparedPhoto(data=data, content_type=_CONTENT_TYPES[target], width=w,
+                         height=h, source_format=fmt, converted=converted,
+                         rotated=upright.rotated, metadata_removed=upright.metadata_removed,
+                         sha256=hashlib.sha256(data).hexdigest(), notes=notes)
+
+
+@dataclass(frozen=True)
+class Upright:
+    """A decoded photo turned upright, in sRGB RGB, and what that took (prepare_photo, and
+    Fix framing's crop, which must send what prepare_photo would)."""
+
+    pixels: Image.Image
+    notes: list[str]  # one line per change, for the page
+    rotated: bool
+    metadata_removed: bool
+    converted: bool  # the colour profile or the pixel format changed
+    subsampling: int  # the source JPEG's chroma subsampling, kept on re-encoding (else 2)
+
+
+def upright_rgb(image: Image.Image) -> Upright:
+    """`image` (loaded) upright by its EXIF orientation, in sRGB, RGB; never `image` itself when
+    anything changed (exif_transpose and the conversions copy)."""
     notes = _metadata_notes(image)
-    metadata_removed = bool(notes)
-    source_jpeg = fmt in ("JPEG", "MPO")
+    source_jpeg = image.format in ("JPEG", "MPO")
     subsampling = _jpeg_subsampling(image) if source_jpeg else 2
-    orientation = image.getexif().get(_ORIENTATION, 1)
-    rotated = orientation in range(2, 9)
+    rotated = image.getexif().get(_ORIENTATION, 1) in range(2, 9)
     icc = image.info.get("icc_profile")
     pixels = ImageOps.exif_transpose(image) if rotated else image
     if rotated:
@@ -283,15 +315,13 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
         pixels.info["icc_profile"] = icc  # exif_transpose copies; keep the profile for _to_srgb
     pixels, colour_notes = _to_srgb(pixels)
     pixels, mode_notes = _to_rgb(pixels)
-    notes += colour_notes + mode_notes
-    converted = bool(colour_notes or mode_notes)
+    return Upright(pixels, notes + colour_notes + mode_notes, rotated,
+                   metadata_removed=bool(notes), converted=bool(colour_notes or mode_notes),
+                   subsampling=subsampling)
 
-    target = target_format(image, data)
-    if fmt == "WEBP":
-        why = "lossless or transparent" if target == "PNG" else "lossy"
-        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
-        converted = True
 
+def encode_photo(pixels: Image.Image, target: str, subsampling: int = 2) -> bytes:
+    """The upload's bytes: JPEG or PNG, with no metadata at all."""
     # Savers copy some info keys on their own (JPEG takes "comment" from it): start from nothing.
     pixels.info = {}
     out = io.BytesIO()
@@ -303,12 +333,7 @@ def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
     else:
         # level 3: a 12-MP PNG encodes in ~0.6 s instead of ~1.5 s at 6, for ~15% more bytes
         pixels.save(out, format="PNG", compress_level=3)
-    w, h = pixels.size
-    data = out.getvalue()
-    return PreparedPhoto(data=data, content_type=_CONTENT_TYPES[target], width=w,
-                         height=h, source_format=fmt, converted=converted, rotated=rotated,
-                         metadata_removed=metadata_removed, sha256=hashlib.sha256(data).hexdigest(),
-                         notes=notes)
+    return out.getvalue()
 
 
 def _jpeg_subsampling(image: Image.Image) -> int:
