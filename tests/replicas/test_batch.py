@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from PIL import ImageEnhance, ImageOps
 
 from lib.config import S3Settings
@@ -19,22 +17,6 @@ from lib.tavus.simulator import TavusSimulator
 from tests.media import astronaut, cat, encode, small_png
 
 KEY = "batch-test-key"
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[TavusSimulator]:
-    sim = TavusSimulator(KEY, training_seconds=60, seed_demo_data=False).start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def tavus(simulator: TavusSimulator) -> Iterator[TavusClient]:
-    simulator.clear_faults()
-    simulator.reset_requests()
-    with TavusClient(simulator.base_url, KEY, sleep=lambda _: None) as client:
-        yield client
-    simulator.wait_for_downloads()
 
 
 def batch_of_six() -> list[tuple[str, bytes]]:

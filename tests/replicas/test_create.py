@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,20 +28,6 @@ from tests.media import astronaut_jpeg, astronaut_png
 
 KEY = "create-test-key"
 FORM = ReplicaForm(replica_name="Create Test", voice_name="anna", notes="first take")
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[TavusSimulator]:
-    sim = TavusSimulator(KEY, training_seconds=60, seed_demo_data=False).start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def tavus(simulator: TavusSimulator) -> Iterator[TavusClient]:
-    simulator.clear_faults()
-    with TavusClient(simulator.base_url, KEY, sleep=lambda _: None) as client:
-        yield client
 
 
 def photo_keys(settings: S3Settings) -> list[str]:

@@ -3,7 +3,6 @@ the simulator downloading and judging it through the presigned URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,20 +25,6 @@ from tests.video_media import Clip, clip_path
 KEY = "create-video-key"
 GOOD = Clip()  # 70 s 720p30, the statement spoken first, then quiet
 SILENT = Clip(audio="silence")
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[TavusSimulator]:
-    sim = TavusSimulator(KEY, training_seconds=60, seed_demo_data=False).start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def tavus(simulator: TavusSimulator) -> Iterator[TavusClient]:
-    simulator.clear_faults()
-    with TavusClient(simulator.base_url, KEY, sleep=lambda _: None) as client:
-        yield client
 
 
 def put_clip(settings: S3Settings, clip: Clip, name: str) -> str:
