@@ -42,6 +42,7 @@ def pace(view) -> float:
 @st.fragment(run_every=pace(opened))
 def live_table() -> None:
     view, changes = live.refresh_view(frame, include_system=include_system)
+    live.follow(shared)  # the server reruns this fragment right after a look that changed it
     for change in changes:
         live.announce(change.replica_id, change.replica_name, change.new, change.error_message,
                       change.previous)

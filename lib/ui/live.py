@@ -3,10 +3,17 @@ stage told once per tab."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.proto.ClientState_pb2 import ClientState
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner_utils.script_run_context import (
+    ThreadState,
+    get_script_run_ctx,
+)
 
 from lib.replicas.outcomes import toast_text
 from lib.replicas.shared import ReplicaView, SharedReplicas
@@ -66,6 +73,46 @@ def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, li
     changes, seqs[include_system] = shared.changes_since(seqs.get(include_system,
                                                                   shared.change_seq))
     return shared.view(), changes
+
+
+def _push_to(session_id: str, fragment_id: str, page_script_hash: str,
+             query_string: str) -> Callable[[], bool]:
+    """A callback that asks one session to rerun one fragment, as its browser's `run_every`
+    timer would. Streamlit has no public API for this: it goes through the runtime's internals
+    (Runtime.get_app_session, AppSession.request_rerun with a ClientState naming the fragment),
+    on the runtime's event loop. A fragment rerun queued this way never interrupts a run in
+    progress: it runs after it. False when the session is gone (the watcher is dropped)."""
+
+    def push() -> bool:
+        if not Runtime.exists():
+            return False
+        runtime = Runtime.instance()
+        session = runtime.get_app_session(session_id)
+        if session is None:
+            return False
+        client_state = ClientState(fragment_id=fragment_id, page_script_hash=page_script_hash,
+                                   query_string=query_string, is_auto_rerun=True)
+        # No widget states: the session keeps the values it has (a fragment rerun reads them).
+        runtime._get_async_objs().eventloop.call_soon_threadsafe(
+            session.request_rerun, client_state)
+        return True
+
+    return push
+
+
+def follow(shared: SharedReplicas) -> None:
+    """Called by a live fragment on each of its runs: the server reruns it right after a look
+    that changed the list (see SharedReplicas.watch); its own `run_every` stays as a fallback.
+    Outside a fragment, or without a runtime (AppTest), nothing is registered."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return
+    fragment_id = ThreadState.get().fragment_id
+    if not fragment_id:
+        return
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    shared.watch(f"{ctx.session_id}:{fragment_id}",
+                 _push_to(ctx.session_id, fragment_id, ctx.page_script_hash, query))
 
 
 def watch(replica_ids: Iterable[str]) -> None:
