@@ -90,11 +90,24 @@ def _push_to(session_id: str, fragment_id: str, page_script_hash: str,
         session = runtime.get_app_session(session_id)
         if session is None:
             return False
-        client_state = ClientState(fragment_id=fragment_id, page_script_hash=page_script_hash,
-                                   query_string=query_string, is_auto_rerun=True)
-        # No widget states: the session keeps the values it has (a fragment rerun reads them).
-        runtime._get_async_objs().eventloop.call_soon_threadsafe(
-            session.request_rerun, client_state)
+
+        def rerun() -> None:  # on the event loop, where the session's state may be read
+            # The query string and page of the session's last run (kept by Streamlit, updated
+            # when a run sets st.query_params); before any ended, those of the fragment's run.
+            latest = session._client_state
+            if latest.page_script_hash and latest.page_script_hash != page_script_hash:
+                return  # the tab is on another page now
+            client_state = ClientState(
+                fragment_id=fragment_id, page_script_hash=page_script_hash,
+                query_string=latest.query_string if latest.page_script_hash else query_string,
+                is_auto_rerun=True)
+            if latest.HasField("context_info"):
+                client_state.context_info.CopyFrom(latest.context_info)
+            # No widget states: the session keeps the values it has (a fragment rerun reads
+            # them), and a pending rerun's are merged in (ScriptRequests coalesces).
+            session.request_rerun(client_state)
+
+        runtime._get_async_objs().eventloop.call_soon_threadsafe(rerun)
         return True
 
     return push

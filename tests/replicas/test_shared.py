@@ -318,7 +318,7 @@ def test_a_view_carries_ids_and_creation_times_aligned_with_its_rows(sim, client
 def test_watchers_are_pushed_after_a_look_that_changed_the_list_and_only_then(
         sim, clients) -> None:
     tavus, live = clients
-    (training,) = sim.add_replicas(1, training=1)
+    sim.add_replicas(1, training=1)
     shared, clock, _ = loaded_list(tavus, live)
     pushed: list[str] = []
     shared.watch("tab-a", lambda: pushed.append("a") or True)
