@@ -41,6 +41,11 @@ def pace(view) -> float:
 
 @st.fragment(run_every=pace(opened))
 def live_table() -> None:
+    draw_table()
+    live.confirm_toasts()  # reached only when the run was not interrupted (see flush_toasts)
+
+
+def draw_table() -> None:
     view, changes = live.refresh_view(frame, include_system=include_system)
     live.follow(shared)  # the server reruns this fragment right after a look that changed it
     for change in changes:

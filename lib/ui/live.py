@@ -163,9 +163,39 @@ def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None
 
 def flush_toasts() -> None:
     """Show queued toasts. Queued, not shown at once, because an st.rerun() in the same run
-    (the table changing pace) would drop a toast shown before it."""
-    for text, icon in st.session_state.pop("pending_toasts", []):
-        st.toast(text, icon=icon, duration="long")
+    (the table changing pace) would drop a toast shown before it.
+
+    A toast shown by a run that was then interrupted (a rerun preempting it) is taken back by
+    the browser when the next run ends; the change cursor has moved on, so it would never be
+    told again. Shown toasts stay unconfirmed until the run that showed them reaches
+    `confirm_toasts()`; the next run shows the unconfirmed ones again."""
+    unconfirmed = st.session_state.setdefault("unconfirmed_toasts", [])
+    for toast in st.session_state.pop("pending_toasts", []):
+        if toast not in unconfirmed:
+            unconfirmed.append(toast)
+    # A run flushes more than once (the frame, then the table): each toast once per run.
+    run = _run_token()
+    token, shown = st.session_state.get("toasts_shown_in_run", (None, []))
+    if token != run:
+        shown = []
+    for toast in unconfirmed:
+        if toast not in shown:
+            shown.append(toast)
+            text, icon = toast
+            st.toast(text, icon=icon, duration="long")
+    st.session_state["toasts_shown_in_run"] = (run, shown)
+
+
+def _run_token() -> int | None:
+    """Tells one script run from the next: Streamlit makes a new parallel-fragment coordinator
+    for each run (ScriptRunContext.reset), alive while the run is (an internal detail)."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else id(getattr(ctx, "parallel_coordinator", None))
+
+
+def confirm_toasts() -> None:
+    """The run that showed the toasts got to its end (not interrupted): they stay shown."""
+    st.session_state.pop("unconfirmed_toasts", None)
 
 
 def watch_trainings(frame: Frame) -> None:
@@ -195,6 +225,7 @@ def watch_trainings(frame: Frame) -> None:
                 announce(replica_id, replica.replica_name if replica else replica_id, state,
                          view.error_message(replica_id))
         flush_toasts()
+        confirm_toasts()
 
     with st.sidebar:
         watcher()
