@@ -13,9 +13,10 @@ The Replicas tabs, the sidebar watchers on other pages and the Conversations pic
   older than one interval (the ticker was asleep) gets one tick first, under the same lock.
 - **Reconcile.** Every `reconcile_seconds` the tick is a full parallel reload instead: it catches
   what the count check cannot see (one replica deleted and another created between two checks).
-- **Pushed to the tabs.** A session's table registers a `watch` callback; after a look that
-  changed what a table shows, the server calls each (outside its locks), so tabs repaint right
-  after the look instead of on their own timers (which drift: up to two intervals of lag).
+- **Pushed to the tabs.** A session's table registers a `watch` callback; after each look that
+  ended (its "updated" time moves even when nothing else did), the server calls each (outside its
+  locks), so tabs repaint right after the look instead of on their own timers, which drift (up
+  to two intervals of lag) and would repaint twice per look; their timers become a slow fallback.
 - **Toasts once per tab.** Status changes go to a numbered log; each session keeps the number of
   the last change it has told (`changes_since`).
 
@@ -127,7 +128,9 @@ class SharedStats:
 
 
 def _shows_differently(a: ReplicaView, b: ReplicaView) -> bool:
+    # updated_at too: a look that found nothing new still moves the caption's "updated" time.
     return (a.loading != b.loading or a.ids != b.ids or a.states != b.states
+            or a.updated_at != b.updated_at
             or a.stale_since != b.stale_since or a.last_error is not b.last_error
             or a.interval_seconds != b.interval_seconds or a.items != b.items
             or dict(a.messages) != dict(b.messages))
@@ -375,8 +378,8 @@ class SharedReplicas:
                 version=self._version)
 
     def _notify_if_changed(self, before: ReplicaView) -> None:
-        """Push to the watching tabs when the look changed what a table shows (a look that
-        found nothing new costs no repaint). Called outside the locks."""
+        """Push to the watching tabs when a look changed what a table shows, its time of update
+        included (no look ran, or a failing one changed nothing: no repaint). Outside the locks."""
         after = self._view
         if after is before or not _shows_differently(before, after):
             return

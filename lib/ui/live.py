@@ -113,6 +113,21 @@ def _push_to(session_id: str, fragment_id: str, page_script_hash: str,
     return push
 
 
+# A pushed tab's own timer is only a fallback (a push lost, the ticker between lives): it runs
+# at this multiple of the interval, so a tab repaints about once per look, not twice.
+FALLBACK_INTERVALS = 4
+
+
+def table_pace(view: ReplicaView) -> float:
+    """Seconds between a live table's own timed reruns: fast while the first load's rows
+    arrive; once loaded, the server pushes a repaint after each look (see `follow`) and the
+    timer is the fallback; where nothing can push (AppTest, no runtime), the timer is it."""
+    if view.loading:
+        return 0.5
+    pushed = Runtime.exists() and get_script_run_ctx(suppress_warning=True) is not None
+    return view.interval_seconds * (FALLBACK_INTERVALS if pushed else 1)
+
+
 def follow(shared: SharedReplicas) -> None:
     """Called by a live fragment on each of its runs: the server reruns it right after a look
     that changed the list (see SharedReplicas.watch); its own `run_every` stays as a fallback.
