@@ -129,8 +129,8 @@ def table_pace(view: ReplicaView) -> float:
 
 
 def follow(shared: SharedReplicas) -> None:
-    """Called by a live fragment on each of its runs: the server reruns it right after a look
-    that changed the list (see SharedReplicas.watch); its own `run_every` stays as a fallback.
+    """Called by a live fragment on each of its runs: the server reruns it right after each look
+    (see SharedReplicas.watch); its own `run_every` stays as a fallback (`table_pace`).
     Outside a fragment, or without a runtime (AppTest), nothing is registered."""
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None or not Runtime.exists():
@@ -139,8 +139,14 @@ def follow(shared: SharedReplicas) -> None:
     if not fragment_id:
         return
     query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
-    shared.watch(f"{ctx.session_id}:{fragment_id}",
-                 _push_to(ctx.session_id, fragment_id, ctx.page_script_hash, query))
+    key = f"{ctx.session_id}:{fragment_id}"
+    # The Stock toggle switches this tab to another shared list: leave the old one at once, or
+    # its looks would keep repainting this tab until the registration expired.
+    followed = st.session_state.get("followed_list")
+    if followed is not None and followed[0] is not shared:
+        followed[0].unwatch(followed[1])
+    st.session_state["followed_list"] = (shared, key)
+    shared.watch(key, _push_to(ctx.session_id, fragment_id, ctx.page_script_hash, query))
 
 
 def watch(replica_ids: Iterable[str]) -> None:
