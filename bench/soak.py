@@ -67,11 +67,13 @@ TARGET_RSS_GROWTH = 10.0  # % over the last half of the run
 CONTROL = b"Bulk replica"  # in every table frame: proves the frames scanned are the table's
 ROWS = "rows"  # the table's length, beside the status labels
 
-# Runs in every document of every session: what the page shows, each time it changes.
+# Runs in every document of every session: what the page shows, each time it changes. It looks
+# in the frame after any change to the page's DOM (a MutationObserver, then requestAnimationFrame:
+# just before that change is painted), and every 200 ms besides.
 RECORDER = """(() => {
   const soak = window.__soak = {log: [], errors: [], drops: [], last: null, error: false,
                                 state: null};
-  setInterval(() => {
+  const look = () => {
     const counts = document.querySelector('.st-key-replica-counts');
     const caption = document.querySelector('.st-key-replica-updated');
     if (counts && caption) {
@@ -87,7 +89,14 @@ RECORDER = """(() => {
       if (soak.state === 'CONNECTED') soak.drops.push([Date.now(), state]);
       soak.state = state;
     }
-  }, 200);
+  };
+  let pending = false;
+  new MutationObserver(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; look(); });
+  }).observe(document, {childList: true, subtree: true, characterData: true});
+  setInterval(look, 200);
 })()"""
 COLLECT = """() => {
   const soak = window.__soak;

@@ -8,6 +8,7 @@ from lib.errors import user_message
 from lib.replicas.facts import delete_caution, replica_summary
 from lib.replicas.table import (
     STATUS_FILTER_OPTIONS,
+    compact_frame,
     error_hint,
     filter_frame,
     items_frame,
@@ -35,18 +36,21 @@ opened = live.replica_view(frame, include_system=include_system)
 live.watch(opened.changing_ids)  # so other pages keep announcing these (tuning included)
 
 
-def pace(view) -> float:
-    return 0.5 if view.loading else view.interval_seconds  # fast while the rows arrive
-
-
-@st.fragment(run_every=pace(opened))
+@st.fragment(run_every=live.table_pace(opened))
 def live_table() -> None:
+    draw_table()
+    live.confirm_toasts()  # reached only when the run was not interrupted (see flush_toasts)
+
+
+def draw_table() -> None:
     view, changes = live.refresh_view(frame, include_system=include_system)
+    live.follow(shared)  # the server reruns this fragment right after a look that changed it
     for change in changes:
         live.announce(change.replica_id, change.replica_name, change.new, change.error_message,
                       change.previous)
-    if pace(view) != st.session_state.setdefault("replica_pace", pace(opened)):
-        st.session_state.replica_pace = pace(view)
+    pace = live.table_pace(view)
+    if pace != st.session_state.setdefault("replica_pace", live.table_pace(opened)):
+        st.session_state.replica_pace = pace
         st.rerun()  # loaded, or something started or stopped changing: tick at the new pace
     live.flush_toasts()
 
@@ -94,7 +98,7 @@ def live_table() -> None:
     order = "loading" if view.loading else hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
     with st.container(key="replica-table"):
         event = st.dataframe(
-            table, key=f"replica-table-{order}", hide_index=True, width="stretch",
+            compact_frame(table), key=f"replica-table-{order}", hide_index=True, width="stretch",
             on_select="rerun", selection_mode="single-row",
             selection_default={"selection": {"rows": [ids.index(selected)]}}
             if selected in ids else None,

@@ -13,6 +13,10 @@ The Replicas tabs, the sidebar watchers on other pages and the Conversations pic
   older than one interval (the ticker was asleep) gets one tick first, under the same lock.
 - **Reconcile.** Every `reconcile_seconds` the tick is a full parallel reload instead: it catches
   what the count check cannot see (one replica deleted and another created between two checks).
+- **Pushed to the tabs.** A session's table registers a `watch` callback; after each look that
+  ended (its "updated" time moves even when nothing else did), the server calls each (outside its
+  locks), so tabs repaint right after the look instead of on their own timers, which drift (up
+  to two intervals of lag) and would repaint twice per look; their timers become a slow fallback.
 - **Toasts once per tab.** Status changes go to a numbered log; each session keeps the number of
   the last change it has told (`changes_since`).
 
@@ -123,6 +127,15 @@ class SharedStats:
     calls: int = 0  # Tavus calls made by both
 
 
+def _shows_differently(a: ReplicaView, b: ReplicaView) -> bool:
+    # updated_at too: a look that found nothing new still moves the caption's "updated" time.
+    return (a.loading != b.loading or a.ids != b.ids or a.states != b.states
+            or a.updated_at != b.updated_at
+            or a.stale_since != b.stale_since or a.last_error is not b.last_error
+            or a.interval_seconds != b.interval_seconds or a.items != b.items
+            or dict(a.messages) != dict(b.messages))
+
+
 class SharedReplicas:
     """The live replica list of one account and filter, for every session of the process."""
 
@@ -162,6 +175,7 @@ class SharedReplicas:
         self._wake = threading.Event()
         self._first_rows = threading.Event()  # some rows (or the first load's failure) are in
         self._loaded = threading.Event()  # the first load has ended
+        self._watchers: dict[str, tuple[float, Callable[[], bool]]] = {}  # key: (seen, notify)
         self.stats = SharedStats()
 
     # --- What sessions read ----------------------------------------------------------------------
@@ -181,6 +195,21 @@ class SharedReplicas:
     @property
     def interval_seconds(self) -> float:
         return self._tracker.interval_seconds
+
+    def watch(self, key: str, notify: Callable[[], bool]) -> None:
+        """A session's table wants a push after each look that changed the view: `notify` is
+        called from the ticker's thread, outside every lock, and returns False when its session
+        is gone. A key not renewed within two slow intervals expires (the tab moved away)."""
+        with self._state:
+            self._watchers[key] = (self._monotonic(), notify)
+
+    def unwatch(self, key: str) -> None:
+        with self._state:
+            self._watchers.pop(key, None)
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)
 
     # --- What sessions do ------------------------------------------------------------------------
     def open(self, tavus: TavusClient, live: TavusClient, *, wait_seconds: float = 5.0,
@@ -242,29 +271,34 @@ class SharedReplicas:
                     else self._work.acquire(blocking=False))
         if not acquired:
             return None
+        before = self._view
         try:
-            now = self._monotonic()
-            if not self._due(now):
-                return None
-            self._last_tick = now
-            reload = (self._reload_due or not self._tracker.loaded
-                      or (self._last_load is not None
-                          and now - self._last_load >= self.reconcile_seconds))
-            self._reload_due = False
-            if reload:
-                self._last_load = now
-                report = self._tracker.load(tavus)
-                self.stats.loads += 1
-            else:
-                report = self._tracker.tick(tavus)
-                self.stats.ticks += 1
-            self.stats.calls += report.calls
-            self._publish(report.changes)
-            if report.error is None:
-                self._first_rows.set()
-            return report
+            return self._tick_locked(tavus)
         finally:
             self._work.release()
+            self._notify_if_changed(before)
+
+    def _tick_locked(self, tavus: TavusClient) -> TickReport | None:
+        now = self._monotonic()
+        if not self._due(now):
+            return None
+        self._last_tick = now
+        reload = (self._reload_due or not self._tracker.loaded
+                  or (self._last_load is not None
+                      and now - self._last_load >= self.reconcile_seconds))
+        self._reload_due = False
+        if reload:
+            self._last_load = now
+            report = self._tracker.load(tavus)
+            self.stats.loads += 1
+        else:
+            report = self._tracker.tick(tavus)
+            self.stats.ticks += 1
+        self.stats.calls += report.calls
+        self._publish(report.changes)
+        if report.error is None:
+            self._first_rows.set()
+        return report
 
     # --- Internals -------------------------------------------------------------------------------
     def _due(self, now: float) -> bool:
@@ -302,6 +336,14 @@ class SharedReplicas:
                     version=self._version)
             self._first_rows.set()
 
+        before = self._view
+        try:
+            self._first_load_locked(tavus, progress)
+        finally:
+            self._notify_if_changed(before)
+
+    def _first_load_locked(self, tavus: TavusClient,
+                           progress: Callable[[Sequence[Mapping[str, Any]], int], None]) -> None:
         with self._work:
             try:
                 if self._tracker.loaded:
@@ -334,6 +376,27 @@ class SharedReplicas:
                 updated_at=tracker.updated_at, stale_since=tracker.stale_since,
                 last_error=tracker.last_error, interval_seconds=tracker.interval_seconds,
                 version=self._version)
+
+    def _notify_if_changed(self, before: ReplicaView) -> None:
+        """Push to the watching tabs when a look changed what a table shows, its time of update
+        included (no look ran, or a failing one changed nothing: no repaint). Outside the locks."""
+        after = self._view
+        if after is before or not _shows_differently(before, after):
+            return
+        with self._state:
+            now = self._monotonic()
+            limit = 2 * self._tracker.slow_seconds
+            for key in [k for k, (seen, _) in self._watchers.items() if now - seen > limit]:
+                del self._watchers[key]
+            watchers = list(self._watchers.items())
+        for key, (_, notify) in watchers:
+            try:
+                alive = notify()
+            except Exception:  # a session's push must not stop the others or the ticker
+                log.exception("replica push failed")
+                alive = False
+            if not alive:
+                self.unwatch(key)
 
     def _tick_loop(self) -> None:
         while True:

@@ -3,10 +3,17 @@ stage told once per tab."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.proto.ClientState_pb2 import ClientState
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner_utils.script_run_context import (
+    ThreadState,
+    get_script_run_ctx,
+)
 
 from lib.replicas.outcomes import toast_text
 from lib.replicas.shared import ReplicaView, SharedReplicas
@@ -68,6 +75,80 @@ def refresh_view(frame: Frame, *, include_system: bool) -> tuple[ReplicaView, li
     return shared.view(), changes
 
 
+def _push_to(session_id: str, fragment_id: str, page_script_hash: str,
+             query_string: str) -> Callable[[], bool]:
+    """A callback that asks one session to rerun one fragment, as its browser's `run_every`
+    timer would. Streamlit has no public API for this: it goes through the runtime's internals
+    (Runtime.get_app_session, AppSession.request_rerun with a ClientState naming the fragment),
+    on the runtime's event loop. A fragment rerun queued this way never interrupts a run in
+    progress: it runs after it. False when the session is gone (the watcher is dropped)."""
+
+    def push() -> bool:
+        if not Runtime.exists():
+            return False
+        runtime = Runtime.instance()
+        session = runtime.get_app_session(session_id)
+        if session is None:
+            return False
+
+        def rerun() -> None:  # on the event loop, where the session's state may be read
+            # The query string and page of the session's last run (kept by Streamlit, updated
+            # when a run sets st.query_params); before any ended, those of the fragment's run.
+            latest = session._client_state
+            if latest.page_script_hash and latest.page_script_hash != page_script_hash:
+                return  # the tab is on another page now
+            client_state = ClientState(
+                fragment_id=fragment_id, page_script_hash=page_script_hash,
+                query_string=latest.query_string if latest.page_script_hash else query_string,
+                is_auto_rerun=True)
+            if latest.HasField("context_info"):
+                client_state.context_info.CopyFrom(latest.context_info)
+            # No widget states: the session keeps the values it has (a fragment rerun reads
+            # them), and a pending rerun's are merged in (ScriptRequests coalesces).
+            session.request_rerun(client_state)
+
+        runtime._get_async_objs().eventloop.call_soon_threadsafe(rerun)
+        return True
+
+    return push
+
+
+# A pushed tab's own timer is only a fallback (a push lost, the ticker between lives): it runs
+# at this multiple of the interval, so a tab repaints about once per look, not twice.
+FALLBACK_INTERVALS = 4
+
+
+def table_pace(view: ReplicaView) -> float:
+    """Seconds between a live table's own timed reruns: fast while the first load's rows
+    arrive; once loaded, the server pushes a repaint after each look (see `follow`) and the
+    timer is the fallback; where nothing can push (AppTest, no runtime), the timer is it."""
+    if view.loading:
+        return 0.5
+    pushed = Runtime.exists() and get_script_run_ctx(suppress_warning=True) is not None
+    return view.interval_seconds * (FALLBACK_INTERVALS if pushed else 1)
+
+
+def follow(shared: SharedReplicas) -> None:
+    """Called by a live fragment on each of its runs: the server reruns it right after each look
+    (see SharedReplicas.watch); its own `run_every` stays as a fallback (`table_pace`).
+    Outside a fragment, or without a runtime (AppTest), nothing is registered."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return
+    fragment_id = ThreadState.get().fragment_id
+    if not fragment_id:
+        return
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    key = f"{ctx.session_id}:{fragment_id}"
+    # The Stock toggle switches this tab to another shared list: leave the old one at once, or
+    # its looks would keep repainting this tab until the registration expired.
+    followed = st.session_state.get("followed_list")
+    if followed is not None and followed[0] is not shared:
+        followed[0].unwatch(followed[1])
+    st.session_state["followed_list"] = (shared, key)
+    shared.watch(key, _push_to(ctx.session_id, fragment_id, ctx.page_script_hash, query))
+
+
 def watch(replica_ids: Iterable[str]) -> None:
     """Replicas whose outcome this session should hear about, on whichever page is open."""
     st.session_state.setdefault("watch_ids", set()).update(replica_ids)
@@ -103,9 +184,39 @@ def announce(replica_id: str, name: str, state: ReplicaStatus, error: str | None
 
 def flush_toasts() -> None:
     """Show queued toasts. Queued, not shown at once, because an st.rerun() in the same run
-    (the table changing pace) would drop a toast shown before it."""
-    for text, icon in st.session_state.pop("pending_toasts", []):
-        st.toast(text, icon=icon, duration="long")
+    (the table changing pace) would drop a toast shown before it.
+
+    A toast shown by a run that was then interrupted (a rerun preempting it) is taken back by
+    the browser when the next run ends; the change cursor has moved on, so it would never be
+    told again. Shown toasts stay unconfirmed until the run that showed them reaches
+    `confirm_toasts()`; the next run shows the unconfirmed ones again."""
+    unconfirmed = st.session_state.setdefault("unconfirmed_toasts", [])
+    for toast in st.session_state.pop("pending_toasts", []):
+        if toast not in unconfirmed:
+            unconfirmed.append(toast)
+    # A run flushes more than once (the frame, then the table): each toast once per run.
+    run = _run_token()
+    token, shown = st.session_state.get("toasts_shown_in_run", (None, []))
+    if token != run:
+        shown = []
+    for toast in unconfirmed:
+        if toast not in shown:
+            shown.append(toast)
+            text, icon = toast
+            st.toast(text, icon=icon, duration="long")
+    st.session_state["toasts_shown_in_run"] = (run, shown)
+
+
+def _run_token() -> int | None:
+    """Tells one script run from the next: Streamlit makes a new parallel-fragment coordinator
+    for each run (ScriptRunContext.reset), alive while the run is (an internal detail)."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else id(getattr(ctx, "parallel_coordinator", None))
+
+
+def confirm_toasts() -> None:
+    """The run that showed the toasts got to its end (not interrupted): they stay shown."""
+    st.session_state.pop("unconfirmed_toasts", None)
 
 
 def watch_trainings(frame: Frame) -> None:
@@ -135,6 +246,7 @@ def watch_trainings(frame: Frame) -> None:
                 announce(replica_id, replica.replica_name if replica else replica_id, state,
                          view.error_message(replica_id))
         flush_toasts()
+        confirm_toasts()
 
     with st.sidebar:
         watcher()

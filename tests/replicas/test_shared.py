@@ -313,3 +313,45 @@ def test_a_view_carries_ids_and_creation_times_aligned_with_its_rows(sim, client
     assert list(view.ids) == [d["replica_id"] for d in view.items]
     parsed = [pd.Timestamp(d["created_at"]) for d in view.items]
     assert list(view.created) == parsed
+
+
+def test_watchers_are_pushed_after_each_look_and_only_then(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(1, training=1)
+    shared, clock, _ = loaded_list(tavus, live)
+    pushed: list[str] = []
+    shared.watch("tab-a", lambda: pushed.append("a") or True)
+    shared.watch("tab-b", lambda: pushed.append("b") or False)  # its session is gone
+    shared.tick_if_due(live)  # no look is due: no repaint asked
+    assert pushed == []
+    clock.advance(10)
+    shared.tick_if_due(live)  # nothing changed but the time of the look: the caption's
+    assert sorted(pushed) == ["a", "b"]
+    assert shared.watcher_count == 1  # the gone session was dropped
+    pushed.clear()
+    sim.advance(601)  # the training ends
+    clock.advance(10)
+    shared.tick_if_due(live)
+    assert pushed == ["a"]
+    clock.advance(121)  # tab-a stopped renewing (moved to another page): it expires
+    shared.reload_now(tavus)
+    sim.add_replicas(1)
+    shared.reload_now(tavus)
+    assert pushed == ["a"] and shared.watcher_count == 0
+
+
+def test_a_failing_push_does_not_stop_the_others(sim, clients) -> None:
+    tavus, live = clients
+    sim.add_replicas(1, training=1)
+    shared, clock, _ = loaded_list(tavus, live)
+    pushed: list[str] = []
+
+    def broken() -> bool:
+        raise RuntimeError("runtime gone")
+
+    shared.watch("broken", broken)
+    shared.watch("fine", lambda: pushed.append("fine") or True)
+    sim.advance(601)  # the training ends
+    clock.advance(10)
+    shared.tick_if_due(live)
+    assert pushed == ["fine"] and shared.watcher_count == 1

@@ -13,6 +13,7 @@ from lib.replicas.table import (
     STUCK_LABEL,
     TUNING_FAILED_TEXT,
     TrainingTime,
+    compact_frame,
     created_times,
     error_hint,
     filter_frame,
@@ -313,6 +314,23 @@ def test_items_frame_builds_the_same_table_as_replicas_frame() -> None:
     assert order[-2:] == ["r-head", "r-ready"]  # oldest last
     assert row(from_items, "r-stuck")["status"] == STUCK_LABEL
     assert row(from_items, "r-head")["error"].startswith("HeadNotFullyInFrameError")
+
+
+def test_the_compact_frame_shows_the_same_text_in_fewer_bytes() -> None:
+    import pyarrow as pa
+
+    items = [replica(f"r-{i:04d}", "started" if i % 50 == 0 else "ready", progress="40/100",
+                     age=timedelta(minutes=i)).as_item() for i in range(500)]
+    table = items_frame(items, now=NOW)
+    compact = compact_frame(table)
+    assert compact["status"].dtype == "category" and compact["name"].dtype != "category"
+    # Every cell reads the same; the ids and names, unique per row, stay plain text.
+    assert compact.astype(str).equals(table.astype(str))
+
+    def arrow_bytes(frame: pd.DataFrame) -> int:
+        return pa.Table.from_pandas(frame, preserve_index=False).nbytes
+
+    assert arrow_bytes(compact) < 0.7 * arrow_bytes(table)
 
 
 def test_items_frame_reads_odd_values_in_tavus_objects_without_failing() -> None:
