@@ -30,7 +30,7 @@ __all__ = [
     "Recording",
     "Turn",
     "debrief_from",
-    "escape_markdown",
+    "markdown_literal",
     "page_of",
     "transcript_json",
     "transcript_markdown",
@@ -293,7 +293,7 @@ _INLINE = re.compile(r"([\\`*_\[\]{}<>()#!|~$&])")
 _BLOCK_START = re.compile(r"^(\d+)([.)])|^([-+=])")
 
 
-def escape_markdown(text: str) -> str:
+def markdown_literal(text: str) -> str:
     """Text that renders as itself in Markdown: no markup, no HTML, no LaTeX, one paragraph.
 
     Line breaks inside a turn become Markdown hard breaks; leading spaces are dropped (four of
@@ -349,7 +349,7 @@ def transcript_markdown(debrief: Debrief, *, title: str, started_at: datetime | 
     Everything that came from Tavus or the user (title, roles, words) is escaped, so Markdown or
     HTML said in a call shows as the characters that were said."""
     when = when_line(started_at, debrief.ended_at, tz) if started_at is not None else ""
-    return (f"# {escape_markdown(title) or 'Transcript'}\n\n"
+    return (f"# {markdown_literal(title) or 'Transcript'}\n\n"
             + (f"*{when}*\n\n" if when else "")
             + (dialogue_markdown(debrief.turns) if debrief.turns else "*No transcript.*") + "\n")
 
@@ -358,9 +358,9 @@ def dialogue_markdown(turns: Iterable[Turn]) -> str:
     """The turns as Markdown paragraphs, `**Replica** · 00:05` then the words (escaped)."""
     parts = []
     for turn in turns:
-        speaker = escape_markdown(_speaker(turn.role))
+        speaker = markdown_literal(_speaker(turn.role))
         header = f"**{speaker}** · {clock_time(turn.seconds_from_start)}"
-        parts.append(f"{header}\\\n{escape_markdown(turn.text)}")
+        parts.append(f"{header}\\\n{markdown_literal(turn.text)}")
     return "\n\n".join(parts)
 
 

@@ -25,7 +25,7 @@ from lib.conversations.debrief import (
     Recording,
     Turn,
     debrief_from,
-    escape_markdown,
+    markdown_literal,
     page_of,
     transcript_json,
     transcript_markdown,
@@ -278,7 +278,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_markup_said_in_a_call_stays_literal_text(text) -> None:
-    escaped = escape_markdown(text)
+    escaped = markdown_literal(text)
     assert_literal(escaped, text)
     # Block markers at the start of a line are escaped too (they would start a heading or list).
     assert not re.match(r"(#|>|-|\+|=|\d+[.)])", escaped)
