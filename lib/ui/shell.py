@@ -160,7 +160,8 @@ def _gate(title: str, settings: Settings) -> None:
     if decision is Access.ALLOWED:
         _return_after_sign_in()
         with st.sidebar:
-            st.caption(f"Signed in as {escape_markdown(email or '')}")
+            # st.text, not Markdown: Markdown would make the address a mailto link.
+            st.text(f"Signed in as {email or ''}")
             st.button("Sign out", on_click=st.logout, key="sign-out", icon=":material/logout:")
     elif not settings.demo_mode and not settings.private_app:
         with st.container(key="open-warning"):

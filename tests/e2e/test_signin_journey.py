@@ -164,6 +164,7 @@ def sign_in(page: Page, app: SignInApp, email: str, path: str = "/replicas") -> 
 def signed_in_as(page: Page) -> str:
     caption = page.locator('[data-testid="stSidebar"]').get_by_text("Signed in as")
     caption.wait_for()
+    assert caption.locator("a").count() == 0  # an address shown as text, not a mailto link
     return caption.inner_text().removeprefix("Signed in as").strip()
 
 
