@@ -44,7 +44,7 @@ def live_table() -> None:
 
 def draw_table() -> None:
     view, changes = live.refresh_view(frame, include_system=include_system)
-    live.follow(shared)  # the server reruns this fragment right after a look that changed it
+    live.follow(shared)  # the server reruns this fragment right after each look
     for change in changes:
         live.announce(change.replica_id, change.replica_name, change.new, change.error_message,
                       change.previous)

@@ -127,15 +127,6 @@ class SharedStats:
     calls: int = 0  # Tavus calls made by both
 
 
-def _shows_differently(a: ReplicaView, b: ReplicaView) -> bool:
-    # updated_at too: a look that found nothing new still moves the caption's "updated" time.
-    return (a.loading != b.loading or a.ids != b.ids or a.states != b.states
-            or a.updated_at != b.updated_at
-            or a.stale_since != b.stale_since or a.last_error is not b.last_error
-            or a.interval_seconds != b.interval_seconds or a.items != b.items
-            or dict(a.messages) != dict(b.messages))
-
-
 class SharedReplicas:
     """The live replica list of one account and filter, for every session of the process."""
 
@@ -197,9 +188,9 @@ class SharedReplicas:
         return self._tracker.interval_seconds
 
     def watch(self, key: str, notify: Callable[[], bool]) -> None:
-        """A session's table wants a push after each look that changed the view: `notify` is
-        called from the ticker's thread, outside every lock, and returns False when its session
-        is gone. A key not renewed within two slow intervals expires (the tab moved away)."""
+        """A session's table wants a push after each look: `notify` is called from the ticker's
+        thread, outside every lock, and returns False when its session is gone. A key not
+        renewed within two slow intervals expires (the tab moved away)."""
         with self._state:
             self._watchers[key] = (self._monotonic(), notify)
 
@@ -276,7 +267,7 @@ class SharedReplicas:
             return self._tick_locked(tavus)
         finally:
             self._work.release()
-            self._notify_if_changed(before)
+            self._notify_after(before)
 
     def _tick_locked(self, tavus: TavusClient) -> TickReport | None:
         now = self._monotonic()
@@ -340,7 +331,7 @@ class SharedReplicas:
         try:
             self._first_load_locked(tavus, progress)
         finally:
-            self._notify_if_changed(before)
+            self._notify_after(before)
 
     def _first_load_locked(self, tavus: TavusClient,
                            progress: Callable[[Sequence[Mapping[str, Any]], int], None]) -> None:
@@ -377,11 +368,11 @@ class SharedReplicas:
                 last_error=tracker.last_error, interval_seconds=tracker.interval_seconds,
                 version=self._version)
 
-    def _notify_if_changed(self, before: ReplicaView) -> None:
-        """Push to the watching tabs when a look changed what a table shows, its time of update
-        included (no look ran, or a failing one changed nothing: no repaint). Outside the locks."""
-        after = self._view
-        if after is before or not _shows_differently(before, after):
+    def _notify_after(self, before: ReplicaView) -> None:
+        """Push to the watching tabs when a look published a new view. Every look that ran
+        does: a quiet one still moves the caption's "updated" time, a failing one its error.
+        No look ran (none due, another running): no repaint. Called outside the locks."""
+        if self._view is before:
             return
         with self._state:
             now = self._monotonic()
