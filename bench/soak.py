@@ -584,6 +584,11 @@ def run(browser, plan: SoakPlan, artifacts: Path, say: Callable[[str], None] = p
             rss.stop()
         for context in contexts:
             context.close()
+        # Let the runs already under way end before the server is stopped: a run still going
+        # when the interpreter exits fails in pyarrow's thread pool ("cannot schedule new
+        # futures after shutdown"), a traceback of the teardown, not of the soak. Closed tabs
+        # get no new runs: their sessions are gone, so the next look drops their pushes.
+        time.sleep(2 * plan.refresh)
         stop(process)
         tavus.close()
         sim.stop()
