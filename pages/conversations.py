@@ -6,20 +6,22 @@ from lib.config import recording_storage
 from lib.conversations.calls import CallRecord
 from lib.conversations.history import elapsed, shutdown_reason, sort_conversations
 from lib.conversations.links import join_url, qr_png
+from lib.conversations.presets import StoredPreset
 from lib.conversations.requests import (
     DEFAULT_MAX_CALL_MINUTES,
     LANGUAGES,
     ConversationAttempt,
     ConversationForm,
+    form_digest,
     refusal_advice,
-    start_conversation,
+    start_work,
 )
 from lib.errors import user_message
 from lib.replicas.facts import stage_text
 from lib.replicas.table import format_duration, picker_label, usable_replicas
 from lib.tavus.client import ReplicaStatus, TavusError
 from lib.text import escape_markdown
-from lib.ui import cached, live, presets, shell, times, widgets
+from lib.ui import actions, cached, live, presets, shell, times, widgets
 
 frame = shell.frame("Conversations")
 tavus = frame.services.tavus
@@ -37,32 +39,54 @@ recording = recording_storage(frame.settings, frame.services.store.settings)
 persona_list, persona_problem = cached.personas(frame)
 
 
-def start(form: ConversationForm, preset_name: str | None = None) -> None:
-    """One click, one call: the attempt is stored before Tavus is asked, so a second click or a
-    rerun returns the same conversation instead of starting (and billing) another."""
-    attempt = state.get("call_attempt")
+# One click, one call: each start is an action on the server's board, keyed by its form, whose
+# attempt is kept here before the button; a second click or a rerun gets the same conversation
+# instead of starting (and billing) another. Everything is read before the buttons.
+attempts = state.setdefault("call_attempts", {})  # form digest -> ConversationAttempt
+shown = state.setdefault("call_shown", {})  # "attempt": the one whose room is shown
+limits, links = state.call_limits, state.call_links
+call_log = cached.call_log(frame)
+started_by = shell.current_user_email()
+preset_store = cached.preset_store(frame)
+
+
+def start_job(form: ConversationForm, preset: StoredPreset | None = None):
+    """This form's start action and its work (made before the button, started after it)."""
+    preset_name = preset.preset.name if preset else None
+    digest = form_digest(form, preset_name)
+    attempt = attempts.get(digest)
     if attempt is None or attempt.form != form:
-        attempt = ConversationAttempt(form=form)  # another form (or preset) is a new request
-    state.call_attempt = attempt
-    try:
-        conversation = start_conversation(tavus, attempt, recording if form.record else None)
-    except TavusError as error:
-        advice = refusal_advice(error)
-        st.error(escape_markdown(user_message(error))
-                 + (f"\n\n**What to do:** {escape_markdown(advice)}" if advice else ""),
-                 icon=":material/block:")
-        return
-    except Exception as error:  # a form value Tavus would refuse: said plainly
-        widgets.show_error(error)
-        return
-    cid = conversation.conversation_id
-    state.call_limits[cid] = form.max_call_minutes * 60
-    state.call_links[cid] = join_url(conversation)
-    # Who started it and from which preset, for the history; written in the background.
-    cached.call_log(frame).write_later(CallRecord.now(
-        cid, started_by=shell.current_user_email(), preset_name=preset_name, record=form.record))
-    cached.forget_conversations()
-    st.rerun()
+        attempt = attempts[digest] = ConversationAttempt(form=form)
+
+    def after(conversation) -> None:  # in the worker: plain objects only
+        cid = conversation.conversation_id
+        limits[cid] = form.max_call_minutes * 60
+        links[cid] = join_url(conversation)
+        shown.update(attempt=attempt, digest=digest)
+        # Who started it and from which preset, for the history; written in the background.
+        call_log.write_later(CallRecord.now(cid, started_by=started_by,
+                                            preset_name=preset_name, record=form.record))
+        cached.forget_conversations()
+        if preset is not None:
+            preset_store.touch_used(preset)
+
+    work = start_work(tavus, attempt, recording if form.record else None, after=after)
+    return actions.ref("start", digest), work
+
+
+def show_start(action) -> None:
+    """A start under way, or why it did not start (with what to do)."""
+    if action.running:
+        st.info("Starting the conversation…", icon=":material/hourglass_top:")
+    elif not action.ok:
+        error = action.error
+        advice = refusal_advice(error) if isinstance(error, TavusError) else None
+        if error is None:
+            widgets.show_action_failure(action, "Start")
+        else:
+            st.error(escape_markdown(user_message(error))
+                     + (f"\n\n**What to do:** {escape_markdown(advice)}" if advice else ""),
+                     icon=":material/block:")
 
 
 start_col, result_col = st.columns([3, 2], gap="large")
@@ -70,7 +94,7 @@ if replicas:
     with start_col:
         presets.show_presets(frame, frozenset(r.replica_id for r in replicas),
                              {r.replica_id: r.replica_name or r.replica_id for r in replicas},
-                             persona_list, start)
+                             persona_list, start_job, show_start)
 with start_col, st.container(border=True, key="start-conversation"):
     st.subheader("Start a conversation", anchor=False)
     if not replicas:
@@ -127,15 +151,16 @@ with start_col, st.container(border=True, key="start-conversation"):
             participant_absent_timeout=int(absent), participant_left_timeout=int(left),
             require_auth=private, enable_closed_captions=captions, test_mode=dry_run,
             record=bool(record))
-        attempt = state.get("call_attempt")
-        done = attempt is not None and attempt.conversation is not None and attempt.form == form
+        start_action, work = start_job(form)
+        done = attempts[form_digest(form)].conversation is not None
         if st.button("Start dry run" if dry_run else "Start conversation", type="primary",
                      icon=":material/videocam:", disabled=done, key="start_call"):
-            start(form)
+            start_action.start(work, label="Start conversation")
+        actions.follow(start_action, show_start)
         presets.save_controls(frame, form)
 
 with result_col:
-    attempt = state.get("call_attempt")
+    attempt = shown.get("attempt")
     conversation = attempt.conversation if attempt else None
     if conversation is not None:
         url = join_url(conversation)
@@ -150,17 +175,30 @@ with result_col:
             if st.toggle("Show the call here", key="call_embed"):
                 st.iframe(url, height=520)  # Streamlit's iframes allow camera and microphone
             if st.button("Start another", icon=":material/add:"):
-                state.pop("call_attempt", None)
+                # The same settings may start a new call now (this one stays in the list).
+                attempts.pop(shown.pop("digest", ""), None)
+                shown.pop("attempt", None)
                 st.rerun()
 
 
-def end(conversation_id: str) -> None:
-    try:
-        tavus.end_conversation(conversation_id)
-        cached.forget_conversations()
-        st.toast("Conversation ended.", icon=":material/call_end:")
-    except Exception as error:  # said plainly; the list stays
-        widgets.show_error(error)
+def end_job(conversation_id: str):
+    """Ending is an action too: a second click while it runs (or just after) sends nothing."""
+
+    def work(action) -> None:
+        tavus.end_conversation(conversation_id)  # Tavus treats ending an ended call as done
+
+    return actions.ref("end", conversation_id), work
+
+
+def forget_calls(action) -> None:
+    cached.forget_conversations()
+
+
+def show_ending(action) -> None:
+    if action.running:
+        st.caption(":material/hourglass_top: Ending…")
+    elif not action.ok:
+        widgets.show_action_failure(action, "End")
 
 
 @st.cache_data(show_spinner=False, max_entries=500)
@@ -210,12 +248,19 @@ def call_list() -> None:
             if call.status == "active":
                 time_col.markdown(f"{spent or 'just now'}"
                                   + (f" of {limit // 60} min" if limit else ""))
-                action_col.button("End", key=f"end-{call.conversation_id}", type="primary",
-                                  on_click=end, args=(call.conversation_id,))
+                ending, work = end_job(call.conversation_id)
+                if action_col.button("End", key=f"end-{call.conversation_id}", type="primary",
+                                     disabled=ending.running):
+                    ending.start(work, label="End conversation", on_end=forget_calls)
+                with info_col:
+                    actions.follow(ending, show_ending)
                 link = state.call_links.get(call.conversation_id, call.conversation_url)
                 if link:
                     action_col.link_button("Rejoin", link)
             else:
+                ended = end_job(call.conversation_id)[0].get()
+                if ended is not None and actions.first_time_done(ended):
+                    st.toast("Conversation ended.", icon=":material/call_end:")
                 reason = ended_reason(call.conversation_id, frame.services.tavus_url)
                 time_col.caption(f"Ended: {escape_markdown(reason)}" if reason else "Ended")
                 with action_col:

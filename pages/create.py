@@ -2,17 +2,17 @@
 
 import streamlit as st
 
+from lib.replicas import jobs as replica_jobs
 from lib.replicas.create import (
+    FormError,
     ReplicaForm,
-    attempt_for,
     callback_url_from,
-    create_replica_from_photo,
     replica_name_for,
     settle_ledger,
 )
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, framing, live, shell, times, widgets
+from lib.ui import actions, cached, framing, live, shell, times, widgets
 from lib.ui.batch import several_photos
 from lib.ui.camera import camera_headshot
 
@@ -23,8 +23,7 @@ state.setdefault("create_round", 0)  # bumped by "Create another" to give fresh 
 
 def reset_for_another() -> None:
     state.create_round += 1  # new photo widgets
-    for key in ("create_attempt", "tavus_check"):
-        state.pop(key, None)
+    state.pop("create_slot", None)  # a create still running finishes, into the old slot
     # Set, not popped: a popped widget key comes back with the value the browser still holds.
     state.update(replica_name="", notes="", callback_url="", create_anyway=False)
 
@@ -118,7 +117,8 @@ with form_col:
     # The verdict comes from a small copy; the photo to upload is prepared (once) on demand.
     usable = analysis is not None and analysis.error is None and analysis.report is not None
     ready = usable and (not blocking or anyway)
-    done = state.get("create_attempt")
+    slot = state.setdefault("create_slot", {})  # the create's attempt, written by its worker
+    done = slot.get("attempt")
     if done is not None:
         settle_ledger(done)  # the team record is written in the background
     already_created = bool(ready and done and done.replica_id and analysis.prepared
@@ -127,66 +127,53 @@ with form_col:
     if already_created:
         st.caption("A replica was already created from this photo. Use *Create another* to "
                    "start over.")
+    # Everything both actions need is read before their buttons: the line after a button
+    # claims the work and hands it to the server's workers, with no Streamlit call between.
+    create_action = actions.ref("create", str(state.create_round))
+    check_action = actions.ref("check", f"{analysis.fingerprint}:{model}") if usable else None
+    check_job = replica_jobs.check_with_tavus(frame.services.tavus, analysis, model) \
+        if usable else None
+    create_job = form_problem = None
+    if ready:
+        try:
+            form = ReplicaForm(
+                replica_name=replica_name_for(state.replica_name, shot.name),
+                voice_name=voice.voice_name, model_name=model, auto_fix_training_image=auto_fix,
+                background_green_screen=green_screen, callback_url=callback_url_from(callback),
+                notes=notes)
+        except FormError as error:  # said when Create is pressed; nothing is sent
+            form_problem = error
+        else:
+            create_job = replica_jobs.create_from_photo(
+                tavus=frame.services.tavus, store=frame.services.store, analysis=analysis,
+                filename=fix.filename(shot.name) if fix else shot.name, form=form,
+                framing_fixed=bool(fix and fix.framing_fixed),
+                ttl_hours=frame.settings.presign_ttl_hours,
+                created_by=shell.current_user_email(), ledger=cached.team_ledger(frame),
+                slot=slot)
+    reload_lists = live.reload_after(frame)
+    busy = create_action.running
     check_col, create_col = st.columns(2)
-    check_clicked = check_col.button("Check with Tavus", disabled=not usable,
-                                     icon=":material/fact_check:", key="check_button")
+    if check_col.button("Check with Tavus", disabled=not usable, icon=":material/fact_check:",
+                        key="check_button") and check_job is not None:
+        check_action.start(check_job, label="Check with Tavus")
     create_clicked = create_col.button("Create replica", type="primary", icon=":material/bolt:",
-                                       disabled=not ready or already_created, key="create_button")
+                                       disabled=not ready or already_created or busy,
+                                       key="create_button")
+    if create_clicked and create_job is not None:
+        create_action.start(create_job, label="Create replica", on_end=reload_lists)
     action_slot = st.container()  # progress, errors and the result, right under the buttons
 
-if check_clicked:
-    try:
-        prepared = analysis.prepare()  # the upload, made now (then kept for Create)
-        result = frame.services.tavus.validate_image(
-            prepared.data, prepared.content_type, model=model)
-        state.tavus_check = (analysis.fingerprint, model, result)
-    except Exception as error:  # shown as a message; nothing else changes
-        widgets.show_error(error)
-tavus_check = state.get("tavus_check")
-if analysis is not None and tavus_check and tavus_check[0] == analysis.fingerprint:
-    with tavus_slot:
-        widgets.show_tavus_check(tavus_check[2], tavus_check[1])
+with tavus_slot:
+    actions.follow(check_action, lambda action: widgets.show_tavus_check_action(action, model))
 
 with action_slot:
-    if create_clicked:
-        failure = None
-        with st.status("Creating the replica…", expanded=True) as status:
-            try:
-                form = ReplicaForm(
-                    replica_name=replica_name_for(state.replica_name, shot.name),
-                    voice_name=voice.voice_name, model_name=model,
-                    auto_fix_training_image=auto_fix, background_green_screen=green_screen,
-                    callback_url=callback_url_from(callback), notes=notes)
-                # Stored before running, so that a failure half-way keeps what succeeded.
-                prepared = analysis.prepare()  # the full-size, metadata-free photo, made once
-                attempt = attempt_for(prepared, state.get("create_attempt"))
-                state.create_attempt = attempt
-                steps = {"uploading": "Uploading the photo to S3",
-                         "signing": "Signing the training URL",
-                         "creating": "Asking Tavus to train",
-                         "recording": "Saving the record for the team"}
-                create_replica_from_photo(
-                    tavus=frame.services.tavus, store=frame.services.store, attempt=attempt,
-                    photo=prepared, form=form,
-                    filename=fix.filename(shot.name) if fix else shot.name,
-                    framing_fixed=bool(fix and fix.framing_fixed),
-                    ttl_hours=frame.settings.presign_ttl_hours,
-                    created_by=shell.current_user_email(), check_score=analysis.report.score,
-                    on_step=lambda step: st.write(steps[step] + "…"),
-                    ledger=cached.team_ledger(frame))
-                live.forget_replicas(frame)
-                live.watch([attempt.replica_id])  # a toast when it is ready, on any page
-                status.update(label="Replica created", state="complete", expanded=False)
-            except Exception as error:  # shown below; every field keeps its value
-                failure = error
-                status.update(label="The replica was not created", state="error", expanded=False)
-        if failure is not None:
-            widgets.show_error(failure)  # outside the status box, which is collapsed
-        else:
-            st.rerun()  # redraw with the result and the Create button disabled for this photo
-
-    attempt = state.get("create_attempt")
+    if create_clicked and form_problem is not None:
+        widgets.show_error(form_problem)
+    actions.follow(create_action, widgets.show_create_progress)
+    attempt = slot.get("attempt")
     if attempt is not None and attempt.replica_id:
+        live.saw_created([attempt.replica_id])
         with st.container(key="create-result"):
             st.success(f"Training started: replica `{attempt.replica_id}`.",
                        icon=":material/check:")

@@ -1,21 +1,23 @@
 """Create from a video: a training clip checked in seconds, fixed here when only the file is
 wrong, and sent to Tavus straight from S3."""
 
+from functools import partial
+
 import streamlit as st
 
+from lib.replicas import jobs as replica_jobs
 from lib.replicas.create import (
     CONSENT_MODES,
+    FormError,
     TrainingClip,
     VideoForm,
     callback_url_from,
-    create_replica_from_video,
     replica_name_for,
     settle_ledger,
-    video_attempt_for,
 )
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, clips, live, shell, times, widgets
+from lib.ui import actions, cached, clips, live, shell, times, widgets
 from lib.ui.uploader import video_uploader
 
 frame = shell.frame("Create from a video")
@@ -28,7 +30,7 @@ MAX_UPLOAD_BYTES = 4_000_000_000  # a 4K original may be big: it is converted on
 
 def reset_for_another() -> None:
     state.video_round += 1
-    for key in ("video_attempt", "clip_reports", "clip_refusals", "converted_clips"):
+    for key in ("video_slot", "clip_reports", "clip_refusals", "converted_clips"):
         state.pop(key, None)
     state.update(video_replica_name="", video_notes="", video_callback_url="")
 
@@ -71,8 +73,14 @@ with clip_col:
                                       label="Consent clip: the statement alone")
     converted = state.setdefault("converted_clips", {})
     report = consent_report = None
-    clip_key = None
+    clip_key = converting = None
     if training is not None:
+        # Convert is an action on the server's board: it goes on (and is found again) whatever
+        # this page does meanwhile; its result becomes the clip that is checked and sent.
+        converting = actions.ref("convert", training.key)
+        conversion = converting.get()
+        if conversion is not None and conversion.ok and training.key not in converted:
+            converted[training.key] = (conversion.result[0], conversion.result[1].size_bytes)
         clip_key, clip_name, clip_size = training.key, training.filename, training.size_bytes
         if training.key in converted:
             clip_key, clip_size = converted[training.key]
@@ -87,11 +95,11 @@ with clip_col:
                 st.info("Only the file is wrong: convert it here to mp4 / H.264 / AAC at "
                         "25–30 fps, at most 1080p. The result is checked again.",
                         icon=":material/autorenew:")
-                if st.button("Convert", icon=":material/autorenew:", key="convert_button"):
-                    done = clips.convert_clip(frame, training.key)
-                    if done is not None:
-                        converted[training.key] = (done[0], done[1].size_bytes)
-                        st.rerun()
+                convert = clips.convert_work(frame, training.key)
+                if st.button("Convert", icon=":material/autorenew:", key="convert_button",
+                             disabled=converting.running):
+                    converting.start(convert, label="Convert")
+                actions.follow(converting, clips.show_conversion)
     if consent_clip is not None:
         consent_report = clips.check_clip(frame, consent_clip.key, consent_clip.size_bytes,
                                           consent_clip.filename, model_name=model,
@@ -105,7 +113,7 @@ with form_col:
     consent_missing = consent_mode == "separate" and (consent_report is None
                                                       or consent_report.blocking)
     blocking = report is None or report.blocking or consent_missing
-    done = state.get("video_attempt")
+    done = state.get("video_slot", {}).get("attempt")
     if done is not None:
         settle_ledger(done)
     already_created = bool(done and done.replica_id and clip_key and done.video_key == clip_key)
@@ -115,51 +123,47 @@ with form_col:
     elif training is not None and blocking:
         st.caption("Create unlocks when the clip passes its checks"
                    + (" and the consent clip is added." if consent_missing else "."))
+    # Everything the create needs is read before its button; the line after it claims the
+    # work and hands it to the server's workers, with no Streamlit call in between.
+    slot = state.setdefault("video_slot", {})
+    creating = actions.ref("video-create", str(state.video_round))
+    create_job = form_problem = None
+    if not blocking and clip_key is not None:
+        try:
+            form = VideoForm(
+                replica_name=replica_name_for(state.video_replica_name,
+                                              full_name or training.filename),
+                model_name=model, consent_mode=consent_mode,
+                background_green_screen=green_screen, callback_url=callback_url_from(callback),
+                notes=notes)
+        except FormError as error:  # said when Create is pressed; nothing is sent
+            form_problem = error
+        else:
+            facts = report.facts
+            create_job = replica_jobs.create_from_video(
+                tavus=frame.services.tavus, store=store,
+                clip=TrainingClip(key=clip_key, duration_seconds=facts.duration_seconds,
+                                  width=facts.width, height=facts.height, score=report.score),
+                consent_key=consent_clip.key if consent_clip else None, form=form,
+                ttl_hours=frame.settings.presign_ttl_hours,
+                poster=partial(clips.poster, frame, clip_key, facts.duration_seconds),
+                created_by=shell.current_user_email(), ledger=cached.team_ledger(frame),
+                slot=slot)
+    reload_lists = live.reload_after(frame)
     create_clicked = st.button("Create replica", type="primary", icon=":material/bolt:",
-                               disabled=blocking or already_created, key="video_create_button")
+                               disabled=blocking or already_created or creating.running,
+                               key="video_create_button")
+    if create_clicked and create_job is not None:
+        creating.start(create_job, label="Create replica", on_end=reload_lists)
     action_slot = st.container()
 
 with action_slot:
-    if create_clicked:
-        failure = None
-        with st.status("Creating the replica…", expanded=True) as status:
-            try:
-                form = VideoForm(
-                    replica_name=replica_name_for(state.video_replica_name, full_name or
-                                                  training.filename),
-                    model_name=model, consent_mode=consent_mode,
-                    background_green_screen=green_screen,
-                    callback_url=callback_url_from(callback), notes=notes)
-                attempt = video_attempt_for(clip_key, consent_clip.key if consent_clip else None,
-                                            state.get("video_attempt"))
-                state.video_attempt = attempt  # before running: a failure keeps what succeeded
-                steps = {"signing": "Signing the clip's download URL",
-                         "creating": "Asking Tavus to train",
-                         "recording": "Saving the record for the team"}
-                facts = report.facts
-                create_replica_from_video(
-                    tavus=frame.services.tavus, store=store, attempt=attempt,
-                    clip=TrainingClip(key=clip_key, duration_seconds=facts.duration_seconds,
-                                      width=facts.width, height=facts.height,
-                                      score=report.score),
-                    form=form, ttl_hours=frame.settings.presign_ttl_hours,
-                    poster_jpeg=clips.poster(frame, clip_key, facts.duration_seconds),
-                    created_by=shell.current_user_email(),
-                    on_step=lambda step: st.write(steps[step] + "…"),
-                    ledger=cached.team_ledger(frame))
-                live.forget_replicas(frame)
-                live.watch([attempt.replica_id])
-                status.update(label="Replica created", state="complete", expanded=False)
-            except Exception as error:  # shown below; every field keeps its value
-                failure = error
-                status.update(label="The replica was not created", state="error", expanded=False)
-        if failure is not None:
-            widgets.show_error(failure)
-        else:
-            st.rerun()
-
-    attempt = state.get("video_attempt")
+    if create_clicked and form_problem is not None:
+        widgets.show_error(form_problem)
+    actions.follow(creating, widgets.show_create_progress)
+    attempt = slot.get("attempt")
     if attempt is not None and attempt.replica_id:
+        live.saw_created([attempt.replica_id])
         with st.container(key="video-create-result"):
             st.success(f"Training started: replica `{attempt.replica_id}`.",
                        icon=":material/check:")

@@ -16,7 +16,7 @@ from lib.replicas.table import (
 )
 from lib.tavus.client import MODELS, ReplicaStatus
 from lib.text import escape_markdown
-from lib.ui import cached, live, shell, times, widgets
+from lib.ui import actions, cached, live, shell, times, widgets
 
 frame = shell.frame("Replicas", watch_trainings=False)  # the table announces outcomes itself
 tavus = frame.services.tavus
@@ -168,20 +168,28 @@ def details(replica_id: str) -> None:
                 st.error(escape_markdown(error + (f" — {hint}" if hint else "")),
                          icon=":material/error:")
 
+        # Each action is made before its button and started on the line after it (see
+        # lib/ui/actions.py): a second click, another page or a reload never repeats or loses it.
+        saving = actions.ref("notes", replica_id)
+        renaming = actions.ref("rename", replica_id)
+        deleting = actions.ref("delete", replica_id)
+        reload_lists = live.reload_after(frame)
+        ledger = cached.team_ledger(frame)
         notes_col, rename_col = st.columns(2)
         if record is not None:
             notes = notes_col.text_area("Team notes", value=record.notes, max_chars=2000,
                                         key=f"notes-{replica_id}")
             if notes_col.button("Save notes", key=f"save-notes-{replica_id}"):
                 # Through the shared ledger: every session's next read has the new notes.
-                act(lambda: cached.team_ledger(frame).update_notes(record, notes),
-                    "Notes saved.")
+                saving.start(lambda _a: ledger.update_notes(record, notes), label="Saving notes")
         new_name = rename_col.text_input("Name", value=replica.replica_name or "", max_chars=80,
                                          key=f"rename-{replica_id}")
+        clean_name = " ".join(new_name.split())
         if rename_col.button("Rename", key=f"do-rename-{replica_id}",
-                             disabled=not new_name.strip() or new_name == replica.replica_name):
-            act(lambda: tavus.rename_replica(replica_id, " ".join(new_name.split())),
-                "Renamed.")
+                             disabled=not new_name.strip() or new_name == replica.replica_name
+                             or renaming.running):
+            renaming.start(lambda _a: tavus.rename_replica(replica_id, clean_name),
+                           label="Renaming", on_end=reload_lists)
 
         talk_col, delete_col = st.columns(2)
         if talk_col.button("Start conversation", type="primary", icon=":material/videocam:",
@@ -196,32 +204,46 @@ def details(replica_id: str) -> None:
             if caution:
                 st.warning(caution, icon=":material/savings:")
             st.write("A deleted replica can no longer join conversations.")
-            if st.button("Delete", key=f"soft-delete-{replica_id}"):
-                act(lambda: tavus.delete_replica(replica_id), "Replica deleted.", closing=True)
+            if st.button("Delete", key=f"soft-delete-{replica_id}", disabled=deleting.running):
+                deleting.start(lambda _a: tavus.delete_replica(replica_id), label="Deleting",
+                               on_end=reload_lists)
             st.divider()
             st.write("**Hard delete** also erases its training assets. This cannot be undone.")
             typed = st.text_input(f"Type the name ({escape_markdown(name)}) to confirm",
                                   key=f"confirm-{replica_id}")
-            if st.button("Delete permanently", type="primary", disabled=typed != name,
-                         key=f"hard-delete-{replica_id}"):
-                act(lambda: tavus.delete_replica(replica_id, hard=True),
-                    "Replica and training assets deleted.", closing=True)
+            if st.button("Delete permanently", type="primary", disabled=typed != name
+                         or deleting.running, key=f"hard-delete-{replica_id}"):
+                deleting.start(lambda _a: tavus.delete_replica(replica_id, hard=True),
+                               label="Deleting permanently", on_end=reload_lists)
+        actions.follow(saving, lambda action: outcome(action, "Notes saved."))
+        actions.follow(renaming, lambda action: outcome(action, "Renamed."))
+        actions.follow(deleting, lambda action: outcome(
+            action, "Replica deleted." if action.label == "Deleting"
+            else "Replica and training assets deleted.", closing=replica_id))
 
 
-def act(action, done: str, *, closing: bool = False) -> None:
-    """Run one user action; on success reload the table, on failure explain and keep the form."""
-    try:
-        action()
-    except Exception as error:  # shown as a message; the panel and its values stay
-        widgets.show_error(error)
-        return
-    live.forget_replicas(frame)
-    if closing:
-        # Remembered too: a timed run that set off before this one can bring the old URL back.
-        st.session_state.setdefault("deleted_replicas", set()).add(st.query_params["replica"])
-        del st.query_params["replica"]
-    st.toast(done, icon=":material/check:")
-    st.rerun()
+def outcome(action, done: str, *, closing: str | None = None) -> None:
+    """One action's state: under way, its failure (the panel and its values stay), or done."""
+    if action.running:
+        st.caption(f":material/hourglass_top: {action.label}…")
+    elif not action.ok:
+        if action.error is not None:
+            widgets.show_error(action.error)
+        else:
+            widgets.show_action_failure(action, "the button")
+    elif actions.first_time_done(action):
+        st.session_state["replicas_changed_here"] = True  # the next paint waits for the reload
+        if not closing:
+            st.toast(done, icon=":material/check:")
+            return
+        # Told by the next run (a toast shown just before st.rerun() would be dropped). The
+        # replica is remembered too: a timed run that set off before this one can bring the
+        # old URL back.
+        st.session_state.setdefault("pending_toasts", []).append((done, ":material/check:"))
+        st.session_state.setdefault("deleted_replicas", set()).add(closing)
+        if st.query_params.get("replica") == closing:
+            del st.query_params["replica"]
+        st.rerun()
 
 
 live_table()

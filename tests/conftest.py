@@ -83,3 +83,14 @@ def black_hole() -> Iterator[str]:
     for conn in held:
         conn.close()
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_action_board() -> Iterator[None]:
+    """AppTest gives every session the same id: each test starts with an empty action board, as
+    a fresh server would (a previous test's action must not answer this test's click)."""
+    yield
+    import sys
+
+    if "lib.ui.actions" in sys.modules:  # only tests that drew a page made one
+        sys.modules["lib.ui.actions"].board.clear()

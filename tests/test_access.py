@@ -20,7 +20,7 @@ from lib.demo import running_demo_services
 from lib.replicas.create import wait_for_ledger
 from lib.storage.ledger import Ledger
 from lib.storage.s3 import ImageStore
-from tests.apptest import APP
+from tests.apptest import APP, settle
 from tests.media import astronaut_png
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 32,
@@ -83,8 +83,9 @@ def test_the_signed_in_user_is_recorded_as_the_creator() -> None:
     at.text_input(key="replica_name").set_value("Zoe Access")
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
-    attempt = at.session_state.create_attempt
+    attempt = at.session_state.create_slot["attempt"]
     store = ImageStore(running_demo_services().s3)
     wait_for_ledger(attempt, timeout=10)  # written in the background
     record = Ledger(store).read(attempt.ledger_key)

@@ -51,7 +51,7 @@ from lib.storage.s3 import ImageStore, StorageError
 from lib.tavus.client import ReplicaStatus, TavusClient, TavusError
 from lib.tavus.simulator import TavusSimulator
 from lib.text import escape_markdown
-from tests.apptest import APP, TIMEOUT, open_page, shown
+from tests.apptest import APP, TIMEOUT, open_page, settle, shown
 from tests.media import astronaut, astronaut_png, cat, coffee, encode, on_canvas
 
 KEY = "bad-input-sim-key-7f3a9c"
@@ -325,7 +325,7 @@ def test_a_refused_or_blocked_photo_creates_and_uploads_nothing_in_the_app(
     assert_create_refused(at)
     at.run()  # a rerun changes nothing
     assert not at.exception, at.exception
-    assert "create_attempt" not in at.session_state
+    assert at.session_state.create_slot.get("attempt") is None
     assert demo_world() == before  # no replica, no object
 
 
@@ -445,8 +445,9 @@ def test_a_markup_name_is_stored_as_typed_and_shown_as_text(name: str, demo_env:
     at.text_input(key="replica_name").set_value(name)
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
-    replica_id = at.session_state.create_attempt.replica_id
+    replica_id = at.session_state.create_slot["attempt"].replica_id
     assert [r.replica_id for r in demo_replicas_named(name)] == [replica_id]  # once, as typed
     after = demo_world()
     assert after.replica_ids - before.replica_ids == {replica_id}
@@ -475,8 +476,9 @@ def test_the_hard_delete_confirmation_shows_the_name_as_text(demo_env: None) -> 
     at.text_input(key="replica_name").set_value(name)
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
-    replica_id = at.session_state.create_attempt.replica_id
+    replica_id = at.session_state.create_slot["attempt"].replica_id
     assert replica_id
     details = AppTest.from_file(APP, default_timeout=TIMEOUT)
     details.query_params["replica"] = replica_id
@@ -510,11 +512,12 @@ def test_a_bad_callback_url_is_refused_before_anything_is_uploaded_or_created(
     at.text_input(key="callback_url").set_value(url)
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
     assert any(str(caught.value) == shown(e) for e in at.error), [e.value for e in at.error]
     assert at.text_input(key="callback_url").value == url  # kept, to be corrected
     assert at.text_input(key="replica_name").value == name
-    assert "create_attempt" not in at.session_state  # refused before the attempt began
+    assert at.session_state.create_slot.get("attempt") is None  # refused before the attempt began
     assert demo_world() == before  # no upload, no replica
 
 

@@ -37,7 +37,7 @@ from lib.ui.uploader import UploadedVideo, _failure_message, _slot_name
 from lib.ui.widgets import LEVEL_ICONS
 from lib.videos import checks
 from lib.videos.checks import LABELS
-from tests.apptest import open_page, shown
+from tests.apptest import open_page, settle, shown
 from tests.media import astronaut_png
 from tests.video_media import Clip, clip_path
 from tests.videos import clips
@@ -310,6 +310,7 @@ def test_an_hevc_mov_converted_here_passes_and_unlocks_create(
     screen.assert_create_refused()
     screen.at.button(key="convert_button").click()
     screen.run()
+    settle(screen)
     converted = original.rsplit(".", 1)[0] + "-converted.mp4"
     assert set(screen.objects()) == {original, converted}
     screen.says("1280×720 · 30 fps · 12.0 s · mp4 · h264 / aac")  # the converted clip's facts
@@ -442,6 +443,7 @@ def test_an_http_callback_url_is_refused_on_create_and_every_field_kept(
     screen.run()
     screen.create_button().click()
     screen.run()
+    settle(screen)
     screen.says("https://")
     assert any("https://" in shown(e) for e in screen.at.error), [e.value for e in screen.at.error]
     assert screen.at.text_input(key="video_callback_url").value == "http://example.com/hook"
@@ -468,6 +470,7 @@ def test_tavus_answering_500_is_explained_and_a_retry_creates_exactly_one(
     screen.sim.inject_fault("500", count=10, path_prefix="/v2/replicas")
     screen.create_button().click()
     screen.run()
+    settle(screen)
     screen.sim.clear_faults()
     errors = [shown(e) for e in screen.at.error]
     assert any("Tavus is having trouble" in e and "Try again in a minute" in e
@@ -482,6 +485,7 @@ def test_tavus_answering_500_is_explained_and_a_retry_creates_exactly_one(
 
     screen.create_button().click()  # Tavus is back
     screen.run()
+    settle(screen)
     attempt = screen.at.session_state["video_attempt"]
     assert attempt.replica_id
     assert [r.replica_id for r in replicas_named(screen, name)] == [attempt.replica_id]
@@ -499,6 +503,7 @@ def test_a_replica_name_with_markup_is_created_as_typed_and_shown_as_text(
     passing_clip(screen)
     screen.create_button().click()
     screen.run()
+    settle(screen)
     attempt = screen.at.session_state["video_attempt"]
     assert [r.replica_id for r in replicas_named(screen, name)] == [attempt.replica_id]
     assert len(screen.posts()) == 1

@@ -7,10 +7,13 @@ what `refusal_advice` says when Tavus refuses.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lib.actions.board import Action
 from lib.config import RecordingStorage
 from lib.tavus.client import Conversation, TavusClient, TavusError
 
@@ -28,9 +31,11 @@ __all__ = [
     "ConversationForm",
     "ConversationFormError",
     "conversation_request",
+    "form_digest",
     "recording_properties",
     "refusal_advice",
     "start_conversation",
+    "start_work",
 ]
 
 # Tavus wants FULL language names (two-letter codes are refused); "multilingual" lets it detect the
@@ -235,6 +240,33 @@ def start_conversation(
     conversation = tavus.create_conversation(**request)
     attempt.conversation = conversation
     return conversation
+
+
+def start_work(
+    tavus: TavusClient,
+    attempt: ConversationAttempt,
+    recording: RecordingStorage | None = None,
+    *,
+    after: Callable[[Conversation], None] = lambda conversation: None,
+) -> Callable[[Action], Conversation]:
+    """The start as work for the server's action board: `start_conversation`, then `after`
+    (the team's call record, fresh lists) once the conversation exists, even if the page that
+    asked is gone by then. Run again, it returns the same conversation."""
+
+    def work(action: Action) -> Conversation:
+        action.report(step="starting")
+        fresh = attempt.conversation is None
+        conversation = start_conversation(tavus, attempt, recording)
+        if fresh:
+            after(conversation)
+        return conversation
+
+    return work
+
+
+def form_digest(form: ConversationForm, preset_name: str | None = None) -> str:
+    """Identifies one start request (the form, and the preset it came from) for its action."""
+    return hashlib.sha256(repr((form, preset_name)).encode()).hexdigest()[:16]
 
 
 # --- Refusals ------------------------------------------------------------------------------------

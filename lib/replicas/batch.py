@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
+from lib.actions.board import Action, ActionBoard
 from lib.errors import user_message
 from lib.replicas.create import (
     CreateAttempt,
@@ -37,7 +39,7 @@ if TYPE_CHECKING:  # annotations only: importing analysis loads OpenCV
 Status = Literal["checking", "ready", "blocked", "creating", "created", "failed"]
 MAX_WORKERS = 4  # checks: OpenCV work, bounded by the server's cores
 # Creates wait on the network (an upload, then Tavus's answer): a batch of up to 10 goes out in
-# one wave, so it takes about as long as one photo; a larger batch goes in waves of 10.
+# one wave, so it takes about as long as one photo (the server's board has 16 workers).
 CREATE_WORKERS = 10
 
 
@@ -54,6 +56,7 @@ class BatchRow:
     error: str | None = None  # why it is blocked or why its create failed
     chosen: bool = True  # unticked rows are left out of "Create all ready ones"
     step: str | None = None  # the create's current step while "creating" (uploading, ...)
+    action: Action | None = field(default=None, repr=False)  # the worker's, while creating
 
     @property
     def fingerprint(self) -> str | None:
@@ -125,6 +128,22 @@ def check_all(files: Sequence[tuple[str, bytes]],
 # Claims are taken under one lock: of two calls on the same rows (a double click), only one
 # moves a row to "creating", and the other leaves it alone.
 _claim_lock = threading.Lock()
+INTERRUPTED = "Interrupted before it finished — press Create all again."
+
+
+def recover_interrupted(rows: Iterable[BatchRow]) -> list[BatchRow]:
+    """Rows left "creating" that no worker holds (its worker died, the board shut down, or it
+    was never handed over) go back to retryable with a plain reason. -> those rows."""
+    recovered = []
+    for row in rows:
+        action = row.action
+        if row.status == "creating" and (action is None or not action.running):
+            if action is not None and action.ok and row.replica_id:
+                row.status, row.error = "created", None  # finished; its outcome is on the row
+            else:
+                row.status, row.error, row.step = "failed", INTERRUPTED, None
+                recovered.append(row)
+    return recovered
 
 
 def _needs_run(row: BatchRow) -> bool:
@@ -138,19 +157,74 @@ def _needs_run(row: BatchRow) -> bool:
     return row.status in ("ready", "failed")
 
 
-def _claim(rows: Iterable[BatchRow]) -> list[BatchRow]:
+def start_all(
+    rows: Sequence[BatchRow],
+    *,
+    board: ActionBoard,
+    key_for: Callable[[BatchRow], str],
+    tavus: TavusClient,
+    store: ImageStore,
+    form_for: Callable[[BatchRow], ReplicaForm],
+    ttl_hours: int,
+    created_by: str | None = None,
+    ledger: Ledger | None = None,
+    attempts: dict[str, CreateAttempt] | None = None,
+    on_end: Callable[[Action], None] | None = None,
+) -> list[BatchRow]:
+    """Claim every chosen ready (or failed) row and hand it to `board`, in one step, and return
+    at once: the rows this call claimed.
+
+    Claim and hand-over happen together under one lock, with nothing the caller can interrupt
+    in between: a row is "creating" only while a worker holds it. The worker writes the outcome
+    onto the row ("created", or "failed" with the reason, retried by the next call); `attempts`
+    (by photo fingerprint) keeps each row's attempt, so the same photo is never sent twice."""
+    claimed = []
     with _claim_lock:
-        claimed = []
+        recover_interrupted(rows)
         for row in rows:
             if not _needs_run(row):
                 continue
             row.attempt = attempt_for(row.analysis.prepared, row.attempt)
+            if attempts is not None and row.fingerprint:
+                attempts[row.fingerprint] = row.attempt
             if row.attempt.replica_id is not None and row.attempt.ledger_error is None:
                 row.status, row.error = "created", None  # an attempt kept from before
                 continue
-            row.status, row.error, row.step = "creating", None, None
+            form = form_for(row)
+            action = board.start(
+                key_for(row), partial(_create_row, row, form=form, tavus=tavus, store=store,
+                                      ttl_hours=ttl_hours, created_by=created_by, ledger=ledger),
+                label=row.name, on_end=on_end)
+            # Still under the lock, before the worker can write its outcome (it waits for it).
+            row.status, row.error, row.step, row.action = "creating", None, None, action
             claimed.append(row)
-        return claimed
+    return claimed
+
+
+def _create_row(row: BatchRow, action: Action, *, form: ReplicaForm, tavus: TavusClient,
+                store: ImageStore, ttl_hours: int, created_by: str | None,
+                ledger: Ledger | None) -> CreateAttempt:
+    with _claim_lock:  # the claim that handed this row over has marked it "creating"
+        pass
+
+    def step(name: str) -> None:
+        row.step = name
+        action.report(step=name)
+
+    try:
+        create_replica_from_photo(
+            tavus=tavus, store=store, attempt=row.attempt, photo=row.analysis.prepared,
+            filename=row.filename, form=form, ttl_hours=ttl_hours, created_by=created_by,
+            check_score=row.analysis.report.score if row.analysis.report else None,
+            on_step=step, ledger=ledger)
+    except Exception as error:  # kept on the row; the other rows go on
+        row.status, row.error = "failed", user_message(error)
+        raise
+    else:
+        row.status, row.error = "created", None
+    finally:
+        row.step = None
+    return row.attempt
 
 
 def create_all(
@@ -162,52 +236,30 @@ def create_all(
     ttl_hours: int,
     created_by: str | None = None,
     ledger: Ledger | None = None,
-    max_workers: int = CREATE_WORKERS,
-    on_row: Callable[[BatchRow], None] = lambda row: None,
+    board: ActionBoard | None = None,
+    timeout: float | None = None,
 ) -> list[BatchRow]:
-    """Create one replica per chosen ready (or failed) row, at most `max_workers` at once.
+    """`start_all`, then wait until the claimed rows end (scripts, tests, the bench). Never
+    raises for one row's failure: the row gets status "failed" and the reason in `error`."""
+    own = board is None
+    board = board or ActionBoard(max_workers=CREATE_WORKERS)
+    keys: dict[int, str] = {}
 
-    Returns the rows this call ran. `on_row` is called in the caller's thread when a row starts
-    and when it ends (so a Streamlit page may draw from it). Never raises for one row's failure:
-    the row gets status "failed" and the reason in `error`, and the next call retries it.
-    """
-    claimed = _claim(rows)
-    if not claimed:
-        return []
+    def key_for(row: BatchRow) -> str:
+        keys[id(row)] = f"batch/{row.fingerprint}"
+        return keys[id(row)]
 
-    def run(row: BatchRow) -> BatchRow:
-        try:
-            form = form_for(row)
-
-            def step(name: str) -> None:
-                row.step = name
-
-            create_replica_from_photo(
-                tavus=tavus, store=store, attempt=row.attempt, photo=row.analysis.prepared,
-                filename=row.filename, form=form, ttl_hours=ttl_hours, created_by=created_by,
-                check_score=row.analysis.report.score if row.analysis.report else None,
-                on_step=step, ledger=ledger)
-            row.status, row.error = "created", None
-        except Exception as error:  # kept on the row; the other rows go on
-            row.status, row.error = "failed", user_message(error)
-        finally:
-            row.step = None
-        return row
-
-    for row in claimed:
-        on_row(row)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(claimed))),
-                              thread_name_prefix="batch-create")
     try:
-        pending: set[Future[BatchRow]] = {pool.submit(run, row) for row in claimed}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                on_row(future.result())
+        claimed = start_all(rows, board=board, key_for=key_for, tavus=tavus, store=store,
+                            form_for=form_for, ttl_hours=ttl_hours, created_by=created_by,
+                            ledger=ledger)
+        for row in claimed:
+            board.wait(keys[id(row)], timeout=timeout)
+        recover_interrupted(claimed)
+        return claimed
     finally:
-        # Not waiting: if the caller is interrupted, the rows already sent still finish.
-        pool.shutdown(wait=False)
-    return claimed
+        if own:
+            board.close()
 
 
 def summary(rows: Sequence[BatchRow]) -> dict[str, int]:

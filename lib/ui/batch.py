@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from lib.replicas.batch import BatchRow, check_all, create_all, summary
+from lib.replicas.batch import BatchRow, check_all, recover_interrupted, start_all, summary
 from lib.replicas.create import MAX_NAME_LENGTH, ReplicaForm, replica_name_for, settle_ledger
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
-from lib.ui import cached, live, shell
+from lib.ui import actions, cached, live, shell
 
 SAME_VOICE = "Same as all"
 VERDICT = {"ready": ":green[:material/check_circle: Ready]",
@@ -144,68 +144,55 @@ def several_photos(frame: shell.Frame, *,
             settle_ledger(row.attempt)
         _review_row(i, row, voice_names, fix_framing)
 
+    recover_interrupted(rows)  # a row no worker holds is never left "creating"
     counts = summary(rows)
     to_run = [r for r in rows if r.chosen and (
         r.status in ("ready", "failed")
         or (r.status == "created" and r.attempt is not None and r.attempt.ledger_error))]
     st.caption(" · ".join(f"{n} {STATUS[s].lower().rstrip('…')}" for s, n in counts.items()))
-    clicked = st.button(f"Create all ready ones ({len(to_run)})", type="primary",
-                        icon=":material/bolt:", disabled=not to_run, key="batch_create")
-    if clicked:
-        _create(frame, rows, all_voice, model, auto_fix)
-    if any(r.status == "creating" for r in rows):
-        _wait_for_rows(rows)  # a run interrupted half-way: its rows still finish
+    # Everything the create needs is read before the button: the line after it claims the rows
+    # and hands them to the server's workers with no Streamlit call in between (a second
+    # click, a click elsewhere or another page interrupts a run at its next Streamlit call).
+    _, attempts = _state()
+    tavus, store, ttl = frame.services.tavus, frame.services.store, frame.settings.presign_ttl_hours
+    created_by, ledger = shell.current_user_email(), cached.team_ledger(frame)
+    reload_lists = live.reload_after(frame)
+    batch_action = actions.ref("batch")  # the server's board, and this session's key prefix
+
+    def form_for(row: BatchRow) -> ReplicaForm:
+        return ReplicaForm(replica_name=row.name, voice_name=row.voice_name or all_voice,
+                           model_name=model, auto_fix_training_image=auto_fix)
+
+    claimed = []
+    if st.button(f"Create all ready ones ({len(to_run)})", type="primary",
+                 icon=":material/bolt:", disabled=not to_run, key="batch_create"):
+        claimed = start_all(rows, board=batch_action.board,
+                  key_for=lambda row: f"{batch_action.key}{row.fingerprint}",
+                  tavus=tavus, store=store, form_for=form_for, ttl_hours=ttl,
+                  created_by=created_by, ledger=ledger, attempts=attempts, on_end=reload_lists)
+    creating = [r for r in rows if r.status == "creating"] or claimed
+    if creating:
+        # The rows finish in the workers whatever this page does; this only shows them.
+        actions.wait_for(lambda: any(r.status == "creating" for r in creating),
+                         lambda: _progress(creating), started_here=bool(claimed))
     _results(rows)
 
 
-def _create(frame: shell.Frame, rows: list[BatchRow], all_voice: str, model: str,
-            auto_fix: bool) -> None:
-    _, attempts = _state()
-    lines = {}
-    with st.status("Creating the replicas…", expanded=True) as status:
+def _progress(rows: list[BatchRow]) -> None:
+    with st.container(key="batch-progress"):
+        busy = sum(r.status == "creating" for r in rows)
+        if busy:
+            st.caption(f":material/hourglass_top: Creating {busy} replica"
+                       f"{'s' if busy != 1 else ''}…")
         for row in rows:
-            if row.chosen and row.status in ("ready", "failed"):
-                lines[id(row)] = st.empty()
-
-        def on_row(row: BatchRow) -> None:
-            if row.attempt is not None and row.fingerprint:
-                attempts[row.fingerprint] = row.attempt  # kept even if this run is cut short
-            line = lines.get(id(row))
-            if line is not None:
-                line.markdown(f"**{escape_markdown(row.name)}**: {_progress_line(row)}")
-
-        ran = create_all(
-            rows, tavus=frame.services.tavus, store=frame.services.store,
-            form_for=lambda row: ReplicaForm(replica_name=row.name,
-                                             voice_name=row.voice_name or all_voice,
-                                             model_name=model, auto_fix_training_image=auto_fix),
-            ttl_hours=frame.settings.presign_ttl_hours, created_by=shell.current_user_email(),
-            ledger=cached.team_ledger(frame), on_row=on_row)
-        created = [r.replica_id for r in ran if r.status == "created"]
-        if created:
-            live.forget_replicas(frame)
-            live.watch(created)
-        failed = sum(r.status == "failed" for r in ran)
-        status.update(label=f"{len(created)} created" + (f", {failed} failed" if failed else ""),
-                      state="error" if failed else "complete", expanded=False)
-    st.rerun()  # redraw the rows with their outcome
-
-
-def _wait_for_rows(rows: list[BatchRow]) -> None:
-    @st.fragment(run_every=1)
-    def poll() -> None:
-        if not any(r.status == "creating" for r in rows):
-            st.rerun()
-        st.caption(":material/hourglass_top: Still creating "
-                   f"{sum(r.status == 'creating' for r in rows)} replica(s)…")
-
-    poll()
+            st.markdown(f"**{escape_markdown(row.name)}**: {_progress_line(row)}")
 
 
 def _results(rows: list[BatchRow]) -> None:
     created = [r for r in rows if r.status == "created" and r.replica_id]
     if not created:
         return
+    live.saw_created([r.replica_id for r in created])
     with st.container(key="batch-results"):
         st.success(f"Training started for {len(created)} replica"
                    f"{'s' if len(created) != 1 else ''}.", icon=":material/check:")

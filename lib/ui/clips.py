@@ -5,14 +5,15 @@ passes through this process's memory whole."""
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
+from lib.actions.board import Action
 from lib.text import escape_markdown
-from lib.ui.widgets import LEVEL_ICONS
+from lib.ui.widgets import LEVEL_ICONS, show_action_failure
 
 log = logging.getLogger("replica_studio.ui.clips")
 
@@ -130,30 +131,35 @@ def show_video_report(report: VideoReport, *, key: str) -> None:
         st.area_chart(levels, x="seconds", y="level (dBFS)", height=140)
 
 
-def convert_clip(frame: Frame, key: str) -> tuple[str, object] | None:
-    """Convert the clip to mp4 / H.264 / AAC (S3 -> a temporary file -> S3), with a progress bar;
-    the new object's key and facts, or None with a message shown."""
-    from lib.videos.convert import ConversionError, convert_to_store
+def convert_work(frame: Frame, key: str) -> Callable[[Action], tuple[str, object]]:
+    """Convert the clip to mp4 / H.264 / AAC (S3 -> a temporary file -> S3) as work for the
+    server's action board: it goes on whatever the page does, and reports its progress.
+    -> the new object's key and facts; ConversionError or StorageError say what went wrong."""
+    from lib.videos.convert import convert_to_store
 
     store = frame.services.store
     converted_key = key.rsplit(".", 1)[0] + "-converted.mp4"
-    bar = st.progress(0.0, text="Converting to mp4 / H.264 / AAC…")
-    script = threading.current_thread()
 
-    def progress(done: float) -> None:
-        # The upload's share is reported from boto3's threads, which cannot draw on the page.
-        if threading.current_thread() is script:
-            bar.progress(min(1.0, done), text=f"Converting… {done:.0%}")
+    def work(action: Action) -> tuple[str, object]:
+        action.report(step="converting", progress=0.0)
+        return convert_to_store(store, store.presign_view(key, seconds=3600), converted_key,
+                                on_progress=lambda done: action.report(progress=done))
 
-    try:
-        _, converted = convert_to_store(
-            store, store.presign_view(key, seconds=3600), converted_key, on_progress=progress)
-    except ConversionError as error:
-        bar.empty()
-        st.error(escape_markdown(str(error)), icon=":material/error:")
-        return None
-    bar.empty()
-    return converted_key, converted
+    return work
+
+
+def show_conversion(action: Action) -> None:
+    """A conversion under way (its progress), or why it failed."""
+    from lib.videos.convert import ConversionError
+
+    if action.running:
+        st.progress(action.progress or 0.0,
+                    text=f"Converting to mp4 / H.264 / AAC… {action.progress or 0.0:.0%}")
+    elif not action.ok:
+        if isinstance(action.error, ConversionError):
+            st.error(escape_markdown(str(action.error)), icon=":material/error:")
+        else:
+            show_action_failure(action, "Convert")
 
 
 def poster(frame: Frame, key: str, duration_seconds: float) -> bytes | None:

@@ -110,13 +110,15 @@ def transcript(found: Debrief, title: str, started: datetime | None = None) -> N
     markdown = transcript_markdown(found, title=title, started_at=started,
                                    tz=times.viewer_zone())
     md_col, json_col = st.columns(2)
+    # A download is the browser's alone: the click does not rerun the page (on_click="ignore"),
+    # so a double click, or a click just before another one, downloads and interrupts nothing.
     md_col.download_button("Transcript (Markdown)", markdown, file_name=f"{title}.md",
                            mime="text/markdown", icon=":material/download:",
-                           key=f"debrief-md-{found.conversation_id}")
+                           key=f"debrief-md-{found.conversation_id}", on_click="ignore")
     json_col.download_button("Transcript (JSON)", transcript_json(found),
                              file_name=f"{title}.json", mime="application/json",
                              icon=":material/data_object:",
-                             key=f"debrief-json-{found.conversation_id}")
+                             key=f"debrief-json-{found.conversation_id}", on_click="ignore")
     if turns and len(turns) <= COPY_LIMIT_TURNS:
         with st.expander("Copy the transcript"):
             st.code(markdown, language="markdown", wrap_lines=True)  # has a copy button

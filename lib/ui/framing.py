@@ -6,14 +6,18 @@ Imports OpenCV (through lib.photos), so only the Create page and tests import th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import streamlit as st
 
+from lib.actions.board import Action
 from lib.photos.analysis import PhotoAnalysis
 from lib.photos.checks import FRAMING, Level, PhotoReport, check_photo
 from lib.photos.framing import CropPlan, CropRefusal, apply_crop, plan_crop
 from lib.photos.intake import PreparedPhoto
 from lib.text import escape_markdown
+from lib.ui import actions
+from lib.ui.widgets import show_action_failure
 
 NAME_SUFFIX = "-framed"  # added to the uploaded file's name when the fixed photo is sent
 SEND_OPTIONS = ("Original", "Fixed")
@@ -60,6 +64,19 @@ def fix_photo(analysis: PhotoAnalysis, plan: CropPlan) -> tuple[PreparedPhoto, P
     return photo, check_photo(photo.data)
 
 
+def _fix_work(analysis: PhotoAnalysis, plan: CropPlan,
+              action: Action) -> tuple[PreparedPhoto, PhotoReport]:
+    action.report(step="cropping")
+    return fix_photo(analysis, plan)
+
+
+def _show_fixing(action: Action) -> None:
+    if action.running:
+        st.caption(":material/hourglass_top: Cropping and checking…")
+    elif not action.ok:
+        show_action_failure(action, "Fix framing")
+
+
 def _verdict(report: PhotoReport, title: str) -> None:
     show, text = VERDICTS[str(report.verdict)]
     show(f"**{title}: {text}**, score {report.score}/100")
@@ -89,19 +106,24 @@ def fix_framing_panel(analysis: PhotoAnalysis | None, key: str) -> FixChoice | N
                 icon=":material/crop_free:")
         return None
 
+    # The crop is an action on the server's board (made before the button, started on the line
+    # after it): a click elsewhere while it runs does not lose it, a second click repeats nothing.
+    fixing = actions.ref("fix-framing", f"{key}:{fingerprint}")
     if fixed is None:
-        slot = st.empty()  # the button goes once the fix is made, in this same run
+        done = fixing.get()
+        if done is not None and done.ok:
+            fixed = _Fixed(fingerprint, *done.result)
+            st.session_state[state_key] = fixed
+    if fixed is None:
         mends = ", ".join(p.lower() for p in plan.fixes)
-        clicked = slot.button("Fix framing", key=f"{key}-button", icon=":material/crop_portrait:",
-                              help=f"Crop here to a centred head-and-shoulders portrait ({mends}), "
-                                   "then compare before and after and choose which to send.")
-        if not clicked:
-            return None
-        with st.spinner("Cropping and checking…"):
-            photo, report = fix_photo(analysis, plan)
-        fixed = _Fixed(fingerprint, photo, report)
-        st.session_state[state_key] = fixed
-        slot.empty()
+        work = partial(_fix_work, analysis, plan)
+        if st.button("Fix framing", key=f"{key}-button", icon=":material/crop_portrait:",
+                     disabled=fixing.running,
+                     help=f"Crop here to a centred head-and-shoulders portrait ({mends}), "
+                          "then compare before and after and choose which to send."):
+            fixing.start(work, label="Fix framing")
+        actions.follow(fixing, _show_fixing)
+        return None
 
     before_col, after_col = st.columns(2)
     with before_col:

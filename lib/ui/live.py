@@ -15,6 +15,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import (
     get_script_run_ctx,
 )
 
+from lib.actions.board import Action
 from lib.replicas.outcomes import toast_text
 from lib.replicas.shared import ReplicaView, SharedReplicas
 from lib.replicas.tracker import StatusChange
@@ -52,6 +53,31 @@ def forget_replicas(frame: Frame) -> None:
     # The next paint of this tab waits for that reload, even one the ticker took up first: a
     # table painted from the old view would stay so until the next timed tick (up to a minute).
     st.session_state["replicas_changed_here"] = True
+
+
+def reload_after(frame: Frame) -> Callable[[Action], None]:
+    """For an action's `on_end`: once it made or changed a replica, the shared lists reload, even
+    if no page is left to see it (called in the worker's thread; resolved here, in the run)."""
+    lists = [shared_replicas(frame, include_system=s) for s in (False, True)]
+
+    def reload(action: Action) -> None:
+        if action.ok:
+            cached.forget_replica_lists()
+            for shared in lists:
+                shared.reload_soon()
+
+    return reload
+
+
+def saw_created(replica_ids: Iterable[str]) -> None:
+    """This session saw replicas it made: watch them (a toast when each is ready), and the next
+    paint of a table waits for the reload that includes them (once per replica)."""
+    seen = st.session_state.setdefault("created_seen", set())
+    new = [rid for rid in replica_ids if rid and rid not in seen]
+    if new:
+        seen.update(new)
+        watch(new)
+        st.session_state["replicas_changed_here"] = True
 
 
 def replica_view(frame: Frame, *, include_system: bool) -> ReplicaView:

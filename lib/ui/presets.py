@@ -3,12 +3,14 @@ and save the current settings as one. The store is the team's (lib/conversations
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from lib.actions.board import Action, Work
 from lib.conversations.presets import (
     Preset,
     PresetError,
@@ -16,9 +18,11 @@ from lib.conversations.presets import (
     preset_readiness,
 )
 from lib.conversations.requests import ConversationForm
+from lib.errors import user_message
 from lib.storage.s3 import StorageError
 from lib.text import escape_markdown
-from lib.ui import cached, times, widgets
+from lib.ui import actions, cached, times, widgets
+from lib.ui.actions import ActionRef
 
 if TYPE_CHECKING:
     from lib.tavus.client import Persona
@@ -48,20 +52,26 @@ def load_into_form(stored: StoredPreset, personas: Sequence[Persona]) -> None:
 
 def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str],
                  personas: Sequence[Persona],
-                 start: Callable[[ConversationForm, str], None]) -> None:
-    """The team's presets, each with Start (one click, one call), Edit, Duplicate, Delete."""
+                 start_job: Callable[[ConversationForm, StoredPreset], tuple[ActionRef, Work]],
+                 show_start: Callable[[Action], None]) -> None:
+    """The team's presets, each with Start (one click, one call), Edit, Duplicate, Delete.
+
+    Every button's action is made before the button and started on the line after it (the
+    rule in lib/ui/actions.py): a second click while it runs, or just after, does nothing more."""
     store = cached.preset_store(frame)
-    done = st.session_state.pop("preset_done", None)
-    if done:
-        st.toast(done, icon=":material/check:")
     try:
         presets, problems = store.list()
     except StorageError as error:
         st.warning("The team's presets could not be read: " + escape_markdown(error.message),
                    icon=":material/cloud_off:")
         return
+    by = frame_user()
+    last = _last_action()
     with st.container(key="presets", border=True):
         st.subheader("Demo presets", anchor=False)
+        # The last preset action of this session, followed here: the row it acted on may be
+        # gone (deleted) or renamed by the time it ends.
+        actions.follow(last.ref, show_outcome)
         for problem in problems:
             st.warning(escape_markdown(problem), icon=":material/report:")
         if not presets:
@@ -69,35 +79,46 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
         now = times.utc_now()
         for stored in presets:
             preset = stored.preset
-            with st.container(key=f"preset-{stored.key.rsplit('/', 1)[-1][:-5]}"):
+            slug = stored.key.rsplit("/", 1)[-1][:-5]
+            with st.container(key=f"preset-{slug}"):
                 info, go, more = st.columns([4, 1.3, 1], vertical_alignment="center")
                 info.markdown(f"**{escape_markdown(preset.name)}** · "
                               f"{escape_markdown(names.get(preset.replica_id, preset.replica_id))}"
                               f"  \n:gray[{escape_markdown(preset_times(preset, now))}"
                               f"{' · records' if preset.record else ''}]")
                 problem = preset_readiness(preset, usable_ids)
+                starting = work = None
+                try:
+                    form = preset.form()
+                except Exception as error:  # an old preset Tavus would now refuse
+                    problem = problem or user_message(error)
+                else:
+                    starting, work = start_job(form, stored)
                 if problem:
                     info.caption(f":material/warning: {escape_markdown(problem)}")
                 if go.button("Start", key=f"start-{stored.key}", type="primary",
-                             icon=":material/play_arrow:", disabled=problem is not None):
-                    try:
-                        form = preset.form()
-                    except Exception as error:  # an old preset Tavus would now refuse
-                        widgets.show_error(error)
-                    else:
-                        store.touch_used(stored)
-                        start(form, preset.name)
+                             icon=":material/play_arrow:", disabled=problem is not None) \
+                        and starting is not None:
+                    starting.start(work, label=f"Start {preset.name}")
+                with info:
+                    actions.follow(starting, show_start)
                 with more.popover("…", help="Edit, duplicate or delete"):
                     st.button("Edit", key=f"edit-{stored.key}", icon=":material/edit:",
                               on_click=load_into_form, args=(stored, personas))
                     copy_name = st.text_input("Name of the copy", key=f"copy-{stored.key}",
                                               value=f"{preset.name} (copy)")
+                    copying = actions.ref("preset-copy", f"{stored.key}|{copy_name}")
+                    deleting = actions.ref("preset-delete", f"{stored.key}|{stored.etag}")
                     if st.button("Duplicate", key=f"dup-{stored.key}",
                                  icon=":material/content_copy:"):
-                        act(lambda s=stored, n=copy_name: store.duplicate(
-                            s, n, by=frame_user()), "Preset duplicated.")
+                        copying.start(lambda _a, s=stored, n=copy_name: store.duplicate(
+                            s, n, by=by), label=DUPLICATING)
+                        last.key = copying.key
                     if st.button("Delete", key=f"del-{stored.key}", icon=":material/delete:"):
-                        act(lambda s=stored: store.delete(s), "Preset deleted.")
+                        deleting.start(lambda _a, s=stored: store.delete(s), label=DELETING)
+                        last.key = deleting.key
+                for ref in (copying, deleting):
+                    actions.follow(ref)  # redraws the list when it ends; said at the top
 
 
 def save_controls(frame: Frame, form: ConversationForm | None) -> None:
@@ -111,30 +132,70 @@ def save_controls(frame: Frame, form: ConversationForm | None) -> None:
     if editing:
         stored = next((s for s in store.list()[0] if s.key == editing), None)
     label = f"Update “{stored.preset.name}”" if stored else "Save as preset"
+    by = frame_user()
+    # The save is made before the button (it may be refused: said at the click, nothing sent).
+    preset = problem = None
+    if form is not None and name.strip():
+        try:
+            preset = Preset.from_form(name, form, by=by)
+        except PresetError as error:
+            problem = error
+    intent = repr((name.strip(), form, stored))  # what this click would save, over what
+    saving = actions.ref("preset-save", hashlib.sha256(intent.encode()).hexdigest()[:16])
+
+    def save(_action: Action) -> StoredPreset:
+        if stored is not None:
+            return store.update(stored, preset, by=by)
+        return store.create(preset)
+
+    last = _last_action()
     if save_col.button(label, key="save_preset", icon=":material/bookmark_add:",
                        disabled=form is None or not name.strip()):
-        def save() -> None:
-            preset = Preset.from_form(name, form, by=frame_user())
-            if stored is not None:
-                store.update(stored, preset, by=frame_user())
-            else:
-                store.create(preset)
-            st.session_state.pop("editing_preset", None)  # saved: the form is new again
-
-        act(save, "Preset saved.")
+        if preset is not None:
+            saving.start(save, label=SAVING)
+            last.key = saving.key
+        elif problem is not None:
+            st.error(escape_markdown(str(problem)), icon=":material/block:")
+    actions.follow(saving)  # redraws the list above when it ends; the outcome is said there
 
 
-def act(action: Callable[[], object], done: str) -> None:
-    """Run one preset action; a conflict or a refusal is said plainly and nothing else moves."""
-    try:
-        action()
-    except (PresetError, StorageError, ValueError) as error:
-        st.error(escape_markdown(getattr(error, "message", None) or str(error)),
+DUPLICATING, DELETING, SAVING = "Duplicating", "Deleting", "Saving"
+DONE = {DUPLICATING: "Preset duplicated.", DELETING: "Preset deleted.", SAVING: "Preset saved."}
+
+
+class _LastAction:
+    """This session's latest preset action (a plain object kept in the session, written after
+    the hand-over without a Streamlit call)."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+
+    @property
+    def ref(self) -> ActionRef | None:
+        return ActionRef(actions.board(), self.key) if self.key else None
+
+
+def _last_action() -> _LastAction:
+    last = st.session_state.setdefault("preset_last_action", _LastAction())
+    action = last.ref.get() if last.ref else None
+    if action is not None and action.ok and action.label == SAVING \
+            and st.session_state.get("editing_preset"):
+        st.session_state.pop("editing_preset", None)  # saved: the form is new again
+    return last
+
+
+def show_outcome(action: Action) -> None:
+    """A preset action: under way, refused (a conflict, said plainly), or done (a toast)."""
+    if action.running:
+        st.caption(f":material/hourglass_top: {action.label}…")
+    elif action.ok:
+        if actions.first_time_done(action):
+            st.toast(DONE.get(action.label, "Done."), icon=":material/check:")
+    elif isinstance(action.error, (PresetError, StorageError, ValueError)):
+        st.error(escape_markdown(getattr(action.error, "message", None) or str(action.error)),
                  icon=":material/block:")
-        return
-    # Redrawn from the top: the list above this button was drawn before the change.
-    st.session_state["preset_done"] = done
-    st.rerun()
+    else:
+        widgets.show_action_failure(action, "it")
 
 
 def preset_times(preset: Preset, now: datetime) -> str:

@@ -28,7 +28,7 @@ from lib.config import ConfigError, Settings, load_settings, read_raw
 from lib.logs import configure_logging
 from lib.services import Services, build_services
 from lib.text import escape_markdown
-from lib.ui import cached, live
+from lib.ui import actions, cached, live
 
 APP_DIR = Path(__file__).resolve().parent.parent.parent
 APP_NAME = "Replica Studio"
@@ -90,6 +90,7 @@ def frame(title: str, *, watch_trainings: bool = True) -> Frame:
     st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=APP_ICON,
                        layout="wide")
     configure_logging()
+    actions.mark_run_start()
     _sidebar()
     try:
         raw = read_raw(_secrets(), os.environ)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from lib.actions.board import Action
 from lib.errors import user_message
 from lib.replicas.voices import served_locally
 from lib.tavus.client import ImageValidation, Voice
 from lib.text import escape_markdown
 from lib.ui import cached
+from lib.ui.actions import failure_text
 
 if TYPE_CHECKING:  # annotations only: importing checks would load OpenCV on every page
     from lib.photos.checks import PhotoReport
@@ -69,3 +71,34 @@ def show_tavus_check(result: ImageValidation, model: str) -> None:
 def show_error(error: Exception) -> None:
     log.warning("shown to user: %s", type(error).__name__)
     st.error(escape_markdown(user_message(error)), icon=":material/error:")
+
+
+CREATE_STEPS = {"preparing": "Preparing the photo", "poster": "Taking a still from the clip",
+                "uploading": "Uploading the photo to S3", "signing": "Signing the training URL",
+                "creating": "Asking Tavus to train", "recording": "Saving the record for the team"}
+
+
+def show_action_failure(action: Action, again: str) -> None:
+    """An action that did not finish: what happened, and that pressing `again` resumes it."""
+    st.error(f"{failure_text(action)} Press **{again}** to try again: what already "
+             "succeeded is not repeated.", icon=":material/error:")
+
+
+def show_create_progress(action: Action) -> None:
+    """A create running in the server's workers (its step), or why it did not finish."""
+    with st.container(key="create-progress"):
+        if action.running:
+            st.info(f"Creating the replica… {CREATE_STEPS.get(action.step or '', '')}",
+                    icon=":material/hourglass_top:")
+        elif not action.ok:
+            show_action_failure(action, "Create replica")
+
+
+def show_tavus_check_action(action: Action, model: str) -> None:
+    """Tavus's own check: running, its result, or why it could not run."""
+    if action.running:
+        st.caption(":material/hourglass_top: Asking Tavus to check the photo…")
+    elif action.ok:
+        show_tavus_check(action.result, model)
+    else:
+        show_action_failure(action, "Check with Tavus")

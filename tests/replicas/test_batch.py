@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from PIL import ImageEnhance, ImageOps
 
 from lib.config import S3Settings
@@ -36,12 +37,9 @@ def form_for(row: BatchRow) -> ReplicaForm:
     return ReplicaForm(replica_name=row.name, voice_name=row.voice_name or "anna")
 
 
-def create(rows: list[BatchRow], tavus: TavusClient, settings: S3Settings,
-           seen: list[tuple[str, str]] | None = None) -> list[BatchRow]:
+def create(rows: list[BatchRow], tavus: TavusClient, settings: S3Settings) -> list[BatchRow]:
     return create_all(rows, tavus=tavus, store=ImageStore(settings), form_for=form_for,
-                      ttl_hours=72, created_by="ana@example.com",
-                      on_row=lambda r: seen.append((r.filename, r.status)) if seen is not None
-                      else None)
+                      ttl_hours=72, created_by="ana@example.com")
 
 
 def creates(simulator: TavusSimulator) -> int:
@@ -123,14 +121,12 @@ def test_a_tavus_500_on_one_row_leaves_the_others_created_and_that_row_retryable
         tavus: TavusClient, simulator: TavusSimulator, s3_settings: S3Settings) -> None:
     rows = check_all(batch_of_six(), analyse_photo)
     simulator.inject_fault("500", count=1, path_prefix="/v2/replicas")
-    seen: list[tuple[str, str]] = []
-    create(rows, tavus, s3_settings, seen)
+    ran = create(rows, tavus, s3_settings)
+    assert ran == rows[:4]  # the four ready rows were claimed, in order
     assert summary(rows) == {"created": 3, "failed": 1, "blocked": 2}
     (failed,) = [r for r in rows if r.status == "failed"]
     assert failed.error and failed.replica_id is None and failed.attempt.upload is not None
-    # on_row: each ready row reported when it starts and when it ends, in the caller's thread.
-    assert sorted(seen) == sorted([(r.filename, "creating") for r in rows[:4]]
-                                  + [(r.filename, r.status) for r in rows[:4]])
+    assert failed.action.state == "failed" and all(r.action.ok for r in ran if r is not failed)
     assert creates(simulator) == 4  # 3 created + the one answered 500
 
     simulator.reset_requests()
@@ -142,3 +138,28 @@ def test_a_tavus_500_on_one_row_leaves_the_others_created_and_that_row_retryable
     photos = [k for k in ImageStore(s3_settings).list_keys(s3_settings.prefix)
               if not k.endswith(".json")]
     assert len(photos) == 4  # the retry reused its upload
+
+
+def test_a_row_left_creating_with_no_worker_is_retryable_and_then_created_once(
+        tavus: TavusClient, simulator: TavusSimulator, s3_settings: S3Settings) -> None:
+    from lib.actions.board import ActionBoard
+    from lib.replicas.batch import INTERRUPTED, recover_interrupted, start_all
+
+    rows = check_all(batch_of_six()[:3], analyse_photo)
+    # Row 0: claimed by a run that was cut before any worker got it (the bug this prevents).
+    rows[0].status = "creating"
+    # Row 1: offered to a board that takes nothing any more (a server going away).
+    dead = ActionBoard(max_workers=1)
+    dead.close()
+    with pytest.raises(RuntimeError):  # a closed pool takes nothing: the claim is not kept
+        start_all(rows[1:2], board=dead, key_for=lambda r: "x", tavus=tavus,
+                  store=ImageStore(s3_settings), form_for=form_for, ttl_hours=72)
+    assert rows[1].status == "ready" and rows[1].action is None  # neither claimed nor lost
+    assert recover_interrupted(rows) == [rows[0]]
+    assert [r.status for r in rows] == ["failed", "ready", "ready"]
+    assert rows[0].error == INTERRUPTED and "press Create all again" in rows[0].error
+
+    created = create(rows, tavus, s3_settings)
+    assert created == rows
+    assert [r.status for r in rows] == ["created"] * 3 and creates(simulator) == 3
+    assert create(rows, tavus, s3_settings) == [] and creates(simulator) == 3

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_API_KEY, running_demo_services
 from lib.tavus.client import TavusClient
-from tests.apptest import TIMEOUT
+from tests.apptest import TIMEOUT, settle
 from tests.replicas.test_batch import batch_of_six
 
 pytestmark = pytest.mark.usefixtures("demo_env")
@@ -55,6 +55,7 @@ def test_create_all_ready_ones_creates_each_once_with_its_name_and_voice() -> No
     assert at.button(key="batch_create").label == "Create all ready ones (3)"
     at.button(key="batch_create").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
     made = {r.replica_id: r for r in user_replicas() if r.replica_id not in before}
     assert sorted(r.replica_name for r in made.values()) == [
@@ -74,4 +75,5 @@ def test_create_all_ready_ones_creates_each_once_with_its_name_and_voice() -> No
     assert at.button(key="batch_create").label == "Create all ready ones (1)"
     at.button(key="batch_create").click()
     at.run()
+    settle(at)
     assert len([r for r in user_replicas() if r.replica_id not in before]) == 4

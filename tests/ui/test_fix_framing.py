@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.ui.framing import NAME_SUFFIX, FixChoice
+from tests.apptest import settle
 
 
 def panel_script() -> None:
@@ -49,6 +50,7 @@ def test_fix_framing_shows_before_and_after_and_sends_the_fixed_photo() -> None:
     assert not at.radio
     at.button(key="fix-button").click()
     run(at)
+    settle(at)
     assert len(at.columns) == 2
     assert len(at.get("image")) == 2
     verdicts = [a.value for a in [*at.success, *at.warning, *at.error]]
@@ -78,6 +80,7 @@ def test_another_photo_drops_the_fix() -> None:
     at = open_panel()
     at.button(key="fix-button").click()
     run(at)
+    settle(at)
     at.session_state.photo = "well_framed"
     run(at)
     assert at.session_state.choice is None
@@ -119,11 +122,13 @@ def test_the_create_page_sends_the_fixed_photo_and_records_it() -> None:
     run(at)
     at.button(key="fix_framing-button").click()
     run(at)
+    settle(at)
     assert at.radio[0].value == "Fixed"
     at.text_input(key="replica_name").set_value("Framed Astro")
     at.button(key="create_button").click()
     run(at)
-    attempt = at.session_state.create_attempt
+    settle(at)
+    attempt = at.session_state.create_slot["attempt"]
     assert attempt.replica_id and attempt.upload.key.endswith("-framed.jpg")
     assert attempt.photo_sha256 == at.session_state["fix_framing-fixed"].photo.sha256
     wait_for_ledger(attempt, timeout=10)

@@ -20,7 +20,7 @@ from lib.replicas.table import STATUS_FILTER_OPTIONS
 from lib.storage.ledger import Ledger, LedgerRecord, now_iso, record_key
 from lib.storage.s3 import ImageStore
 from lib.tavus.client import KNOWN_VOICE_NAMES, ReplicaStatus, TavusClient
-from tests.apptest import APP, TIMEOUT, open_page, shown
+from tests.apptest import APP, TIMEOUT, open_page, settle, shown
 from tests.media import astronaut_jpeg, astronaut_png, small_png
 
 pytestmark = pytest.mark.usefixtures("demo_env")
@@ -65,6 +65,7 @@ def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked
     voice.select_index(voice.options.index("anna"))  # options are the shown labels
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
     result = [s.value for s in at.success if "Training started" in s.value]
     assert result
@@ -76,7 +77,7 @@ def test_create_checks_uploads_and_creates_exactly_one_replica_even_when_clicked
 
     at.run()  # a rerun (the browser's double click is proven in tests/e2e)
     assert len(user_replicas_named("AppTest Astro")) == 1
-    attempt = at.session_state.create_attempt
+    attempt = at.session_state.create_slot["attempt"]
     assert attempt.upload is not None and attempt.upload.key.startswith("demo/")
     wait_for_ledger(attempt, timeout=10)  # the team record is written in the background
     assert attempt.ledger_key is not None and attempt.ledger_error is None
@@ -120,6 +121,7 @@ def test_check_with_tavus_shows_tavus_checks() -> None:
     give_photo(at, astronaut_png())
     at.button(key="check_button").click()
     at.run()
+    settle(at)
     assert not at.exception
     assert any("Tavus's own check (phoenix-4) passed" in s.value for s in at.success)
 
@@ -131,6 +133,7 @@ def test_a_bad_callback_url_is_refused_and_nothing_is_created() -> None:
     at.text_input(key="callback_url").set_value("http://insecure.example.com")
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception
     assert any("https://" in shown(e) for e in at.error)
     assert at.text_input(key="callback_url").value == "http://insecure.example.com"
@@ -164,6 +167,7 @@ def test_replicas_show_team_records_and_saved_notes_reach_every_session() -> Non
     at.run()
     next(b for b in at.button if b.label == "Refresh").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
 
     def row(app: AppTest):
@@ -177,6 +181,7 @@ def test_replicas_show_team_records_and_saved_notes_reach_every_session() -> Non
     at.text_area(key=f"notes-{ready.replica_id}").set_value("Edited in this session")
     at.button(key=f"save-notes-{ready.replica_id}").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
     assert row(at)["notes"] == "Edited in this session"
     stored = Ledger(store).read(record_key("demo/2026/11/30/teammate-photo.png"))
@@ -209,6 +214,7 @@ def no_live_calls() -> Iterator[None]:
 def start_call(at: AppTest) -> None:
     at.button(key="start_call").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
 
 
@@ -235,7 +241,7 @@ def test_one_click_one_conversation_and_a_rerun_makes_no_second(no_live_calls) -
     assert at.button(key="start_call").disabled  # until "Start another"
     at.run()
     assert sim_client().list_conversations(limit=100).total_count == before + 1
-    made = at.session_state.call_attempt.conversation
+    made = at.session_state.call_shown["attempt"].conversation
     assert made.status == "active"
     assert any(made.conversation_id in m.value for m in at.markdown)  # listed below
     live = next(m for m in at.metric if m.label.startswith("Live now"))
@@ -264,7 +270,7 @@ def test_the_concurrency_limit_is_explained_with_what_to_do(no_live_calls) -> No
     text = " ".join(shown(e) for e in at.error)
     assert "maximum concurrent conversations" in text
     assert "End a conversation" in text
-    assert at.session_state.call_attempt.conversation is None
+    assert "attempt" not in at.session_state.call_shown
 
 
 def test_dry_run_creates_an_ended_conversation() -> None:
@@ -272,7 +278,7 @@ def test_dry_run_creates_an_ended_conversation() -> None:
     at.toggle(key="call_dry_run").set_value(True)
     at.run()
     start_call(at)
-    made = at.session_state.call_attempt.conversation
+    made = at.session_state.call_shown["attempt"].conversation
     assert made.status == "ended"
     assert sim_client().get_conversation(made.conversation_id).status == "ended"
     assert any("Dry run created" in i.value for i in at.info)
@@ -283,7 +289,7 @@ def test_a_private_room_link_carries_its_token(no_live_calls) -> None:
     at.toggle(key="call_private").set_value(True)
     at.run()
     start_call(at)
-    made = at.session_state.call_attempt.conversation
+    made = at.session_state.call_shown["attempt"].conversation
     url = at.get("link_button")[0].proto.url
     assert made.meeting_token and url.endswith(f"?t={made.meeting_token}")
 
@@ -307,18 +313,20 @@ def test_tavus_failure_on_create_is_explained_and_the_retry_reuses_the_upload() 
     at.text_input(key="replica_name").set_value("Retry Astro")
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception
     assert any("Tavus is having trouble" in e.value for e in at.error)
     assert at.text_input(key="replica_name").value == "Retry Astro"
-    first_upload = at.session_state.create_attempt.upload
+    first_upload = at.session_state.create_slot["attempt"].upload
     assert first_upload is not None
     assert user_replicas_named("Retry Astro") == []
 
     at.button(key="create_button").click()
     at.run()
+    settle(at)
     assert not at.exception
     assert len(user_replicas_named("Retry Astro")) == 1
-    assert at.session_state.create_attempt.upload == first_upload
+    assert at.session_state.create_slot["attempt"].upload == first_upload
 
 
 def test_temporary_credentials_are_called_out_after_create(
@@ -341,16 +349,17 @@ def test_temporary_credentials_are_called_out_after_create(
         at.button(key="create_button").click()
         before = datetime.now(UTC)
         at.run()
+        settle(at)
         after = datetime.now(UTC)
         assert not at.exception
         assert any("Training started" in m.value for m in at.success)
-        expires = at.session_state.create_attempt.training_url.expires_at
+        expires = at.session_state.create_slot["attempt"].training_url.expires_at
         # On the viewer's clock (either side of a midnight the run may have crossed).
         until = {f"signed until {local_time(expires, 'Asia/Tokyo', now=now)}, but"
                  for now in (before, after)}
         assert any("temporary AWS credentials" in w.value
                    and any(u in shown(w) for u in until) for w in at.warning), until
-        url = at.session_state.create_attempt.training_url.url
+        url = at.session_state.create_slot["attempt"].training_url.url
         assert "X-Amz-Security-Token=temp-session-token" in url  # signed with the session
     finally:
         sim.stop()
@@ -413,6 +422,7 @@ def test_start_conversation_hands_the_replica_to_the_conversations_page() -> Non
     at.run()
     at.button(key=f"talk-{ready.replica_id}").click()
     at.run()
+    settle(at)
     assert not at.exception, at.exception
     assert at.title[0].value == "Conversations"
     assert ready.replica_id in at.selectbox[0].value
@@ -480,7 +490,7 @@ def test_the_conversations_picker_marks_a_preview_as_watermarked(no_live_calls) 
     assert not at.exception, at.exception
     assert any("Watermarked preview" in shown(c) for c in at.caption)
     start_call(at)  # the preview can hold a call
-    made = at.session_state.call_attempt.conversation
+    made = at.session_state.call_shown["attempt"].conversation
     assert sim_client().get_conversation(made.conversation_id).replica_id == rid
     assert "/rooms/c" in at.get("link_button")[0].proto.url
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from lib.conversations.calls import CallLog
 from lib.conversations.presets import Preset, PresetStore, parse_preset
 from tests import simapp
-from tests.apptest import shown
+from tests.apptest import settle, shown
 from tests.simapp import ROLE_ARN, STOCK_REPLICA, SimApp
 
 sim_world, sim_app = simapp.sim_world, simapp.sim_app
@@ -43,7 +43,7 @@ def save_preset(app: SimApp, name: str, *, greeting: str = "Hello CFO",
     at.text_input(key="preset_name").set_value(name)
     run(at)
     at.button(key="save_preset").click()
-    return run(at)
+    return settle(run(at))
 
 
 def stored(app: SimApp, name: str) -> tuple[bytes, Preset]:
@@ -70,13 +70,16 @@ def test_start_a_preset_makes_exactly_one_call_and_the_record_names_the_preset(
     before = sim_app.conversation_posts()
     at.button(key=f"start-{key}").click()
     run(at)
-    made = at.session_state.call_attempt.conversation
+    settle(at)
+    made = at.session_state.call_shown["attempt"].conversation
     assert made is not None and made.status == "active"
     run(at)  # a rerun
     at.button(key=f"start-{key}").click()  # and a second click on the same preset
     run(at)
+    settle(at)
     assert sim_app.conversation_posts() == before + 1
-    assert at.session_state.call_attempt.conversation.conversation_id == made.conversation_id
+    again = at.session_state.call_shown["attempt"].conversation
+    assert again.conversation_id == made.conversation_id
     sent = sim_app.sent(made.conversation_id)
     assert sent["custom_greeting"] == "Hello CFO"
     assert sent["properties"]["max_call_duration"] == 7 * 60
@@ -98,6 +101,7 @@ def test_edit_loads_the_preset_into_the_form_and_the_button_says_update(
     key = presets(sim_app).key_for("Editable")
     at.button(key=f"edit-{key}").click()
     run(at)
+    settle(at)
     assert at.text_input(key="call_greeting").value == "Greeting to edit"
     assert at.text_input(key="call_name").value == "Acme demo"
     assert at.number_input(key="call_minutes").value == 7
@@ -107,6 +111,7 @@ def test_edit_loads_the_preset_into_the_form_and_the_button_says_update(
     run(at)
     at.button(key="save_preset").click()
     run(at)
+    settle(at)
     assert stored(sim_app, "Editable")[1].custom_greeting == "Edited greeting"
     assert listed(at) == ["Editable"]  # updated in place, not a second preset
     assert at.button(key="save_preset").label == "Save as preset"
@@ -118,10 +123,12 @@ def test_duplicate_and_delete(sim_app: SimApp) -> None:
     at.text_input(key=f"copy-{key}").set_value("The copy")
     at.button(key=f"dup-{key}").click()
     run(at)
+    settle(at)
     assert listed(at) == ["Original", "The copy"]
     assert stored(sim_app, "The copy")[1].custom_greeting == "Hello CFO"
     at.button(key=f"del-{key}").click()
     run(at)
+    settle(at)
     assert listed(at) == ["The copy"]
     assert [s.preset.name for s in presets(sim_app).list(force=True)[0]] == ["The copy"]
 
@@ -170,7 +177,8 @@ def test_record_this_call_sends_enable_recording_and_the_team_bucket(sim_app: Si
     run(at)
     at.button(key="start_call").click()
     run(at)
-    made = at.session_state.call_attempt.conversation
+    settle(at)
+    made = at.session_state.call_shown["attempt"].conversation
     properties = sim_app.sent(made.conversation_id)["properties"]
     assert properties["enable_recording"] is True
     assert properties["recording_storage"] == {
@@ -186,12 +194,14 @@ def test_a_recording_preset_starts_a_recorded_call(sim_app: SimApp) -> None:
     run(at)
     at.button(key="save_preset").click()
     run(at)
+    settle(at)
     assert stored(sim_app, "Recorded demo")[1].record is True
     at = sim_app.open(CONVERSATIONS)  # a fresh visit: the toggle is off, the preset is not
     assert at.toggle(key="call_record").value is False
     at.button(key=f"start-{presets(sim_app).key_for('Recorded demo')}").click()
     run(at)
-    made = at.session_state.call_attempt.conversation
+    settle(at)
+    made = at.session_state.call_shown["attempt"].conversation
     assert sim_app.sent(made.conversation_id)["properties"]["enable_recording"] is True
     sim_app.tavus.end_conversation(made.conversation_id)
 
