@@ -290,7 +290,7 @@ def test_a_bad_training_clip_is_explained_and_nothing_is_created(
         assert screen.at.selectbox(key="video_model").value == case.model
         screen.run()
     assert screen.posts() == []
-    assert "video_attempt" not in screen.at.session_state
+    assert screen.at.session_state["video_slot"].get("attempt") is None
 
 
 def test_every_case_names_a_problem() -> None:
@@ -310,7 +310,7 @@ def test_an_hevc_mov_converted_here_passes_and_unlocks_create(
     screen.assert_create_refused()
     screen.at.button(key="convert_button").click()
     screen.run()
-    settle(screen)
+    settle(screen.at)
     converted = original.rsplit(".", 1)[0] + "-converted.mp4"
     assert set(screen.objects()) == {original, converted}
     screen.says("1280×720 · 30 fps · 12.0 s · mp4 · h264 / aac")  # the converted clip's facts
@@ -443,12 +443,12 @@ def test_an_http_callback_url_is_refused_on_create_and_every_field_kept(
     screen.run()
     screen.create_button().click()
     screen.run()
-    settle(screen)
+    settle(screen.at)
     screen.says("https://")
     assert any("https://" in shown(e) for e in screen.at.error), [e.value for e in screen.at.error]
     assert screen.at.text_input(key="video_callback_url").value == "http://example.com/hook"
     screen.assert_form_kept()
-    assert "video_attempt" not in screen.at.session_state  # refused before anything began
+    assert screen.at.session_state["video_slot"].get("attempt") is None  # refused before anything began
     assert screen.posts() == []
 
 
@@ -470,7 +470,7 @@ def test_tavus_answering_500_is_explained_and_a_retry_creates_exactly_one(
     screen.sim.inject_fault("500", count=10, path_prefix="/v2/replicas")
     screen.create_button().click()
     screen.run()
-    settle(screen)
+    settle(screen.at)
     screen.sim.clear_faults()
     errors = [shown(e) for e in screen.at.error]
     assert any("Tavus is having trouble" in e and "Try again in a minute" in e
@@ -485,8 +485,8 @@ def test_tavus_answering_500_is_explained_and_a_retry_creates_exactly_one(
 
     screen.create_button().click()  # Tavus is back
     screen.run()
-    settle(screen)
-    attempt = screen.at.session_state["video_attempt"]
+    settle(screen.at)
+    attempt = screen.at.session_state["video_slot"]["attempt"]
     assert attempt.replica_id
     assert [r.replica_id for r in replicas_named(screen, name)] == [attempt.replica_id]
     assert len(screen.posts()) == failed_posts + 1
@@ -503,8 +503,8 @@ def test_a_replica_name_with_markup_is_created_as_typed_and_shown_as_text(
     passing_clip(screen)
     screen.create_button().click()
     screen.run()
-    settle(screen)
-    attempt = screen.at.session_state["video_attempt"]
+    settle(screen.at)
+    attempt = screen.at.session_state["video_slot"]["attempt"]
     assert [r.replica_id for r in replicas_named(screen, name)] == [attempt.replica_id]
     assert len(screen.posts()) == 1
     at = screen.at
