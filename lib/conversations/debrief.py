@@ -99,6 +99,24 @@ class Debrief:
             now = now.replace(tzinfo=UTC)
         return now - self.ended_at < TRANSCRIPT_WAIT
 
+    def waiting_for_recording(self, now: datetime, *, allowed: bool) -> bool:
+        """Worth refreshing for a recording: this app allowed one, none is reported yet, and the
+        call is live or ended less than TRANSCRIPT_WAIT ago (Tavus reports it after the end)."""
+        if not allowed or self.recording is not None:
+            return False
+        if not self.ended:
+            return True
+        if self.ended_at is None:
+            return False
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        return now - self.ended_at < TRANSCRIPT_WAIT
+
+    def waiting(self, now: datetime, *, recording_allowed: bool) -> bool:
+        """Worth refreshing: for the transcript, or for a recording that was allowed."""
+        return (self.waiting_for_transcript(now)
+                or self.waiting_for_recording(now, allowed=recording_allowed))
+
 
 # --- Reading the events ---------------------------------------------------------------------------
 def _number(value: Any) -> float | None:

@@ -10,6 +10,7 @@ import hashlib
 import weakref
 from collections.abc import Mapping
 from dataclasses import astuple
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -195,7 +196,11 @@ def debrief(frame: Frame, conversation_id: str) -> Debrief:
     if key in finished:
         return _finished_debrief(conversation_id, frame.cache_key, frame.services)
     found = debrief_from(frame.services.tavus.get_conversation(conversation_id, verbose=True))
-    if found.transcript_ready and found.ended and (found.perception or not found.joined):
+    record = call_records(frame).get(conversation_id)
+    recording_awaited = bool(record and record.record) and found.recording is None and \
+        found.waiting_for_recording(datetime.now(UTC), allowed=True)
+    if found.transcript_ready and found.ended and (found.perception or not found.joined) \
+            and not recording_awaited:
         finished.add(key)
     return found
 

@@ -30,12 +30,15 @@ COPY_LIMIT_TURNS = 1000  # beyond it, the copy box would weigh the page down: do
 
 def show_debrief(frame: Frame, conversation_id: str) -> None:
     first = [cached.debrief(frame, conversation_id)]  # the first draw reuses this read
+    record = cached.call_records(frame).get(conversation_id)
+    allowed = bool(record and record.record)  # recording was allowed when it started here
+    looking = first[0].waiting(datetime.now(UTC), recording_allowed=allowed)
     waiting = first[0].waiting_for_transcript(datetime.now(UTC))
 
-    @st.fragment(run_every=WAIT_REFRESH_SECONDS if waiting else None)
+    @st.fragment(run_every=WAIT_REFRESH_SECONDS if looking else None)
     def panel() -> None:
         found = first.pop() if first else cached.debrief(frame, conversation_id)
-        if found.waiting_for_transcript(datetime.now(UTC)) != waiting:
+        if found.waiting(datetime.now(UTC), recording_allowed=allowed) != looking:
             st.rerun()  # it arrived, or the wait is over: redraw once, which stops the timer
         draw(frame, found, waiting=waiting)
 
@@ -143,6 +146,7 @@ def recording(frame: Frame, found: Debrief, *, recorded_here: bool) -> None:
     elif recorded_here:
         st.caption(":material/fiber_manual_record: Recording was allowed for this call, but "
                    "someone in the room must press record; none was reported"
-                   + (" yet." if not found.ended or found.waiting_for_transcript(
-                       datetime.now(UTC)) else "."))
+                   + (" yet: this panel looks again every "
+                      f"{WAIT_REFRESH_SECONDS} s for a few minutes."
+                      if found.waiting_for_recording(datetime.now(UTC), allowed=True) else "."))
 

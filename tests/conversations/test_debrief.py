@@ -230,6 +230,19 @@ def test_a_live_call_waits_and_a_transcribed_one_does_not() -> None:
     assert not debrief_from(normal_call()).waiting_for_transcript(ENDED)
 
 
+def test_a_transcribed_call_that_allowed_recording_waits_for_the_recording_a_few_minutes(
+        ) -> None:
+    events = normal_call().events[:-1]  # transcribed; the recording not reported yet
+    d = debrief_from(conversation(events))
+    assert d.recording is None and not d.waiting_for_transcript(ENDED)
+    assert not debrief_from(normal_call()).waiting_for_recording(ENDED, allowed=True)
+    assert d.waiting_for_recording(ENDED + timedelta(seconds=10), allowed=True)
+    assert d.waiting(ENDED + timedelta(seconds=10), recording_allowed=True)
+    assert not d.waiting_for_recording(ENDED + TRANSCRIPT_WAIT, allowed=True)
+    assert not d.waiting_for_recording(ENDED, allowed=False)  # nobody allowed one here
+    assert not d.waiting(ENDED, recording_allowed=False)
+
+
 def test_a_call_the_replica_never_joined_does_not_wait() -> None:
     dry_run = debrief_from(conversation([], status="ended"))  # test mode: nobody ever joins
     assert dry_run.ended_at is not None
