@@ -195,6 +195,8 @@ def start_all(
                 key_for(row), partial(_create_row, row, form=form, tavus=tavus, store=store,
                                       ttl_hours=ttl_hours, created_by=created_by, ledger=ledger),
                 label=row.name, on_end=on_end)
+            if not action.running:  # an ended action under that key, not this row's: skip
+                continue
             # Still under the lock, before the worker can write its outcome (it waits for it).
             row.status, row.error, row.step, row.action = "creating", None, None, action
             claimed.append(row)
