@@ -217,9 +217,7 @@ def details(replica_id: str) -> None:
                                label="Deleting permanently", on_end=reload_lists)
         actions.follow(saving, lambda action: outcome(action, "Notes saved."))
         actions.follow(renaming, lambda action: outcome(action, "Renamed."))
-        actions.follow(deleting, lambda action: outcome(
-            action, "Replica deleted." if action.label == "Deleting"
-            else "Replica and training assets deleted.", closing=replica_id))
+        actions.follow(deleting)  # its outcome is drawn above the panel (see the page's end)
 
 
 def outcome(action, done: str, *, closing: str | None = None) -> None:
@@ -250,4 +248,10 @@ live_table()
 if st.query_params.get("replica") in st.session_state.get("deleted_replicas", ()):
     del st.query_params["replica"]
 if st.query_params.get("replica"):
-    details(st.query_params["replica"])
+    open_id = st.query_params["replica"]
+    # A delete's outcome is followed here, not in the panel: once the replica is gone the
+    # panel may not draw at all, and the delete must still close it.
+    actions.follow(actions.ref("delete", open_id), lambda action: outcome(
+        action, "Replica deleted." if action.label == "Deleting"
+        else "Replica and training assets deleted.", closing=open_id))
+    details(open_id)
