@@ -67,6 +67,7 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
         return
     by = frame_user()
     last = _last_action()
+    _settle_update(last)
     with st.container(key="presets", border=True):
         st.subheader("Demo presets", anchor=False)
         # The last preset action of this session, followed here: the row it acted on may be
@@ -152,15 +153,16 @@ def save_controls(frame: Frame, form: ConversationForm | None) -> None:
     if save_col.button(label, key="save_preset", icon=":material/bookmark_add:",
                        disabled=form is None or not name.strip()):
         if preset is not None:
-            saving.start(save, label=SAVING)
+            saving.start(save, label=UPDATING if stored is not None else SAVING)
             last.key = saving.key
         elif problem is not None:
             st.error(escape_markdown(str(problem)), icon=":material/block:")
     actions.follow(saving)  # redraws the list above when it ends; the outcome is said there
 
 
-DUPLICATING, DELETING, SAVING = "Duplicating", "Deleting", "Saving"
-DONE = {DUPLICATING: "Preset duplicated.", DELETING: "Preset deleted.", SAVING: "Preset saved."}
+DUPLICATING, DELETING, SAVING, UPDATING = "Duplicating", "Deleting", "Saving", "Updating"
+DONE = {DUPLICATING: "Preset duplicated.", DELETING: "Preset deleted.", SAVING: "Preset saved.",
+        UPDATING: "Preset updated."}
 
 
 class _LastAction:
@@ -169,6 +171,7 @@ class _LastAction:
 
     def __init__(self) -> None:
         self.key: str | None = None
+        self.settled: tuple[str, int] | None = None  # the update whose end was acted on
 
     @property
     def ref(self) -> ActionRef | None:
@@ -176,12 +179,19 @@ class _LastAction:
 
 
 def _last_action() -> _LastAction:
-    last = st.session_state.setdefault("preset_last_action", _LastAction())
+    return st.session_state.setdefault("preset_last_action", _LastAction())
+
+
+def _settle_update(last: _LastAction) -> None:
+    """Before the form is drawn: once an update is saved, the form is new again."""
     action = last.ref.get() if last.ref else None
-    if action is not None and action.ok and action.label == SAVING \
-            and st.session_state.get("editing_preset"):
-        st.session_state.pop("editing_preset", None)  # saved: the form is new again
-    return last
+    if action is not None and action.ok and action.label == UPDATING \
+            and last.settled != (action.key, action.runs):
+        # Updated: the form is new again, its name box empty (so the second half of a double
+        # click on Update does not land on "Save as preset" with the same name).
+        last.settled = (action.key, action.runs)
+        st.session_state.pop("editing_preset", None)
+        st.session_state["preset_name"] = ""
 
 
 def show_outcome(action: Action) -> None:
