@@ -270,6 +270,14 @@ function setup(parentElement) {
   });
   inst.resetButton.addEventListener("click", () => reset(inst));
   inst.retry.addEventListener("click", () => { if (inst.file) choose(inst, inst.file); });
+  // The bytes are the browser's: a reload or a closed tab stops the upload, so while parts are
+  // on their way the browser asks first ("Leave site?").
+  window.addEventListener("beforeunload", (event) => {
+    if (inst.requests.size > 0 && parentElement.isConnected) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
   return inst;
 }
 

@@ -317,6 +317,7 @@ def test_several_photos_create_all(page: Page, world: World, tmp_path: Path) -> 
                 "Training started for 4 replicas", timeout=30_000)
         settled(page, habit)
         assert sorted(new_ready_replicas(world, before)) == sorted(READY), habit
+        shot(page, f"impatience-{world.mode}-batch-{habit}")
 
 
 def test_several_photos_retry_a_failed_row(page: Page, world: World, tmp_path: Path) -> None:
@@ -325,7 +326,8 @@ def test_several_photos_retry_a_failed_row(page: Page, world: World, tmp_path: P
             go(page, world)
             create = review_batch(page, tmp_path)
             before = user_ids(world)
-            world.faults({"kind": "500", "count": 1, "path_prefix": "/v2/replicas"})
+            world.faults({"kind": "500", "count": 1, "path_prefix": "/v2/replicas",
+                          "method": "POST"})
             create.click()
             expect(page.get_by_text("Retried by the next click")).to_have_count(1,
                                                                                 timeout=30_000)
@@ -503,6 +505,7 @@ def test_presets_save_update_duplicate_delete_start(page: Page, world: World) ->
             assert "already exists" not in body and "someone else" not in body, habit
             saved = (set(preset_keys(world)) - before).pop()
             assert slug in saved, (slug, saved)
+            shot(page, f"impatience-{world.mode}-preset-saved-{habit}")
 
             # Update: Edit, change the greeting, Update.
             go(page, world, "conversations")

@@ -818,6 +818,16 @@ def test_fault_500_counts_and_path_prefix(fresh) -> None:
     assert [client.get("/v2/voices").status_code for _ in range(3)] == [500, 500, 200]
 
 
+def test_a_fault_can_be_for_one_method_only(fresh) -> None:
+    sim, client = fresh
+    # Over HTTP, as a browser test sets it: the create fails, the list's GETs are untouched.
+    assert client.post("/_sim/faults", json={"kind": "500", "path_prefix": "/v2/replicas",
+                                             "method": "post"}).status_code == 200
+    assert client.get("/v2/replicas").status_code == 200
+    assert client.post("/v2/replicas", json={}).status_code == 500
+    assert client.post("/v2/replicas", json={}).status_code == 400  # used up: judged as usual
+
+
 def test_faults_come_before_auth_and_never_carry_the_key(fresh) -> None:
     sim = fresh[0]
     sim.inject_fault("500", count=2)

@@ -70,6 +70,7 @@ class _Fault:
     path_prefix: str | None
     retry_after: float | None
     delay: float
+    method: str | None = None  # only requests with this method (a POST, not the list's GET)
 
 
 @dataclass
@@ -256,6 +257,7 @@ class TavusSimulator:
         path_prefix: str | None = None,
         retry_after: float | None = None,
         delay: float = 0,
+        method: str | None = None,
     ) -> None:
         kind = str(kind)
         if kind not in FAULT_KINDS:
@@ -267,7 +269,8 @@ class TavusSimulator:
         if not delay >= 0:
             raise ValueError("delay must be >= 0")
         with self._faults_lock:
-            self._faults.append(_Fault(kind, count, path_prefix, retry_after, float(delay)))
+            self._faults.append(_Fault(kind, count, path_prefix, retry_after, float(delay),
+                                       method.upper() if method else None))
 
     def clear_faults(self) -> None:
         with self._faults_lock:
@@ -396,10 +399,11 @@ class TavusSimulator:
             target=run, name=f"sim-recording-{job.conversation_id}", daemon=True
         ).start()
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def _take_fault(self, path: str, method: str = "") -> _Fault | None:
         with self._faults_lock:
             for f in self._faults:
-                if f.path_prefix is None or path.startswith(f.path_prefix):
+                if (f.path_prefix is None or path.startswith(f.path_prefix)) and (
+                        f.method is None or f.method == method):
                     f.remaining -= 1
                     if f.remaining <= 0:
                         self._faults.remove(f)
@@ -482,7 +486,7 @@ class TavusSimulator:
             path = path.rstrip("/")
         if path == "/v2" or path.startswith("/v2/"):
             self._requests.append(RequestRecord(method, path, dict(query)))
-            fault = self._take_fault(path)
+            fault = self._take_fault(path, method)
             if fault is not None:
                 reply = self._apply_fault(fault)
                 if reply is not None:
@@ -580,6 +584,7 @@ class TavusSimulator:
                     if body.get("retry_after") is None
                     else float(body["retry_after"]),
                     delay=float(body.get("delay", 0)),
+                    method=body.get("method"),
                 )
                 return _json(200, {"status": "ok"})
             if (method, path) == ("DELETE", "/_sim/faults"):
