@@ -448,7 +448,7 @@ def test_an_http_callback_url_is_refused_on_create_and_every_field_kept(
     assert any("https://" in shown(e) for e in screen.at.error), [e.value for e in screen.at.error]
     assert screen.at.text_input(key="video_callback_url").value == "http://example.com/hook"
     screen.assert_form_kept()
-    assert screen.at.session_state["video_slot"].get("attempt") is None  # refused before anything began
+    assert screen.at.session_state["video_slot"].get("attempt") is None  # refused: nothing began
     assert screen.posts() == []
 
 

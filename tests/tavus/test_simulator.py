@@ -819,7 +819,7 @@ def test_fault_500_counts_and_path_prefix(fresh) -> None:
 
 
 def test_a_fault_can_be_for_one_method_only(fresh) -> None:
-    sim, client = fresh
+    _, client = fresh
     # Over HTTP, as a browser test sets it: the create fails, the list's GETs are untouched.
     assert client.post("/_sim/faults", json={"kind": "500", "path_prefix": "/v2/replicas",
                                              "method": "post"}).status_code == 200
