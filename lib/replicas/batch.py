@@ -239,12 +239,14 @@ def create_all(
     created_by: str | None = None,
     ledger: Ledger | None = None,
     board: ActionBoard | None = None,
+    max_workers: int = CREATE_WORKERS,
     timeout: float | None = None,
 ) -> list[BatchRow]:
     """`start_all`, then wait until the claimed rows end (scripts, tests, the bench). Never
-    raises for one row's failure: the row gets status "failed" and the reason in `error`."""
+    raises for one row's failure: the row gets status "failed" and the reason in `error`.
+    Without a `board`, one of `max_workers` threads is made for this call."""
     own = board is None
-    board = board or ActionBoard(max_workers=CREATE_WORKERS)
+    board = board or ActionBoard(max_workers=max_workers)
     keys: dict[int, str] = {}
 
     def key_for(row: BatchRow) -> str:
