@@ -41,6 +41,7 @@ from tests.e2e.conftest import (
     start_app,
     start_demo_app,
     stop_app,
+    table_rows,
     upload,
     wait_idle,
     wait_until,
@@ -48,6 +49,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_batch_journey import READY, review_batch
 from tests.media import astronaut, astronaut_png, encode, on_canvas
+from tests.replicas.test_batch import batch_of_six
 from tests.video_media import Clip, copy_clip
 
 pytestmark = pytest.mark.e2e
@@ -293,10 +295,11 @@ def test_fix_framing(page: Page, world: World, tmp_path: Path) -> None:
 
 
 # --- Several photos: Create all, and a failed row retried ---------------------------------------
-def new_ready_replicas(world: World, before: set[str]) -> list[str]:
+def new_ready_replicas(world: World, before: set[str], prefix: str = "") -> list[str]:
+    ready = {f"{prefix}{name}" for name in READY}
     with world.tavus() as tavus:
         return [r.replica_name for r in tavus.list_all_replicas(replica_type="user")
-                if r.replica_id not in before and r.replica_name in READY]
+                if r.replica_id not in before and r.replica_name in ready]
 
 
 def user_ids(world: World) -> set[str]:
@@ -304,20 +307,48 @@ def user_ids(world: World) -> set[str]:
         return {r.replica_id for r in tavus.list_all_replicas(replica_type="user")}
 
 
+def review_named_batch(page: Page, folder: Path, prefix: str) -> Locator:
+    """"Several photos" with the six of `batch_of_six`, their file names (so the replica names)
+    starting with `prefix`. -> the "Create all ready ones (4)" button."""
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Several photos").click()
+    wait_idle(page)
+    paths = []
+    for name, data in batch_of_six():
+        path = folder / f"{prefix}{name}"
+        path.write_bytes(data)
+        paths.append(str(path))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(paths)
+    create = page.get_by_role("button", name="Create all ready ones (4)")
+    create.wait_for()
+    wait_idle(page)
+    return create
+
+
 def test_several_photos_create_all(page: Page, world: World, tmp_path: Path) -> None:
+    """The issue's own case: six photos, four usable, Create all pressed twice 0.3 s apart (and
+    the other habits): exactly four replicas, in the Replicas table once each."""
     for habit in PATTERNS:
+        prefix = f"batch{world.mode}{habit} "
         go(page, world)
-        create = review_batch(page, tmp_path)
+        create = review_named_batch(page, tmp_path, prefix)
         before = user_ids(world)
         impatient(page, create, habit, toggle(page, "Let Tavus auto-fix the photos"))
-        wait_until(lambda b=before: len(new_ready_replicas(world, b)) >= 4, timeout=40,
-                   what=f"{habit}: the four replicas")
+        wait_until(lambda b=before, p=prefix: len(new_ready_replicas(world, b, p)) >= 4,
+                   timeout=40, what=f"{habit}: the four replicas")
         if habit != "away":  # the session survived: each row says its outcome
             expect(page.locator(".st-key-batch-results")).to_contain_text(
                 "Training started for 4 replicas", timeout=30_000)
         settled(page, habit)
-        assert sorted(new_ready_replicas(world, before)) == sorted(READY), habit
+        made = new_ready_replicas(world, before, prefix)
+        assert sorted(made) == sorted(f"{prefix}{name}" for name in READY), habit
         shot(page, f"impatience-{world.mode}-batch-{habit}")
+        # Where people look for them: the Replicas table, each once.
+        go(page, world, "replicas")
+        page.get_by_role("textbox", name="Search").fill(prefix.strip())
+        page.get_by_role("textbox", name="Search").press("Enter")
+        wait_until(lambda p=prefix: sorted(r.get("Name") for r in table_rows(page)) == sorted(
+            f"{p}{name}" for name in READY), timeout=30, what=f"{habit}: the table")
+        assert_no_exception(page)
 
 
 def test_several_photos_retry_a_failed_row(page: Page, world: World, tmp_path: Path) -> None:
@@ -396,6 +427,42 @@ def test_convert_and_create_from_a_video(page: Page, world: World, tmp_path: Pat
     wait_until(lambda: len(world.replicas_named(f"Video {world.mode} away")) == 1, timeout=30,
                what="away: the video replica")
     settled(page, "video create, away")
+
+
+def test_upload_a_video(page: Page, world: World, tmp_path: Path) -> None:
+    """The upload runs in the browser: choosing the file again 0.3 s later keeps one upload
+    going (the first is dropped if unfinished), a click elsewhere does not disturb it, and
+    another page stops it (the README says so) without anything left "uploading"."""
+    for habit in PATTERNS:
+        go(page, world, "create_video")
+        token = f"upload{world.mode}{habit}"
+        clip = copy_clip(Clip(seconds=61), tmp_path / f"{token}.mp4")
+        field = page.get_by_test_id("videoUploaderInput").first
+        field.set_input_files(str(clip))
+        time.sleep(GAP)
+        if habit == "twice":
+            field.set_input_files(str(clip))
+        elif habit == "elsewhere":
+            toggle(page, "Green-screen background")()
+        else:
+            page.locator('[data-testid="stSidebar"]').get_by_role(
+                "link", name="Replicas", exact=True).click()
+            page.wait_for_url("**/replicas*")
+            settled(page, habit)
+            go(page, world, "create_video")  # back: a fresh picker, nothing "uploading"
+            expect(page.get_by_test_id("videoUploaderStatus").first).not_to_contain_text(
+                "Uploading")
+            assert not world.s3.list_multipart_uploads(Bucket=world.bucket).get("Uploads", [])
+            continue
+        expect(page.get_by_test_id("videoUploaderStatus").first).to_have_text(
+            "Uploaded ✓", timeout=60_000)
+        expect(page.locator(".st-key-training-clip-verdict")).to_have_count(1, timeout=60_000)
+        settled(page, habit)
+        stored = world.keys(token)
+        # One upload in use; a first one replaced after it had finished may stay (as any
+        # replaced file does: a replica may train from it), an unfinished one never does.
+        assert 1 <= len(stored) <= (2 if habit == "twice" else 1), (habit, stored)
+        assert not world.s3.list_multipart_uploads(Bucket=world.bucket).get("Uploads", [])
 
 
 # --- Replicas: rename, delete --------------------------------------------------------------------

@@ -15,9 +15,11 @@ elsewhere, another page, a closed tab). These tests count those calls (Streamlit
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from PIL import ImageEnhance
@@ -245,3 +247,68 @@ def test_a_run_cut_at_any_call_around_the_claim_orphans_nothing_and_repeats_noth
         assert not at.exception, at.exception
         assert scenario.made(i) == scenario.once, offset
         assert not scenario.busy(at), f"cut at {offset}: in progress after pressing again"
+
+
+# --- The rule, read from the source --------------------------------------------------------------
+def _is_claim(node: ast.stmt) -> bool:
+    """`x.start(...)`, `claimed = start_all(...)`, or an `if` whose first line is one."""
+    if isinstance(node, ast.If):
+        return bool(node.body) and _is_claim(node.body[0])
+    value = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    return (isinstance(func, ast.Attribute) and func.attr == "start") or (
+        isinstance(func, ast.Name) and func.id == "start_all")
+
+
+def _starts_work(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and (
+        (isinstance(n.func, ast.Attribute) and n.func.attr == "start")
+        or (isinstance(n.func, ast.Name) and n.func.id == "start_all"))
+        for n in ast.walk(node))
+
+
+def _is_button_call(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr == "button" for n in ast.walk(node))
+
+
+def action_buttons(tree: ast.AST) -> Iterator[tuple[int, bool]]:
+    """(line, claims on the next line) for every button whose click starts work."""
+    for block in ast.walk(tree):
+        for field_name in ("body", "orelse", "finalbody"):
+            stmts = getattr(block, field_name, None)
+            if not isinstance(stmts, list):
+                continue
+            clicked: set[str] = set()  # names bound to a button's value on the line before
+            for stmt in stmts:
+                if isinstance(stmt, ast.If) and (
+                        _is_button_call(stmt.test)
+                        or {n.id for n in ast.walk(stmt.test) if isinstance(n, ast.Name)}
+                        & clicked) and _starts_work(ast.Module(body=stmt.body,
+                                                               type_ignores=[])):
+                    yield stmt.lineno, _is_claim(stmt.body[0])
+                clicked = set()
+                if isinstance(stmt, ast.Assign) and _is_button_call(stmt.value):
+                    clicked = {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+
+
+def test_every_button_that_starts_work_claims_it_on_the_next_line() -> None:
+    """The rule (README, "Actions that survive impatience"): the line after an action's button
+    hands the work over; nothing (no Streamlit call, no session-state access) comes between."""
+    root = Path(__file__).resolve().parents[2]
+    found = {}
+    for path in [*sorted((root / "pages").glob("*.py")), *sorted((root / "lib/ui").glob("*.py"))]:
+        for line, ok in action_buttons(ast.parse(path.read_text())):
+            found[f"{path.relative_to(root)}:{line}"] = ok
+    # Create, Check, Fix framing, Create all, Convert, video Create, notes, rename, delete (2),
+    # start (form and preset), end, save, duplicate, delete a preset: all of them are found.
+    assert len(found) >= 16, found
+    assert all(found.values()), [where for where, ok in found.items() if not ok]
+    # The check can fail: the batch's old shape (a progress line drawn between the claim and
+    # the hand-over) and a session-state write before the start are both caught.
+    for wrong in ("if st.button('Go'):\n    st.write('Creating')\n    action.start(work)\n",
+                  "go = st.button('Go')\nif go:\n    st.session_state.x = 1\n"
+                  "    claimed = start_all(rows)\n"):
+        assert [ok for _, ok in action_buttons(ast.parse(wrong))] == [False], wrong
