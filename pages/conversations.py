@@ -40,8 +40,8 @@ persona_list, persona_problem = cached.personas(frame)
 
 
 # One click, one call: each start is an action on the server's board, keyed by its form, whose
-# attempt is kept here before the button; a second click or a rerun gets the same conversation
-# instead of starting (and billing) another. Everything is read before the buttons.
+# attempt is kept here; a second click or a rerun gets the same conversation instead of
+# starting (and billing) another. The click claims it in the button's callback (lib/ui/actions).
 attempts = state.setdefault("call_attempts", {})  # form digest -> ConversationAttempt
 shown = state.setdefault("call_shown", {})  # "attempt": the one whose room is shown
 limits, links = state.call_limits, state.call_links
@@ -74,6 +74,31 @@ def start_job(form: ConversationForm, preset: StoredPreset | None = None):
     return actions.ref("start", digest), work
 
 
+def form_now(replica_id: str) -> ConversationForm:
+    """The Start form as the click found it (read by widget key, in the button's callback)."""
+    persona = state.get("call_persona")
+    return ConversationForm(
+        replica_id=replica_id, persona_id=persona.persona_id if persona else None,
+        conversation_name=state.get("call_name", ""),
+        custom_greeting=state.get("call_greeting", ""),
+        conversational_context=state.get("call_context", ""),
+        language=state.get("call_language", "english"),
+        max_call_minutes=int(state.get("call_minutes", DEFAULT_MAX_CALL_MINUTES)),
+        participant_absent_timeout=int(state.get("call_absent", 300)),
+        participant_left_timeout=int(state.get("call_left", 60)),
+        require_auth=bool(state.get("call_private")),
+        enable_closed_captions=bool(state.get("call_captions")),
+        test_mode=bool(state.get("call_dry_run")),
+        record=bool(state.get("call_record")) and recording is not None)
+
+
+def claim_start(replica_id: str | None, preset: StoredPreset | None = None) -> None:
+    """A Start click (the form's, or a preset's): claimed and handed over at once."""
+    form = preset.preset.form() if preset is not None else form_now(replica_id)
+    action, work = start_job(form, preset)
+    action.start(work, label="Start conversation")
+
+
 def show_start(action) -> None:
     """A start under way, or why it did not start (with what to do)."""
     if action.running:
@@ -94,7 +119,7 @@ if replicas:
     with start_col:
         presets.show_presets(frame, frozenset(r.replica_id for r in replicas),
                              {r.replica_id: r.replica_name or r.replica_id for r in replicas},
-                             persona_list, start_job, show_start)
+                             persona_list, start_job, claim_start, show_start)
 with start_col, st.container(border=True, key="start-conversation"):
     st.subheader("Start a conversation", anchor=False)
     if not replicas:
@@ -151,13 +176,13 @@ with start_col, st.container(border=True, key="start-conversation"):
             participant_absent_timeout=int(absent), participant_left_timeout=int(left),
             require_auth=private, enable_closed_captions=captions, test_mode=dry_run,
             record=bool(record))
-        start_action, work = start_job(form)
+        start_action, _ = start_job(form)
         done = attempts[form_digest(form)].conversation is not None
-        if st.button("Start dry run" if dry_run else "Start conversation", type="primary",
-                     icon=":material/videocam:", disabled=done, key="start_call"):
-            start_action.start(work, label="Start conversation")
+        actions.button(st, "Start dry run" if dry_run else "Start conversation", type="primary",
+                       icon=":material/videocam:", disabled=done, key="start_call",
+                       action=start_action, build=lambda: claim_start(replica_id))
         actions.follow(start_action, show_start)
-        presets.save_controls(frame, form)
+        presets.save_controls(frame, form, lambda: form_now(replica_id))
 
 with result_col:
     attempt = shown.get("attempt")
@@ -249,9 +274,10 @@ def call_list() -> None:
                 time_col.markdown(f"{spent or 'just now'}"
                                   + (f" of {limit // 60} min" if limit else ""))
                 ending, work = end_job(call.conversation_id)
-                if action_col.button("End", key=f"end-{call.conversation_id}", type="primary",
-                                     disabled=ending.running):
-                    ending.start(work, label="End conversation", on_end=forget_calls)
+                actions.button(action_col, "End", key=f"end-{call.conversation_id}",
+                               type="primary", disabled=ending.running, action=ending,
+                               name="End conversation", on_end=forget_calls,
+                               build=lambda work=work: work)
                 with info_col:
                     actions.follow(ending, show_ending)
                 link = state.call_links.get(call.conversation_id, call.conversation_url)

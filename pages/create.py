@@ -4,7 +4,6 @@ import streamlit as st
 
 from lib.replicas import jobs as replica_jobs
 from lib.replicas.create import (
-    FormError,
     ReplicaForm,
     callback_url_from,
     replica_name_for,
@@ -127,49 +126,51 @@ with form_col:
     if already_created:
         st.caption("A replica was already created from this photo. Use *Create another* to "
                    "start over.")
-    # Everything both actions need is read before their buttons: the line after a button
-    # claims the work and hands it to the server's workers, with no Streamlit call between.
+    # Each button claims its action in its callback, the first thing the click's run does
+    # (lib/ui/actions.py); the callback reads the form as the click found it.
     create_action = actions.ref("create", str(state.create_round))
     check_action = actions.ref("check", f"{analysis.fingerprint}:{model}") if usable else None
-    check_job = replica_jobs.check_with_tavus(frame.services.tavus, analysis, model) \
-        if usable else None
-    create_job = form_problem = None
-    if ready:
-        try:
-            form = ReplicaForm(
-                replica_name=replica_name_for(state.replica_name, shot.name),
-                voice_name=voice.voice_name, model_name=model, auto_fix_training_image=auto_fix,
-                background_green_screen=green_screen, callback_url=callback_url_from(callback),
-                notes=notes)
-        except FormError as error:  # said when Create is pressed; nothing is sent
-            form_problem = error
-        else:
-            create_job = replica_jobs.create_from_photo(
-                tavus=frame.services.tavus, store=frame.services.store, analysis=analysis,
-                filename=fix.filename(shot.name) if fix else shot.name, form=form,
-                framing_fixed=bool(fix and fix.framing_fixed),
-                ttl_hours=frame.settings.presign_ttl_hours,
-                created_by=shell.current_user_email(), ledger=cached.team_ledger(frame),
-                slot=slot)
-    reload_lists = live.reload_after(frame)
-    busy = create_action.running
+    tavus, store = frame.services.tavus, frame.services.store
+    created_by, ledger = shell.current_user_email(), cached.team_ledger(frame)
+    photo_name = shot.name if shot is not None else ""
+    chosen = analysis  # the photo to send (Fix framing's choice applied)
+
+    def create_now():
+        form = ReplicaForm(
+            replica_name=replica_name_for(state.get("replica_name", ""), photo_name),
+            voice_name=state["voice"].voice_name, model_name=state["model"],
+            auto_fix_training_image=state["auto_fix"],
+            background_green_screen=state["green_screen"],
+            callback_url=callback_url_from(state.get("callback_url", "")),
+            notes=state.get("notes", ""))  # a FormError is said below; nothing is sent
+        return replica_jobs.create_from_photo(
+            tavus=tavus, store=store, analysis=chosen,
+            filename=fix.filename(photo_name) if fix else photo_name, form=form,
+            framing_fixed=bool(fix and fix.framing_fixed),
+            ttl_hours=frame.settings.presign_ttl_hours, created_by=created_by, ledger=ledger,
+            slot=slot)
+
     check_col, create_col = st.columns(2)
-    if check_col.button("Check with Tavus", disabled=not usable, icon=":material/fact_check:",
-                        key="check_button") and check_job is not None:
-        check_action.start(check_job, label="Check with Tavus")
-    create_clicked = create_col.button("Create replica", type="primary", icon=":material/bolt:",
-                                       disabled=not ready or already_created or busy,
-                                       key="create_button")
-    if create_clicked and create_job is not None:
-        create_action.start(create_job, label="Create replica", on_end=reload_lists)
+    if usable:
+        actions.button(check_col, "Check with Tavus", icon=":material/fact_check:",
+                       key="check_button", action=check_action, name="Check with Tavus",
+                       build=lambda: replica_jobs.check_with_tavus(tavus, chosen, state["model"]))
+    else:
+        check_col.button("Check with Tavus", disabled=True, icon=":material/fact_check:",
+                         key="check_button")
+    actions.button(create_col, "Create replica", type="primary", icon=":material/bolt:",
+                   disabled=not ready or already_created or create_action.running,
+                   key="create_button", action=create_action, name="Create replica",
+                   on_end=live.reload_after(frame), build=create_now)
     action_slot = st.container()  # progress, errors and the result, right under the buttons
 
 with tavus_slot:
     actions.follow(check_action, lambda action: widgets.show_tavus_check_action(action, model))
 
 with action_slot:
-    if create_clicked and form_problem is not None:
-        widgets.show_error(form_problem)
+    problem = actions.refused(create_action)
+    if problem is not None:
+        widgets.show_error(problem)
     actions.follow(create_action, widgets.show_create_progress)
     attempt = slot.get("attempt")
     if attempt is not None and attempt.replica_id:

@@ -8,7 +8,6 @@ import streamlit as st
 from lib.replicas import jobs as replica_jobs
 from lib.replicas.create import (
     CONSENT_MODES,
-    FormError,
     TrainingClip,
     VideoForm,
     callback_url_from,
@@ -96,9 +95,9 @@ with clip_col:
                         "25–30 fps, at most 1080p. The result is checked again.",
                         icon=":material/autorenew:")
                 convert = clips.convert_work(frame, training.key)
-                if st.button("Convert", icon=":material/autorenew:", key="convert_button",
-                             disabled=converting.running):
-                    converting.start(convert, label="Convert")
+                actions.button(st, "Convert", icon=":material/autorenew:", key="convert_button",
+                               disabled=converting.running, action=converting, name="Convert",
+                               build=lambda: convert)
                 actions.follow(converting, clips.show_conversion)
     if consent_clip is not None:
         consent_report = clips.check_clip(frame, consent_clip.key, consent_clip.size_bytes,
@@ -123,43 +122,42 @@ with form_col:
     elif training is not None and blocking:
         st.caption("Create unlocks when the clip passes its checks"
                    + (" and the consent clip is added." if consent_missing else "."))
-    # Everything the create needs is read before its button; the line after it claims the
-    # work and hands it to the server's workers, with no Streamlit call in between.
+    # The button claims the create in its callback (lib/ui/actions.py), reading the form as the
+    # click found it; the clip and its checks are the ones drawn above.
     slot = state.setdefault("video_slot", {})
     creating = actions.ref("video-create", str(state.video_round))
-    create_job = form_problem = None
-    if not blocking and clip_key is not None:
-        try:
-            form = VideoForm(
-                replica_name=replica_name_for(state.video_replica_name,
-                                              full_name or training.filename),
-                model_name=model, consent_mode=consent_mode,
-                background_green_screen=green_screen, callback_url=callback_url_from(callback),
-                notes=notes)
-        except FormError as error:  # said when Create is pressed; nothing is sent
-            form_problem = error
-        else:
-            facts = report.facts
-            create_job = replica_jobs.create_from_video(
-                tavus=frame.services.tavus, store=store,
-                clip=TrainingClip(key=clip_key, duration_seconds=facts.duration_seconds,
-                                  width=facts.width, height=facts.height, score=report.score),
-                consent_key=consent_clip.key if consent_clip else None, form=form,
-                ttl_hours=frame.settings.presign_ttl_hours,
-                poster=partial(clips.poster, frame, clip_key, facts.duration_seconds),
-                created_by=shell.current_user_email(), ledger=cached.team_ledger(frame),
-                slot=slot)
-    reload_lists = live.reload_after(frame)
-    create_clicked = st.button("Create replica", type="primary", icon=":material/bolt:",
-                               disabled=blocking or already_created or creating.running,
-                               key="video_create_button")
-    if create_clicked and create_job is not None:
-        creating.start(create_job, label="Create replica", on_end=reload_lists)
+    created_by, ledger = shell.current_user_email(), cached.team_ledger(frame)
+    clip_facts = report.facts if report is not None else None
+    consent_key = consent_clip.key if consent_clip else None
+    training_name = training.filename if training is not None else ""
+
+    def create_now():
+        form = VideoForm(
+            replica_name=replica_name_for(state.get("video_replica_name", ""),
+                                          state.get("video_full_name") or training_name),
+            model_name=state["video_model"], consent_mode=state["video_consent"],
+            background_green_screen=state["video_green_screen"],
+            callback_url=callback_url_from(state.get("video_callback_url", "")),
+            notes=state.get("video_notes", ""))  # a FormError is said below; nothing is sent
+        return replica_jobs.create_from_video(
+            tavus=frame.services.tavus, store=store,
+            clip=TrainingClip(key=clip_key, duration_seconds=clip_facts.duration_seconds,
+                              width=clip_facts.width, height=clip_facts.height,
+                              score=report.score),
+            consent_key=consent_key, form=form, ttl_hours=frame.settings.presign_ttl_hours,
+            poster=partial(clips.poster, frame, clip_key, clip_facts.duration_seconds),
+            created_by=created_by, ledger=ledger, slot=slot)
+
+    actions.button(st, "Create replica", type="primary", icon=":material/bolt:",
+                   disabled=blocking or already_created or creating.running,
+                   key="video_create_button", action=creating, name="Create replica",
+                   on_end=live.reload_after(frame), build=create_now)
     action_slot = st.container()
 
 with action_slot:
-    if create_clicked and form_problem is not None:
-        widgets.show_error(form_problem)
+    problem = actions.refused(creating)
+    if problem is not None:
+        widgets.show_error(problem)
     actions.follow(creating, widgets.show_create_progress)
     attempt = slot.get("attempt")
     if attempt is not None and attempt.replica_id:

@@ -1,6 +1,7 @@
 """Replicas: every replica of the account, live, cheap to refresh, and explained."""
 
 import hashlib
+from functools import partial
 
 import streamlit as st
 
@@ -175,21 +176,23 @@ def details(replica_id: str) -> None:
         deleting = actions.ref("delete", replica_id)
         reload_lists = live.reload_after(frame)
         ledger = cached.team_ledger(frame)
+        state = st.session_state
         notes_col, rename_col = st.columns(2)
         if record is not None:
-            notes = notes_col.text_area("Team notes", value=record.notes, max_chars=2000,
-                                        key=f"notes-{replica_id}")
-            if notes_col.button("Save notes", key=f"save-notes-{replica_id}"):
-                # Through the shared ledger: every session's next read has the new notes.
-                saving.start(lambda _a: ledger.update_notes(record, notes), label="Saving notes")
+            notes_col.text_area("Team notes", value=record.notes, max_chars=2000,
+                                key=f"notes-{replica_id}")
+            # Through the shared ledger: every session's next read has the new notes.
+            actions.button(
+                notes_col, "Save notes", key=f"save-notes-{replica_id}", action=saving,
+                name="Saving notes",
+                build=lambda: partial(_save_notes, ledger, record, state[f"notes-{replica_id}"]))
         new_name = rename_col.text_input("Name", value=replica.replica_name or "", max_chars=80,
                                          key=f"rename-{replica_id}")
-        clean_name = " ".join(new_name.split())
-        if rename_col.button("Rename", key=f"do-rename-{replica_id}",
-                             disabled=not new_name.strip() or new_name == replica.replica_name
-                             or renaming.running):
-            renaming.start(lambda _a: tavus.rename_replica(replica_id, clean_name),
-                           label="Renaming", on_end=reload_lists)
+        actions.button(rename_col, "Rename", key=f"do-rename-{replica_id}", action=renaming,
+                       name="Renaming", on_end=reload_lists,
+                       disabled=not new_name.strip() or new_name == replica.replica_name
+                       or renaming.running,
+                       build=lambda: _rename_work(replica_id, state[f"rename-{replica_id}"]))
 
         talk_col, delete_col = st.columns(2)
         if talk_col.button("Start conversation", type="primary", icon=":material/videocam:",
@@ -204,20 +207,38 @@ def details(replica_id: str) -> None:
             if caution:
                 st.warning(caution, icon=":material/savings:")
             st.write("A deleted replica can no longer join conversations.")
-            if st.button("Delete", key=f"soft-delete-{replica_id}", disabled=deleting.running):
-                deleting.start(lambda _a: tavus.delete_replica(replica_id), label="Deleting",
-                               on_end=reload_lists)
+            actions.button(st, "Delete", key=f"soft-delete-{replica_id}", action=deleting,
+                           name="Deleting", on_end=reload_lists, disabled=deleting.running,
+                           build=lambda: partial(_delete_work, replica_id, False))
             st.divider()
             st.write("**Hard delete** also erases its training assets. This cannot be undone.")
             typed = st.text_input(f"Type the name ({escape_markdown(name)}) to confirm",
                                   key=f"confirm-{replica_id}")
-            if st.button("Delete permanently", type="primary", disabled=typed != name
-                         or deleting.running, key=f"hard-delete-{replica_id}"):
-                deleting.start(lambda _a: tavus.delete_replica(replica_id, hard=True),
-                               label="Deleting permanently", on_end=reload_lists)
+            actions.button(
+                st, "Delete permanently", type="primary", key=f"hard-delete-{replica_id}",
+                disabled=typed != name or deleting.running, action=deleting,
+                name="Deleting permanently", on_end=reload_lists,
+                build=lambda: partial(_delete_work, replica_id, True)
+                if state[f"confirm-{replica_id}"] == name else None)
         actions.follow(saving, lambda action: outcome(action, "Notes saved."))
         actions.follow(renaming, lambda action: outcome(action, "Renamed."))
         actions.follow(deleting)  # its outcome is drawn above the panel (see the page's end)
+
+
+def _save_notes(ledger, record, notes: str, _action) -> None:
+    ledger.update_notes(record, notes)
+
+
+def _rename_work(replica_id: str, typed: str):
+    """The rename as the click asked for it (None: nothing to rename)."""
+    clean = " ".join((typed or "").split())
+    if not clean:
+        return None
+    return lambda _action: tavus.rename_replica(replica_id, clean)
+
+
+def _delete_work(replica_id: str, hard: bool, _action) -> None:
+    tavus.delete_replica(replica_id, hard=hard)
 
 
 def outcome(action, done: str, *, closing: str | None = None) -> None:

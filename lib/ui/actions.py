@@ -1,11 +1,13 @@
 """The server's action board for pages: start an action in one step, follow it, read its outcome.
 
-The rule every page follows (README, "Actions that survive impatience"): everything an action
-needs is read *before* its button, and the line after the button is `start(...)`, which claims
-and hands the work over without a single Streamlit call. Any Streamlit call (even reading
-`st.session_state`) is where a rerun, another page or a closed tab interrupts a run; after
-`start` returns, the work goes on in the board's threads whatever the page does, and the page
-only reads the action's state (`get`, `follow`).
+The rule every page follows (README, "Actions that survive impatience"): an action's button is
+made with `button(...)`, whose click claims the work and hands it to the board in the button's
+callback, the first thing the click's run does, before any of the page is drawn. Any Streamlit
+call (even reading `st.session_state`) is where a rerun, another page or a closed tab interrupts
+a run: a page drawn first could be cut by a click elsewhere or another page 0.3 s later before
+it got to the claim. The callback reads the values it needs (by widget key: they are this
+click's), then claims with no Streamlit call in between; from then on the work goes on in the
+board's threads whatever the page does, and the page only reads the action's state (`follow`).
 
 Keys are scoped to the session (`key(...)`): a person's click is theirs. A reload is a new
 session: the work it started still finishes, and what it made shows where people look for it
@@ -63,6 +65,37 @@ def ref(kind: str, ident: str = "") -> ActionRef:
     ctx = get_script_run_ctx(suppress_warning=True)
     session = ctx.session_id if ctx is not None else "no-session"
     return ActionRef(board(), f"{session}/{kind}/{ident}")
+
+
+_REFUSED = "_actions_refused"
+
+
+def button(where, label: str, *, action: ActionRef, build: Callable[[], Work | None],
+           name: str = "", on_end: Callable[[Action], None] | None = None, **kwargs) -> bool:
+    """`where.button(label, **kwargs)` whose click claims `action` in its callback.
+
+    `build()` runs in the callback: it reads what the action needs now (widget values by key)
+    and returns the work, or None when there is nothing to do. A problem it raises (a form
+    value to fix) is kept for `refused(action)` and nothing is claimed. With `build` doing the
+    claim itself (a batch hands each row over) it returns None."""
+
+    def claim() -> None:
+        try:
+            work = build()
+        except Exception as problem:  # a value to fix: the page says which; nothing is sent
+            st.session_state.setdefault(_REFUSED, {})[action.key] = problem
+            return
+        if work is not None:
+            action.start(work, label=name, on_end=on_end)
+
+    return where.button(label, on_click=claim, **kwargs)
+
+
+def refused(action: ActionRef | None) -> Exception | None:
+    """Why the last click on `action`'s button claimed nothing (said once), if it was refused."""
+    if action is None:
+        return None
+    return st.session_state.setdefault(_REFUSED, {}).pop(action.key, None)
 
 
 def failure_text(action: Action) -> str:

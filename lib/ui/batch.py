@@ -135,9 +135,10 @@ def several_photos(frame: shell.Frame, *,
         st.warning(escape_markdown(voice_warning), icon=":material/record_voice_over:")
     voice_names = [v.voice_name for v in voice_list]
     voice_col, model_col, fix_col = st.columns(3, vertical_alignment="bottom")
-    all_voice = voice_col.selectbox("Voice for all", voice_names, key="batch_voice")
-    model = model_col.selectbox("Model", MODELS, key="batch_model")
-    auto_fix = fix_col.toggle("Let Tavus auto-fix the photos", value=True, key="batch_auto_fix")
+    # Read by key when Create all is pressed (its callback: see below).
+    voice_col.selectbox("Voice for all", voice_names, key="batch_voice")
+    model_col.selectbox("Model", MODELS, key="batch_model")
+    fix_col.toggle("Let Tavus auto-fix the photos", value=True, key="batch_auto_fix")
 
     for i, row in enumerate(rows):
         if row.attempt is not None:
@@ -150,32 +151,61 @@ def several_photos(frame: shell.Frame, *,
         r.status in ("ready", "failed")
         or (r.status == "created" and r.attempt is not None and r.attempt.ledger_error))]
     st.caption(" · ".join(f"{n} {STATUS[s].lower().rstrip('…')}" for s, n in counts.items()))
-    # Everything the create needs is read before the button: the line after it claims the rows
-    # and hands them to the server's workers with no Streamlit call in between (a second
-    # click, a click elsewhere or another page interrupts a run at its next Streamlit call).
+    # The button claims the rows in its callback, the first thing the click's run does (a
+    # click elsewhere or another page 0.3 s later cannot come first): the rows take the choices
+    # as the click found them, and go to the server's workers (lib/ui/actions.py).
     _, attempts = _state()
     tavus, store, ttl = frame.services.tavus, frame.services.store, frame.settings.presign_ttl_hours
     created_by, ledger = shell.current_user_email(), cached.team_ledger(frame)
     reload_lists = live.reload_after(frame)
     batch_action = actions.ref("batch")  # the server's board, and this session's key prefix
+    claimed: list[BatchRow] = []
 
-    def form_for(row: BatchRow) -> ReplicaForm:
-        return ReplicaForm(replica_name=row.name, voice_name=row.voice_name or all_voice,
-                           model_name=model, auto_fix_training_image=auto_fix)
+    def claim() -> None:
+        state = st.session_state
+        _apply_choices(rows)
+        voice, model, auto_fix = state["batch_voice"], state["batch_model"], state["batch_auto_fix"]
 
-    claimed = []
-    if st.button(f"Create all ready ones ({len(to_run)})", type="primary",
-                 icon=":material/bolt:", disabled=not to_run, key="batch_create"):
-        claimed = start_all(rows, board=batch_action.board,
-                  key_for=lambda row: f"{batch_action.key}{row.fingerprint}",
-                  tavus=tavus, store=store, form_for=form_for, ttl_hours=ttl,
-                  created_by=created_by, ledger=ledger, attempts=attempts, on_end=reload_lists)
-    creating = [r for r in rows if r.status == "creating"] or claimed
+        def form_for(row: BatchRow) -> ReplicaForm:
+            return ReplicaForm(replica_name=row.name, voice_name=row.voice_name or voice,
+                               model_name=model, auto_fix_training_image=auto_fix)
+
+        claimed.extend(start_all(
+            rows, board=batch_action.board,
+            key_for=lambda row: f"{batch_action.key}{row.fingerprint}", tavus=tavus,
+            store=store, form_for=form_for, ttl_hours=ttl, created_by=created_by,
+            ledger=ledger, attempts=attempts, on_end=reload_lists))
+
+    actions.button(st, f"Create all ready ones ({len(to_run)})", type="primary",
+                   icon=":material/bolt:", disabled=not to_run, key="batch_create",
+                   action=batch_action, build=claim)
+    creating = [r for r in rows if r.status == "creating"]
     if creating:
         # The rows finish in the workers whatever this page does; this only shows them.
         actions.wait_for(lambda: any(r.status == "creating" for r in creating),
-                         lambda: _progress(creating), started_here=bool(claimed))
+                         lambda: _progress(creating), started_here=True)
     _results(rows)
+
+
+def _apply_choices(rows: list[BatchRow]) -> None:
+    """Each row's name, voice and tick as the widgets hold them now (the button's callback runs
+    before the rows are drawn again, so it reads them by key as `_review_row` would)."""
+    state = st.session_state
+    for i, row in enumerate(rows):
+        locked = row.status in ("creating", "created") or row.analysis is None \
+            or row.analysis.prepared is None
+        if locked:
+            continue
+        typed = state.get(f"batch-name-{i}")
+        if typed is not None:
+            row.name = replica_name_for(typed, row.filename)
+        picked = state.get(f"batch-voice-{i}")
+        if picked is not None:
+            row.voice_name = None if picked == SAME_VOICE else picked
+        if row.status in ("ready", "failed"):
+            ticked = state.get(f"batch-pick-{i}")
+            if ticked is not None:
+                row.chosen = bool(ticked)
 
 
 def _progress(rows: list[BatchRow]) -> None:

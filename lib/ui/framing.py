@@ -106,8 +106,8 @@ def fix_framing_panel(analysis: PhotoAnalysis | None, key: str) -> FixChoice | N
                 icon=":material/crop_free:")
         return None
 
-    # The crop is an action on the server's board (made before the button, started on the line
-    # after it): a click elsewhere while it runs does not lose it, a second click repeats nothing.
+    # The crop is an action on the server's board, claimed in the button's callback: a click
+    # elsewhere while it runs does not lose it, a second click repeats nothing.
     fixing = actions.ref("fix-framing", f"{key}:{fingerprint}")
     if fixed is None:
         done = fixing.get()
@@ -117,11 +117,11 @@ def fix_framing_panel(analysis: PhotoAnalysis | None, key: str) -> FixChoice | N
     if fixed is None:
         mends = ", ".join(p.lower() for p in plan.fixes)
         work = partial(_fix_work, analysis, plan)
-        if st.button("Fix framing", key=f"{key}-button", icon=":material/crop_portrait:",
-                     disabled=fixing.running,
-                     help=f"Crop here to a centred head-and-shoulders portrait ({mends}), "
-                          "then compare before and after and choose which to send."):
-            fixing.start(work, label="Fix framing")
+        actions.button(st, "Fix framing", key=f"{key}-button", icon=":material/crop_portrait:",
+                       disabled=fixing.running, action=fixing, name="Fix framing",
+                       build=lambda: work,
+                       help=f"Crop here to a centred head-and-shoulders portrait ({mends}), "
+                            "then compare before and after and choose which to send.")
         actions.follow(fixing, _show_fixing)
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -53,11 +54,12 @@ def load_into_form(stored: StoredPreset, personas: Sequence[Persona]) -> None:
 def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str],
                  personas: Sequence[Persona],
                  start_job: Callable[[ConversationForm, StoredPreset], tuple[ActionRef, Work]],
+                 claim_start: Callable[[str | None, StoredPreset], None],
                  show_start: Callable[[Action], None]) -> None:
     """The team's presets, each with Start (one click, one call), Edit, Duplicate, Delete.
 
-    Every button's action is made before the button and started on the line after it (the
-    rule in lib/ui/actions.py): a second click while it runs, or just after, does nothing more."""
+    Every button claims its action in its callback (the rule in lib/ui/actions.py): a second
+    click while it runs, or just after, does nothing more."""
     store = cached.preset_store(frame)
     try:
         presets, problems = store.list()
@@ -88,19 +90,20 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
                               f"  \n:gray[{escape_markdown(preset_times(preset, now))}"
                               f"{' · records' if preset.record else ''}]")
                 problem = preset_readiness(preset, usable_ids)
-                starting = work = None
+                starting = None
                 try:
                     form = preset.form()
                 except Exception as error:  # an old preset Tavus would now refuse
                     problem = problem or user_message(error)
                 else:
-                    starting, work = start_job(form, stored)
+                    starting, _ = start_job(form, stored)
                 if problem:
                     info.caption(f":material/warning: {escape_markdown(problem)}")
-                if go.button("Start", key=f"start-{stored.key}", type="primary",
-                             icon=":material/play_arrow:", disabled=problem is not None) \
-                        and starting is not None:
-                    starting.start(work, label=f"Start {preset.name}")
+                if starting is not None:
+                    actions.button(go, "Start", key=f"start-{stored.key}", type="primary",
+                                   icon=":material/play_arrow:", disabled=problem is not None,
+                                   action=starting,
+                                   build=lambda s=stored: claim_start(None, s))
                 with info:
                     actions.follow(starting, show_start)
                 with more.popover("…", help="Edit, duplicate or delete"):
@@ -110,20 +113,36 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
                                               value=f"{preset.name} (copy)")
                     copying = actions.ref("preset-copy", f"{stored.key}|{copy_name}")
                     deleting = actions.ref("preset-delete", f"{stored.key}|{stored.etag}")
-                    if st.button("Duplicate", key=f"dup-{stored.key}",
-                                 icon=":material/content_copy:"):
-                        copying.start(lambda _a, s=stored, n=copy_name: store.duplicate(
-                            s, n, by=by), label=DUPLICATING)
-                        last.key = copying.key
-                    if st.button("Delete", key=f"del-{stored.key}", icon=":material/delete:"):
-                        deleting.start(lambda _a, s=stored: store.delete(s), label=DELETING)
-                        last.key = deleting.key
+                    actions.button(st, "Duplicate", key=f"dup-{stored.key}",
+                                   icon=":material/content_copy:", action=copying,
+                                   name=DUPLICATING,
+                                   build=lambda s=stored, a=copying: last.note(a, partial(
+                                       _duplicate, store, s, _typed(f"copy-{s.key}"), by)))
+                    actions.button(st, "Delete", key=f"del-{stored.key}",
+                                   icon=":material/delete:", action=deleting, name=DELETING,
+                                   build=lambda s=stored, a=deleting: last.note(
+                                       a, partial(_delete, store, s)))
                 for ref in (copying, deleting):
                     actions.follow(ref)  # redraws the list when it ends; said at the top
 
 
-def save_controls(frame: Frame, form: ConversationForm | None) -> None:
-    """Save the Start form's settings as a new preset, or update the one being edited."""
+def _typed(key: str) -> str:
+    return st.session_state.get(key) or ""
+
+
+def _duplicate(store, stored: StoredPreset, name: str, by: str | None,
+               _action: Action) -> StoredPreset:
+    return store.duplicate(stored, name, by=by)
+
+
+def _delete(store, stored: StoredPreset, _action: Action) -> None:
+    store.delete(stored)
+
+
+def save_controls(frame: Frame, form: ConversationForm | None,
+                  form_now: Callable[[], ConversationForm]) -> None:
+    """Save the Start form's settings as a new preset, or update the one being edited.
+    `form_now()` reads the form as the click found it (in the button's callback)."""
     store = cached.preset_store(frame)
     name_col, save_col = st.columns([3, 2], vertical_alignment="bottom")
     name = name_col.text_input("Preset name", key="preset_name", max_chars=80,
@@ -134,29 +153,29 @@ def save_controls(frame: Frame, form: ConversationForm | None) -> None:
         stored = next((s for s in store.list()[0] if s.key == editing), None)
     label = f"Update “{stored.preset.name}”" if stored else "Save as preset"
     by = frame_user()
-    # The save is made before the button (it may be refused: said at the click, nothing sent).
-    preset = problem = None
-    if form is not None and name.strip():
-        try:
-            preset = Preset.from_form(name, form, by=by)
-        except PresetError as error:
-            problem = error
-    intent = repr((name.strip(), form, stored))  # what this click would save, over what
+    intent = repr((name.strip(), stored.key if stored else None))  # what, over what
     saving = actions.ref("preset-save", hashlib.sha256(intent.encode()).hexdigest()[:16])
-
-    def save(_action: Action) -> StoredPreset:
-        if stored is not None:
-            return store.update(stored, preset, by=by)
-        return store.create(preset)
-
     last = _last_action()
-    if save_col.button(label, key="save_preset", icon=":material/bookmark_add:",
-                       disabled=form is None or not name.strip()):
-        if preset is not None:
-            saving.start(save, label=UPDATING if stored is not None else SAVING)
-            last.key = saving.key
-        elif problem is not None:
-            st.error(escape_markdown(str(problem)), icon=":material/block:")
+
+    def claim() -> Callable[[Action], StoredPreset]:
+        # In the button's callback: the preset as the click found the form (a value Tavus would
+        # refuse raises PresetError, said below; nothing is sent).
+        preset = Preset.from_form(_typed("preset_name"), form_now(), by=by)
+
+        def save(_action: Action) -> StoredPreset:
+            if stored is not None:
+                return store.update(stored, preset, by=by)
+            return store.create(preset)
+
+        return last.note(saving, save)
+
+    actions.button(save_col, label, key="save_preset", icon=":material/bookmark_add:",
+                   disabled=form is None or not name.strip(), action=saving,
+                   name=UPDATING if stored is not None else SAVING, build=claim)
+    problem = actions.refused(saving)
+    if problem is not None:
+        st.error(escape_markdown(getattr(problem, "message", None) or str(problem)),
+                 icon=":material/block:")
     actions.follow(saving)  # redraws the list above when it ends; the outcome is said there
 
 
@@ -176,6 +195,11 @@ class _LastAction:
     @property
     def ref(self) -> ActionRef | None:
         return ActionRef(actions.board(), self.key) if self.key else None
+
+    def note(self, action: ActionRef, work: Work) -> Work:
+        """Remember `action` as the latest (plain Python, in the click's callback): -> work."""
+        self.key = action.key
+        return work
 
 
 def _last_action() -> _LastAction:

@@ -294,21 +294,35 @@ def action_buttons(tree: ast.AST) -> Iterator[tuple[int, bool]]:
                     clicked = {t.id for t in stmt.targets if isinstance(t, ast.Name)}
 
 
-def test_every_button_that_starts_work_claims_it_on_the_next_line() -> None:
-    """The rule (README, "Actions that survive impatience"): the line after an action's button
-    hands the work over; nothing (no Streamlit call, no session-state access) comes between."""
+def action_button_calls(tree: ast.AST) -> list[ast.Call]:
+    """Calls of `actions.button(...)`: buttons whose click claims in their callback."""
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute) and n.func.attr == "button"
+            and isinstance(n.func.value, ast.Name) and n.func.value.id == "actions"]
+
+
+def test_every_button_that_starts_work_claims_it_in_its_callback() -> None:
+    """The rule (README, "Actions that survive impatience"): an action's button claims its work
+    in the button's callback, the first thing the click's run does. No page starts work in the
+    body under a button (a page drawn first can be cut before it gets there)."""
     root = Path(__file__).resolve().parents[2]
-    found = {}
+    in_bodies, made = {}, {}
     for path in [*sorted((root / "pages").glob("*.py")), *sorted((root / "lib/ui").glob("*.py"))]:
-        for line, ok in action_buttons(ast.parse(path.read_text())):
-            found[f"{path.relative_to(root)}:{line}"] = ok
+        tree = ast.parse(path.read_text())
+        for line, _ in action_buttons(tree):
+            in_bodies[f"{path.relative_to(root)}:{line}"] = True
+        for call in action_button_calls(tree):
+            given = {k.arg for k in call.keywords}
+            made[f"{path.relative_to(root)}:{call.lineno}"] = {"action", "build"} <= given
+    assert not in_bodies, f"work started in a button's body: {sorted(in_bodies)}"
     # Create, Check, Fix framing, Create all, Convert, video Create, notes, rename, delete (2),
     # start (form and preset), end, save, duplicate, delete a preset: all of them are found.
-    assert len(found) >= 16, found
-    assert all(found.values()), [where for where, ok in found.items() if not ok]
-    # The check can fail: the batch's old shape (a progress line drawn between the claim and
-    # the hand-over) and a session-state write before the start are both caught.
+    assert len(made) >= 16, made
+    assert all(made.values()), [where for where, ok in made.items() if not ok]
+    # The check can fail: the batch's old shape (a progress line drawn, then the claim, in the
+    # button's body) and a claim after a session-state write are both found.
     for wrong in ("if st.button('Go'):\n    st.write('Creating')\n    action.start(work)\n",
                   "go = st.button('Go')\nif go:\n    st.session_state.x = 1\n"
-                  "    claimed = start_all(rows)\n"):
-        assert [ok for _, ok in action_buttons(ast.parse(wrong))] == [False], wrong
+                  "    claimed = start_all(rows)\n",
+                  "if st.button('Go'):\n    action.start(work)\n"):
+        assert list(action_buttons(ast.parse(wrong))), wrong
