@@ -129,6 +129,9 @@ def several_photos(frame: shell.Frame, *,
                    "for every ready one.")
         return
     rows = _rows_for(files)
+    # Rows under way as this run begins (a click's callback has claimed them by now): when they
+    # end, even during this run, the page is drawn again once (the rows above are drawn first).
+    under_way = [r for r in rows if r.status == "creating"]
 
     voice_list, voice_warning = cached.voices(frame)
     if voice_warning:
@@ -179,7 +182,7 @@ def several_photos(frame: shell.Frame, *,
     actions.button(st, f"Create all ready ones ({len(to_run)})", type="primary",
                    icon=":material/bolt:", disabled=not to_run, key="batch_create",
                    action=batch_action, build=claim)
-    creating = [r for r in rows if r.status == "creating"]
+    creating = under_way or [r for r in rows if r.status == "creating"]
     if creating:
         # The rows finish in the workers whatever this page does; this only shows them.
         actions.wait_for(lambda: any(r.status == "creating" for r in creating),

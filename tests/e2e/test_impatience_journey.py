@@ -13,6 +13,7 @@ ended, and no exception. Every Tavus answer takes LATENCY seconds, as over a rea
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from lib.config import S3Settings
 from lib.demo import DEMO_API_KEY, DEMO_BUCKET
@@ -173,8 +175,12 @@ def impatient(page: Page, button: Locator, habit: str, elsewhere: Callable[[], N
     the sidebar's link to another page (away)."""
     button.scroll_into_view_if_needed()
     box = button.bounding_box()
+    # The first click through the locator (it waits until the button holds still: a table
+    # refreshing above may shift it), the second where the button was, as a person's lands.
+    button.click()
+    with contextlib.suppress(PlaywrightError):  # gone already (a panel that closed): as before
+        box = button.bounding_box(timeout=500) or box
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.click(x, y)
     time.sleep(GAP)
     if habit == "twice":
         page.mouse.click(x, y)
