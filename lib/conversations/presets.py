@@ -282,7 +282,11 @@ class PresetStore:
         self._objects.deleted(stored.key)
 
     def duplicate(self, stored: StoredPreset, new_name: str, *, by: str | None) -> StoredPreset:
-        """A copy under a new name, owned by `by`; PresetConflict if that name is taken."""
+        """A copy under a new name, owned by `by`; PresetConflict if that name is taken, or if
+        the preset was deleted meanwhile (a stale button's click: nothing is copied)."""
+        if self._read(stored.key) is None:
+            raise PresetConflict(f"{stored.preset.name!r} was deleted meanwhile: nothing was "
+                                 "copied.")
         now = now_iso()
         copy = replace(stored.preset, name=clean_name(new_name), created_by=by, created_at=now,
                        updated_at=now, updated_by=by, last_used_at=None)

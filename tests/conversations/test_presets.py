@@ -307,6 +307,15 @@ def test_duplicate_copies_settings_under_a_new_owner(presets: PresetStore,
         presets.duplicate(stored, "acme", by="sam@example.com")
 
 
+def test_a_deleted_preset_is_not_copied(presets: PresetStore, store: ImageStore) -> None:
+    # A stale Duplicate button (its preset deleted a moment ago) copies nothing.
+    stored = presets.create(Preset.from_form("Gone", FORM, by=None))
+    presets.delete(stored)
+    with pytest.raises(PresetConflict, match="deleted meanwhile"):
+        presets.duplicate(stored, "Gone (copy)", by=None)
+    assert PresetStore(store).list() == ([], [])
+
+
 def test_delete_removes_it_for_everyone(presets: PresetStore, store: ImageStore) -> None:
     stored = presets.create(Preset.from_form("Acme", FORM, by=None))
     presets.list()

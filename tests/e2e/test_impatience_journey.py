@@ -621,6 +621,9 @@ def test_presets_save_update_duplicate_delete_start(page: Page, world: World) ->
                        what=f"{habit}: the copy deleted")
             settled(page, habit)
             assert "changed" not in page.inner_text("body"), habit
+            # Exactly the intended presets: the copy gone, and nothing else made on the way (a
+            # second click landing on a neighbour's stale button copies nothing).
+            assert set(preset_keys(world)) == before, (habit, set(preset_keys(world)) ^ before)
 
             # Start from the preset: one call.
             go(page, world, "conversations")
