@@ -262,7 +262,7 @@ def outcome(action, done: str, *, closing: str | None = None) -> None:
         st.session_state.setdefault("deleted_replicas", set()).add(closing)
         if st.query_params.get("replica") == closing:
             del st.query_params["replica"]
-        st.rerun()
+        actions.rerun()
 
 
 live_table()

@@ -115,6 +115,14 @@ def first_time_done(action: Action) -> bool:
     return True
 
 
+def rerun() -> None:
+    """st.rerun(), unless the person has asked for something else meanwhile (another page, a
+    click): st.rerun() would replace that request (the newest request's page wins), so a
+    Streamlit call first lets a pending request interrupt this run, and win."""
+    st.empty()
+    st.rerun()
+
+
 def mark_run_start() -> None:
     """Called by the frame at the top of every page run: `follow` then knows whether an action
     ended after parts of this page were drawn."""
@@ -131,7 +139,7 @@ def follow(action: ActionRef | None, render: Callable[[Action], None] | None = N
         return
     if not current.running and (current.ended_at or 0.0) >= st.session_state.get(_RUN_STARTED,
                                                                                 0.0):
-        st.rerun()
+        rerun()
     was_running = current.running
 
     @st.fragment(run_every=POLL_SECONDS if was_running else None)
@@ -140,7 +148,7 @@ def follow(action: ActionRef | None, render: Callable[[Action], None] | None = N
         if now is None:
             return
         if was_running and not now.running:
-            st.rerun()
+            rerun()
         if render is not None:
             render(now)
 
@@ -157,7 +165,7 @@ def wait_for(is_busy: Callable[[], bool], render: Callable[[], None], *,
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def box() -> None:
         if busy and not is_busy():
-            st.rerun()
+            rerun()
         render()
 
     box()
