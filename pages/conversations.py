@@ -141,41 +141,32 @@ with start_col, st.container(border=True, key="start-conversation"):
                               if replica_id in records else {}).get(replica_id)
         if photo:
             photo_col.image(photo, width=72)
-        name = st.text_input("Conversation name", max_chars=120, key="call_name",
-                             placeholder="e.g. Demo for Acme")
-        greeting = st.text_input("Custom greeting", max_chars=500, key="call_greeting",
-                                 placeholder="What the replica says first")
-        context = st.text_area("Conversational context", max_chars=10_000, key="call_context",
-                               placeholder="Who the replica is talking to, and about what")
+        st.text_input("Conversation name", max_chars=120, key="call_name",
+                      placeholder="e.g. Demo for Acme")
+        st.text_input("Custom greeting", max_chars=500, key="call_greeting",
+                      placeholder="What the replica says first")
+        st.text_area("Conversational context", max_chars=10_000, key="call_context",
+                     placeholder="Who the replica is talking to, and about what")
         language_col, persona_col, minutes_col = st.columns(3)
-        language = language_col.selectbox("Language", LANGUAGES, key="call_language")
-        persona = persona_col.selectbox(
+        language_col.selectbox("Language", LANGUAGES, key="call_language")
+        persona_col.selectbox(
             "Persona", [None, *persona_list], key="call_persona",
             format_func=lambda p: "Tavus's default" if p is None else p.persona_name
             or p.persona_id, help=persona_problem)
-        minutes = minutes_col.number_input("Max call (minutes)", min_value=1, max_value=240,
-                                           value=DEFAULT_MAX_CALL_MINUTES, key="call_minutes")
+        minutes_col.number_input("Max call (minutes)", min_value=1, max_value=240,
+                                 value=DEFAULT_MAX_CALL_MINUTES, key="call_minutes")
         with st.expander("Room and timeouts"):
-            absent = st.number_input("End if nobody joins within (s)", 10, 3600, 300,
-                                     key="call_absent")
-            left = st.number_input("End after everyone leaves (s)", 10, 3600, 60,
-                                   key="call_left")
-            private = st.toggle("Private room (the link carries a join token)",
-                                key="call_private")
-            captions = st.toggle("Closed captions", key="call_captions")
-        record = st.toggle(
+            st.number_input("End if nobody joins within (s)", 10, 3600, 300, key="call_absent")
+            st.number_input("End after everyone leaves (s)", 10, 3600, 60, key="call_left")
+            st.toggle("Private room (the link carries a join token)", key="call_private")
+            st.toggle("Closed captions", key="call_captions")
+        st.toggle(
             "Record this call", key="call_record", disabled=recording is None,
             help="Allows recording to the team's bucket: someone in the room must still press "
                  "record. " + ("" if recording else "Set RECORDING_ROLE_ARN to offer it."))
         dry_run = st.toggle("Dry run (test mode): the replica does not join, nothing is billed",
                             key="call_dry_run")
-        form = ConversationForm(
-            replica_id=replica_id, persona_id=persona.persona_id if persona else None,
-            conversation_name=name, custom_greeting=greeting, conversational_context=context,
-            language=language, max_call_minutes=int(minutes),
-            participant_absent_timeout=int(absent), participant_left_timeout=int(left),
-            require_auth=private, enable_closed_captions=captions, test_mode=dry_run,
-            record=bool(record))
+        form = form_now(replica_id)  # the widgets above, read as the Start button's callback does
         start_action, _ = start_job(form)
         done = attempts[form_digest(form)].conversation is not None
         actions.button(st, "Start dry run" if dry_run else "Start conversation", type="primary",
