@@ -28,14 +28,15 @@ READY = {"ada lovelace", "grace hopper", "katherine johnson", "mae jemison"}
 DEMO_APP = {"training_seconds": 30}
 
 
-def review_batch(page: Page, folder: Path) -> Locator:
-    """On the Create page: "Several photos", the six of `batch_of_six` written to `folder` and
-    uploaded, reviewed. -> the "Create all ready ones (4)" button."""
+def review_batch(page: Page, folder: Path, prefix: str = "") -> Locator:
+    """On the Create page: "Several photos", the six of `batch_of_six` written to `folder` (their
+    file names, so the replica names, starting with `prefix`) and uploaded, reviewed.
+    -> the "Create all ready ones (4)" button."""
     page.locator('[data-testid="stButtonGroup"]').get_by_text("Several photos").click()
     wait_idle(page)
     paths = []
     for name, data in batch_of_six():
-        path = folder / name
+        path = folder / f"{prefix}{name}"
         path.write_bytes(data)
         paths.append(str(path))
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(paths)

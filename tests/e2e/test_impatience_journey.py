@@ -51,7 +51,6 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_batch_journey import READY, review_batch
 from tests.media import astronaut, astronaut_png, encode, on_canvas
-from tests.replicas.test_batch import batch_of_six
 from tests.video_media import Clip, copy_clip
 
 pytestmark = pytest.mark.e2e
@@ -216,6 +215,16 @@ def create_button(page: Page) -> Locator:
 
 
 # --- Create: a photo, the camera, Check with Tavus, Fix framing ----------------------------------
+def create_impatiently(page: Page, world: World, name: str, habit: str) -> None:
+    """Name the checked photo, press Create replica with `habit`: the replica is made, once."""
+    page.get_by_label("Replica name").fill(name)
+    page.get_by_label("Replica name").press("Tab")
+    wait_idle(page)
+    impatient(page, create_button(page), habit, toggle(page, "Green-screen background"))
+    wait_until(lambda: len(world.replicas_named(name)) == 1, timeout=30,
+               what=f"{habit}: the replica {name!r}")
+
+
 def test_create_from_a_photo(page: Page, world: World, tmp_path: Path) -> None:
     photo = tmp_path / "impatient headshot.png"
     photo.write_bytes(astronaut_png())
@@ -223,12 +232,7 @@ def test_create_from_a_photo(page: Page, world: World, tmp_path: Path) -> None:
         name = f"Photo {world.mode} {habit}"
         go(page, world)
         upload(page, photo)
-        page.get_by_label("Replica name").fill(name)
-        page.get_by_label("Replica name").press("Tab")
-        wait_idle(page)
-        impatient(page, create_button(page), habit, toggle(page, "Green-screen background"))
-        wait_until(lambda n=name: len(world.replicas_named(n)) == 1, timeout=30,
-                   what=f"{habit}: the replica")
+        create_impatiently(page, world, name, habit)
         if habit == "away":  # still made, and it is where people look for it: the table
             go(page, world, "replicas")
             wait_until(lambda n=name: row_named(page, n) is not None, timeout=30,
@@ -252,12 +256,7 @@ def test_create_from_the_camera(page: Page, world: World) -> None:
         widget.get_by_role("button", name="Use this photo").click()
         page.locator(".st-key-photo-verdict").wait_for()
         wait_idle(page)
-        page.get_by_label("Replica name").fill(name)
-        page.get_by_label("Replica name").press("Tab")
-        wait_idle(page)
-        impatient(page, create_button(page), habit, toggle(page, "Green-screen background"))
-        wait_until(lambda n=name: len(world.replicas_named(n)) == 1, timeout=30,
-                   what=f"{habit}: the camera replica")
+        create_impatiently(page, world, name, habit)
         if habit != "away":
             expect(page.locator(".st-key-create-result")).to_contain_text("Training started")
         settled(page, habit)
@@ -313,30 +312,13 @@ def user_ids(world: World) -> set[str]:
         return {r.replica_id for r in tavus.list_all_replicas(replica_type="user")}
 
 
-def review_named_batch(page: Page, folder: Path, prefix: str) -> Locator:
-    """"Several photos" with the six of `batch_of_six`, their file names (so the replica names)
-    starting with `prefix`. -> the "Create all ready ones (4)" button."""
-    page.locator('[data-testid="stButtonGroup"]').get_by_text("Several photos").click()
-    wait_idle(page)
-    paths = []
-    for name, data in batch_of_six():
-        path = folder / f"{prefix}{name}"
-        path.write_bytes(data)
-        paths.append(str(path))
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(paths)
-    create = page.get_by_role("button", name="Create all ready ones (4)")
-    create.wait_for()
-    wait_idle(page)
-    return create
-
-
 def test_several_photos_create_all(page: Page, world: World, tmp_path: Path) -> None:
     """The issue's own case: six photos, four usable, Create all pressed twice 0.3 s apart (and
     the other habits): exactly four replicas, in the Replicas table once each."""
     for habit in PATTERNS:
         prefix = f"batch{world.mode}{habit} "
         go(page, world)
-        create = review_named_batch(page, tmp_path, prefix)
+        create = review_batch(page, tmp_path, prefix)
         before = user_ids(world)
         impatient(page, create, habit, toggle(page, "Let Tavus auto-fix the photos"))
         wait_until(lambda b=before, p=prefix: len(new_ready_replicas(world, b, p)) >= 4,

@@ -224,11 +224,15 @@ def offered_ids(at: AppTest) -> set[str]:
 
 
 def test_conversations_page_offers_only_usable_replicas_and_gives_a_link(no_live_calls) -> None:
+    # A seeded replica may finish training while the page runs (the simulated clock goes on):
+    # what is offered lies between what was usable before the page and what is usable after.
+    open_page()  # the Create page starts demo mode's stand-ins (and reads no replica list)
+    before = {r.replica_id for r in sim_client().list_all_replicas() if r.state.usable}
     at = open_page("pages/conversations.py")
     everything = sim_client().list_all_replicas()
     usable = {r.replica_id for r in everything if r.state.usable}
     assert usable != {r.replica_id for r in everything}  # the demo seeds some that are not ready
-    assert offered_ids(at) == usable
+    assert before <= offered_ids(at) <= usable
     start_call(at)
     url = at.get("link_button")[0].proto.url
     assert "/rooms/c" in url
