@@ -15,6 +15,15 @@ def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
 
+def tracked_files() -> list[str]:
+    """`git ls-files`, which must answer: an empty list would make the checks below vacuous."""
+    listing = git("ls-files")
+    assert listing.returncode == 0, listing.stderr
+    names = listing.stdout.splitlines()
+    assert "streamlit_app.py" in names and "README.md" in names, names[:20]
+    return names
+
+
 def deploy_section() -> str:
     readme = (ROOT / "README.md").read_text()
     return readme.split("## Deploy on Streamlit Community Cloud", 1)[1].split("\n## ", 1)[0]
@@ -42,7 +51,7 @@ def test_runtime_requirements_are_pinned() -> None:
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
 def test_secrets_file_is_ignored_and_never_tracked() -> None:
     assert git("check-ignore", "-q", ".streamlit/secrets.toml").returncode == 0
-    tracked = git("ls-files").stdout.splitlines()
+    tracked = tracked_files()
     assert ".streamlit/secrets.toml" not in tracked
     assert ".streamlit/secrets.toml.example" in tracked
 
@@ -54,7 +63,7 @@ def test_no_credentials_are_committed() -> None:
         "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
         "assigned Tavus key": re.compile(r"TAVUS_API_KEY\s*=\s*['\"][0-9a-f]{24,}['\"]"),
     }
-    for name in git("ls-files").stdout.splitlines():
+    for name in tracked_files():
         path = ROOT / name
         if path.suffix in {".png", ".jpg"} or not path.is_file():
             continue

@@ -143,7 +143,7 @@ class ImageStore:
         url = self._presign("get_object", {"Bucket": self.bucket, "Key": key}, seconds)
         return TrainingUrl(
             url=url,
-            expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
+            expires_at=signed_expiry(url),
             limited_by_session=self.settings.temporary_credentials,
         )
 
@@ -287,6 +287,16 @@ class ImageStore:
 
     def _where(self) -> str:
         return self.settings.endpoint_url or f"S3 in {self.settings.region}"
+
+
+def signed_expiry(url: str) -> datetime:
+    """When a SigV4 presigned URL stops working: its signing time plus its lifetime, as S3 will
+    enforce them (read from the URL, not from a clock read beside the signing)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    signed = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return signed + timedelta(seconds=int(params["X-Amz-Expires"]))
 
 
 _HINTS = {

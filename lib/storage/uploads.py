@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from lib.storage.s3 import ImageStore, StorageError
+from lib.storage.s3 import ImageStore, StorageError, signed_expiry
 
 log = logging.getLogger("replica_studio.uploads")
 
@@ -125,12 +125,11 @@ def plan_upload(store: ImageStore, filename: str, size_bytes: int, content_type:
     key = (f"{store.settings.prefix}{prefix}{now:%Y/%m/%d}/{uuid.uuid4().hex}-"
            f"{video_file_name(filename)}")
     part = choose_part_bytes(size_bytes, part_bytes)
-    expires_at = now + timedelta(seconds=URL_SECONDS)
     if size_bytes <= part and size_bytes <= MAX_SINGLE_PUT_BYTES:
         url = store.presign_put(key, content_type, expires_seconds=URL_SECONDS)
         return UploadPlan(key=key, upload_id=None, part_urls=[], put_url=url, part_bytes=part,
                           content_type=content_type, size_bytes=size_bytes,
-                          expires_at=expires_at)
+                          expires_at=signed_expiry(url))
     upload_id = store.call("create_multipart_upload", Key=key,
                            ContentType=content_type)["UploadId"]
     count = math.ceil(size_bytes / part)
@@ -142,7 +141,7 @@ def plan_upload(store: ImageStore, filename: str, size_bytes: int, content_type:
              count, part)
     return UploadPlan(key=key, upload_id=upload_id, part_urls=urls, put_url=None,
                       part_bytes=part, content_type=content_type, size_bytes=size_bytes,
-                      expires_at=expires_at)
+                      expires_at=min(map(signed_expiry, urls)))
 
 
 def complete_upload(store: ImageStore, plan: UploadPlan, etags: list[str]) -> StoredObject:

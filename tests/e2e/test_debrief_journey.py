@@ -5,7 +5,6 @@ transcript is on its way fills in by itself."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -116,7 +115,8 @@ def test_preset_call_debrief_download_and_recording(page: Page, browser: Browser
         room.get_by_test_id("sim-room-record").click()
         expect(room.get_by_test_id("sim-room-recording")).to_have_attribute(
             "data-recording-state", re.compile("recording"))
-        time.sleep(1)
+        # A second of recording on the simulator's clock (which the recording is measured on).
+        httpx.post(f"{sim}/_sim/advance", json={"seconds": 1}).raise_for_status()
         shot(room, "debrief-2-room-recording")
         with room.expect_navigation():
             room.get_by_test_id("sim-room-leave").click()

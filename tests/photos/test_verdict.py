@@ -174,8 +174,14 @@ def test_a_refused_photo_has_nothing_to_prepare() -> None:
         result.prepare()
 
 
-def test_the_check_side_is_the_detection_copy() -> None:
-    assert CHECK_SIDE >= 512
+def test_the_checks_run_on_a_copy_of_check_side_and_report_the_full_size(monkeypatch) -> None:
+    seen: list[tuple[int, int]] = []
+    real = analysis_module.check_image
+    monkeypatch.setattr(analysis_module, "check_image",
+                        lambda small, *args: seen.append(small.size) or real(small, *args))
+    result = judge_photo(encode(upscaled(astronaut(), 4)), "big.png")  # 2048 × 2048
+    assert seen and min(seen[0]) == CHECK_SIDE >= 512  # the detection copy, not the photo
+    assert result.report.width == result.report.height == 2048
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -10,6 +11,7 @@ import pytest
 
 from lib.config import S3Settings
 from lib.storage.s3 import ImageStore
+from lib.videos import convert as convert_module
 from lib.videos.convert import ConversionError, conversion_plan, convert_to_store, convert_video
 from tests.video_media import Clip, clip_path
 
@@ -170,12 +172,29 @@ def test_a_clip_cut_short_is_refused_and_leaves_nothing(clip: Clip, tmp_path: Pa
         convert_video(cut, tmp_path / "out.mp4")
     assert list(tmp_path.iterdir()) == [cut]
 
-def test_progress_rises_to_one_at_most_ten_times_a_second(tmp_path: Path) -> None:
+def test_progress_rises_to_one_and_never_goes_back(tmp_path: Path) -> None:
     seen: list[float] = []
     convert_video(clip_path(SHORT.short(container="mov", video_codec="libx265")),
                   tmp_path / "out.mp4", on_progress=seen.append)
     assert seen and seen[-1] == 1.0 and seen[:-1] and all(v < 1.0 for v in seen[:-1])
     assert seen == sorted(seen) and all(0.0 <= v <= 1.0 for v in seen)
+
+
+def test_progress_is_reported_at_most_ten_times_a_second_of_its_clock(monkeypatch) -> None:
+    """Decoded frames arrive every 10 ms of (a fake) monotonic clock: one report per 100 ms."""
+    clock = [1000.0]
+    monkeypatch.setattr(convert_module.time, "monotonic", lambda: clock[0])
+    seen: list[tuple[float, float]] = []
+    progress = convert_module._Progress(lambda v: seen.append((clock[0], v)), duration=10.0)
+    for frame in range(300):  # 3 s of clock, 3 s of video decoded
+        clock[0] = 1000.0 + frame * 0.01
+        progress.at(frame * 0.01)
+    times = [t for t, _ in seen]
+    assert 25 <= len(seen) <= 31  # ~10 per second over 3 s, not 300
+    gaps = [b - a for a, b in pairwise(times)]
+    assert all(gap >= convert_module.PROGRESS_INTERVAL - 1e-9 for gap in gaps)
+    values = [v for _, v in seen]
+    assert values == sorted(values) and values[-1] == pytest.approx(0.29, abs=0.011)
 
 
 def test_should_stop_cancels_and_leaves_no_file(tmp_path: Path) -> None:
