@@ -1,14 +1,61 @@
-"""Shared fixtures: a real local S3 server (moto's, over HTTP) and test photos."""
+"""Shared fixtures: a real local S3 server (moto's, over HTTP) and test photos; how the suite is
+spread over pytest-xdist's workers."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from lib.config import S3Settings
+
+# --- Spreading the suite over workers (scripts/run-tests: -n 2 --dist loadscope) ------------------
+# A browser journey module is one unit of work, so its app starts once, on one worker; a module
+# whose journeys run in two worlds (demo, real) is two units; every other test is a unit of its
+# own. The longest units go first and the short tests without a browser fill in behind them, so
+# no worker is left finishing a long journey alone. (pytest-xdist's own `loadgroup` marks do not
+# group under pytest 9: xdist 3.8 renames `item._nodeid`, which pytest 9 no longer reads.)
+LONGEST_FIRST = ("test_impatience_journey", "test_soak", "test_team_journey", "test_real_mode",
+                 "test_video_journey", "test_offline_journey", "test_signin_journey")
+_WORLD = re.compile(r"\[(demo|real)\]$")
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its journey module (and world), or itself."""
+    path, _, test = nodeid.partition("::")
+    if not path.startswith("tests/e2e/"):
+        return nodeid
+    world = _WORLD.search(test)
+    return f"{path}[{world[1]}]" if world else path
+
+
+def _rank(nodeid: str) -> int:
+    unit = work_unit(nodeid)
+    if unit == nodeid and not nodeid.startswith("tests/e2e/"):
+        return len(LONGEST_FIRST) + 1
+    name = Path(unit.split("[", 1)[0]).stem
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle: the order it leaves within
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _rank(item.nodeid))  # stable: keeps the order within a rank
+
+
+@pytest.hookimpl(optionalhook=True)  # known only where pytest-xdist is loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Units of work as above, handed out in collection order (--no-loadscope-reorder)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class JourneyScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return JourneyScheduling(config, log)
 
 
 def free_port() -> int:

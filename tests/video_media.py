@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import uuid
 import wave
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -65,7 +66,8 @@ def clip_path(clip: Clip = Clip()) -> Path:
     path = CACHE / f"{digest}.{clip.container}"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".part-{np.random.randint(1 << 30)}.{clip.container}")
+        # Not numpy's global generator: a test runner may seed it alike in every worker.
+        partial = path.with_suffix(f".part-{uuid.uuid4().hex}.{clip.container}")
         _draw(clip, partial)
         partial.replace(path)  # atomic: parallel sessions never see half a clip
     return path
@@ -84,7 +86,7 @@ def speech(text: str, seconds: float) -> np.ndarray:
     wav_path = CACHE / f"voice-{key}.wav"
     if not wav_path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = wav_path.with_suffix(f".{np.random.randint(1 << 30)}.wav")
+        tmp = wav_path.with_suffix(f".{uuid.uuid4().hex}.wav")
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(tmp), text], check=True,
                        capture_output=True)
         tmp.replace(wav_path)

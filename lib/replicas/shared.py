@@ -273,6 +273,7 @@ class SharedReplicas:
         now = self._monotonic()
         if not self._due(now):
             return None
+        since = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now
         reload = (self._reload_due or not self._tracker.loaded
                   or (self._last_load is not None
@@ -286,6 +287,11 @@ class SharedReplicas:
             report = self._tracker.tick(tavus)
             self.stats.ticks += 1
         self.stats.calls += report.calls
+        # One line per look: what the server decided, readable by a person and by the browser
+        # tests (which count looks and their calls here instead of timing them).
+        log.info("replica list %s: %d Tavus calls, %s after the last look",
+                 "reload" if reload else "tick", report.calls,
+                 "none" if since is None else f"{since:.2f} s")
         self._publish(report.changes)
         if report.error is None:
             self._first_rows.set()

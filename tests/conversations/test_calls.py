@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from lib.config import S3Settings
+from lib.conversations import calls as calls_module
 from lib.conversations.calls import CallLog, CallRecord
 from lib.storage.s3 import ImageStore, StorageError
 
@@ -45,8 +46,10 @@ def test_a_failed_write_is_in_the_future_not_raised_at_the_caller(
         future.result(timeout=30)
 
 
-def test_a_silent_store_does_not_hold_the_start(s3_settings: S3Settings, black_hole: str) -> None:
+def test_a_silent_store_does_not_hold_the_start(s3_settings: S3Settings, black_hole: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     silent = ImageStore(replace(s3_settings, endpoint_url=black_hole))
+    monkeypatch.setattr(calls_module, "WRITE_TIMEOUT_SECONDS", 0.5)  # a faster clock
 
     future = CallLog(silent).write_later(RECORD)
 

@@ -123,17 +123,23 @@ def start_demo_app(name: str, *, training_seconds: float | None = None,
 
 
 @pytest.fixture(scope="module")
-def demo_app(request: pytest.FixtureRequest) -> Iterator[DemoApp]:
+def demo_app(request: pytest.FixtureRequest, browser: Browser) -> Iterator[DemoApp]:
     """The journey module's own demo-mode app, started once for the module and stopped after it.
 
     A module tunes it with a `DEMO_APP` dict of `start_demo_app` options (training clock,
-    refresh interval); its server log is named after the module.
+    refresh interval); its server log is named after the module. Demo mode's stand-ins start
+    with the first page view: one is made here, so every test finds them, in any order.
     """
     options = getattr(request.module, "DEMO_APP", {})
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     demo = start_demo_app(name, **options)
-    yield demo
-    stop_app(demo.app)
+    try:
+        with open_page(browser, f"{name}-start") as first:
+            first.goto(demo.app.url)
+            wait_idle(first)
+        yield demo
+    finally:
+        stop_app(demo.app)
 
 
 def stop_app(app: RunningApp) -> None:

@@ -106,7 +106,7 @@ def test_a_camera_headshot_reaches_s3_at_the_cameras_resolution_and_makes_one_re
     for _ in range(2):
         page.get_by_text("Green-screen background", exact=True).click()
         wait_idle(page)
-    wait_until(lambda: len(sent) >= 2, timeout=10, what="the toggle's reruns")
+    wait_until(lambda: len(sent) >= 2, timeout=30, what="the toggle's reruns")
     assert max(sent) < 20_000, sent
     replica_id = create_replica(page, anyway=True, twice=True)
     shot(page, "camera-4-created")

@@ -119,7 +119,7 @@ def test_checks_preview_tavus_check_and_exactly_one_replica_with_its_ledger_reco
     object_keys = demo.bucket_keys
 
     # The record is written in the background, a moment after the result shows.
-    wait_until(lambda: bool(records_for_replica()), timeout=10, what="the team record")
+    wait_until(lambda: bool(records_for_replica()), timeout=30, what="the team record")
     keys = object_keys()
     mine_records = records_for_replica()
     assert len(mine_records) == 1

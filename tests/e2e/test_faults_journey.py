@@ -41,14 +41,14 @@ def test_tavus_down_then_back_while_the_table_is_open(
     try:
         stale = page.get_by_text("Stale since")
         stale.wait_for(timeout=30_000)
-        wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=10,
+        wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=30,
                    what="the last good table to stay on screen")
         assert page.locator('[data-testid="stException"]').count() == 0
         shot(page, "faults-1-stale")
     finally:
         httpx.delete(f"{sim}/_sim/faults").raise_for_status()
     stale.wait_for(state="detached", timeout=30_000)  # recovers with no user action
-    wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=10,
+    wait_until(lambda: row_named(page, "Demo — Ready") is not None, timeout=30,
                what="the table after recovery")
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     assert_no_exception(page)

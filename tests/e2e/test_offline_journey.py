@@ -52,12 +52,17 @@ def offline(browser: Browser) -> Iterator[tuple[Page, Firewall]]:
     context.close()
 
 
+# Late requests come from what the page has asked for: its fonts and images.
+ASSETS_IN = """() => document.fonts.status === 'loaded'
+                     && [...document.images].every(image => image.complete)"""
+
+
 def settle(page: Page, *, streamlit: bool = True) -> None:
-    """Connected, no run in progress, and a moment for late requests (favicon, fonts, images)."""
+    """Connected, no run in progress, the load's network quiet (500 ms), fonts and images in."""
     if streamlit:
         wait_idle(page)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1500)
+    page.wait_for_function(ASSETS_IN)
 
 
 def a_ready_replica(demo: DemoApp) -> str:

@@ -227,7 +227,7 @@ def test_real_mode_uses_the_configured_servers_and_leaks_no_secret(
         created = [r for r in tavus.list_all_replicas() if r.replica_name == "External Astro"]
     assert len(created) == 1
 
-    wait_until(lambda: len(bucket_keys(external_s3)) == 2, timeout=10,
+    wait_until(lambda: len(bucket_keys(external_s3)) == 2, timeout=30,
                what="photo and team record")
     keys = bucket_keys(external_s3)
     photos = [k for k in keys if not k.endswith(".json")]

@@ -118,7 +118,7 @@ def test_live_table_filters_selection_toasts_rename_delete_and_deep_link(
     name_box.fill("Demo — Renamed")
     name_box.press("Enter")  # the value reaches the app, which enables Rename
     rename = page.get_by_role("button", name="Rename")
-    wait_until(rename.is_enabled, timeout=10, what="Rename to be enabled")
+    wait_until(rename.is_enabled, timeout=30, what="Rename to be enabled")
     rename.click()
     wait_until(lambda: row_named(page, "Demo — Renamed") is not None, timeout=20,
                what="the new name in the table")
@@ -144,7 +144,7 @@ def test_live_table_filters_selection_toasts_rename_delete_and_deep_link(
     assert permanently.is_disabled()
     page.get_by_label("Type the name (Made Elsewhere) to confirm").fill("Made Elsewhere")
     page.get_by_label("Type the name (Made Elsewhere) to confirm").press("Enter")
-    wait_until(permanently.is_enabled, timeout=10, what="the confirmed hard delete")
+    wait_until(permanently.is_enabled, timeout=30, what="the confirmed hard delete")
     permanently.click()
     wait_until(lambda: row_named(page, "Made Elsewhere") is None, timeout=20,
                what="the hard-deleted replica to go")

@@ -226,7 +226,7 @@ def test_a_deep_link_signs_in_at_the_provider_and_lands_on_the_asked_page(
     assert_gate(page)
     assert SIMULATOR_STARTED not in app.log()  # nothing started, nothing read, for a stranger
     # The gate remembers the asked page: the provider's callback always lands on the root.
-    wait_until(lambda: cookies(page).get(RETURN_COOKIE) == "replicas", timeout=10,
+    wait_until(lambda: cookies(page).get(RETURN_COOKIE) == "replicas", timeout=30,
                what="the gate to remember the asked page")
     shot(page, "signin-1-deep-link-gate")
 
@@ -238,7 +238,7 @@ def test_a_deep_link_signs_in_at_the_provider_and_lands_on_the_asked_page(
     assert signed_in_as(page) == ALLOWED
     wait_until(lambda: len(table_rows(page)) > 0, timeout=20, what="the replicas table rows")
     assert USER_COOKIE in cookies(page)
-    wait_until(lambda: RETURN_COOKIE not in cookies(page), timeout=10,
+    wait_until(lambda: RETURN_COOKIE not in cookies(page), timeout=30,
                what="the remembered page to be forgotten")
     assert_no_exception(page)
     assert_no_secrets(page, app)

@@ -5,8 +5,8 @@ While a teammate adds replicas that train and turn ready, one session creates re
 Create page and starts and ends two conversations, and three watch /replicas: no exception in any
 page or the server log, neither secret in any websocket frame, page or the log, every change of
 the simulator reached every watching session and every table matches the simulator at the end,
-and the server's memory does not run away. Times are not asserted (the bench reports them): the
-lag bound below only says that the sessions kept up.
+and the server's memory does not run away. Times are not asserted: the lags are printed, and the
+bench (`python -m bench --only soak`) holds them to their target.
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ pytestmark = pytest.mark.e2e
 PLAN = SoakPlan(sessions=4, duration=60, replicas=300, refresh=3, training=5, team_records=5,
                 added=3, train_seconds=20, creates=1, conversations=2, check_every=4,
                 rss_every=2)
-# Generous: a change reaches a session within about one interval by design (the server's look
-# pushes a repaint to every tab), within five if a push were lost (a tab's own fallback timer runs
-# every 4 intervals); six, plus a page's render on a busy 2-core machine, means a session that
-# kept up, not a speed.
-KEPT_UP_SECONDS = 6 * PLAN.refresh + 5
 # Loose: over one minute the server is still warming (first renders of each page, the photo
 # checks' imports and caches on the first create), and RSS moves by tens of MB with a Python
 # heap; only a leak that grows with every refresh would pass 50 %. The bench's 10-minute run
@@ -54,7 +49,6 @@ def test_a_minute_of_sessions_stays_current_leaks_nothing_and_holds_its_memory(
     assert result.changes >= 2 * PLAN.added + PLAN.creates
     assert result.unseen == 0
     assert result.current_at_end == result.watchers == PLAN.sessions - 1
-    assert result.max_lag <= KEPT_UP_SECONDS, sorted(result.lags)[-5:]
 
     assert result.rss_first > 0 and result.rss_last > 0
     assert result.rss_growth < RSS_GROWTH_LIMIT, result.rss

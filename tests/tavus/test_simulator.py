@@ -15,6 +15,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -963,6 +964,14 @@ def test_key_never_echoed_and_logs_hold_no_queries(
     client.get("/v2/replicas", params={"verbose": "true", "replica_ids": "rzzz"})
     # Records from the simulator's own threads (the test's client logs its URLs in this thread).
     me = threading.current_thread().name
-    text = "\n".join(rec.getMessage() for rec in caplog.records if rec.threadName != me)
+
+    def logged() -> str:
+        return "\n".join(rec.getMessage() for rec in caplog.records if rec.threadName != me)
+
+    # The server logs a request once its answer is written: the client may read it first.
+    deadline = time.monotonic() + 10
+    while "GET /v2/replicas -> 200" not in logged() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = logged()
     assert "GET /v2/replicas -> 200" in text
     assert KEY not in text and "s3cr3t" not in text and "?" not in text
