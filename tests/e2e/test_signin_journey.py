@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,20 +81,19 @@ def provider() -> Iterator[Provider]:
         yield Provider(f"http://127.0.0.1:{server.server_port}")
 
 
-@pytest.fixture(scope="module")
-def signin_app(provider: Provider, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[SignInApp]:
+@contextmanager
+def running_signin_app(provider: Provider, home: Path, name: str) -> Iterator[SignInApp]:
     """A freshly started app whose [auth] names the provider, with a client registered there."""
     port, sim_port, s3_port = free_port(), free_port(), free_port()
     redirect_uri = f"http://localhost:{port}/oauth2callback"
     registered = httpx.post(f"{provider.url}/oauth2/clients",
                             json={"redirect_uris": [redirect_uri]})
     registered.raise_for_status()
-    provider.client_id = registered.json()["client_id"]
-    provider.client_secret = registered.json()["client_secret"]
+    # This app's own client at the provider (the module's provider serves several apps).
+    provider = Provider(provider.url, registered.json()["client_id"],
+                        registered.json()["client_secret"])
     cookie_secret = secrets.token_urlsafe(32)
     # Streamlit also reads ~/.streamlit/secrets.toml: a private HOME gives this server [auth].
-    home = tmp_path_factory.mktemp("home")
     (home / ".streamlit").mkdir()
     (home / ".streamlit" / "secrets.toml").write_text(f"""
 [auth]
@@ -107,10 +107,32 @@ server_metadata_url = "{provider.url}/.well-known/openid-configuration"
            "SIMULATOR_TRAINING_SECONDS": "600", "SIMULATOR_PORT": str(sim_port),
            "DEMO_S3_PORT": str(s3_port), "ALLOWED_EMAILS": ALLOWED,
            "ALLOWED_DOMAINS": "team.example.org"}
-    app = start_app("signin", env, port=port)
-    yield SignInApp(DemoApp(app, f"http://127.0.0.1:{sim_port}", s3_port), provider,
-                    cookie_secret)
-    stop_app(app)
+    app = start_app(name, env, port=port)
+    try:
+        yield SignInApp(DemoApp(app, f"http://127.0.0.1:{sim_port}", s3_port), provider,
+                        cookie_secret)
+    finally:
+        stop_app(app)
+
+
+@pytest.fixture(scope="module")
+def signin_app(provider: Provider, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[SignInApp]:
+    """The module's app, shared by the journeys that do not need a cold server."""
+    with running_signin_app(provider, tmp_path_factory.mktemp("home"), "signin") as app:
+        yield app
+
+
+@pytest.fixture
+def cold_signin_app(provider: Provider, tmp_path: Path, request: pytest.FixtureRequest
+                    ) -> Iterator[SignInApp]:
+    """A server of its own that nobody has used: "nothing started" is then exact, whatever
+    ran before in this module."""
+    home = tmp_path / "home"
+    home.mkdir()
+    name = "signin-cold-" + request.node.name.removeprefix("test_")[:30]
+    with running_signin_app(provider, home, name) as app:
+        yield app
 
 
 # -- what the visitor sees ------------------------------------------------------------------------
@@ -180,10 +202,10 @@ def replica_list_calls(app: SignInApp) -> list[dict] | None:
 # -- the journeys ---------------------------------------------------------------------------------
 
 def test_an_address_outside_the_allow_lists_is_refused_and_reads_nothing(
-        page: Page, signin_app: SignInApp) -> None:
-    """First in this module, on the cold server: nobody allowed has started demo mode yet, so
-    "nothing read" is exact: the Tavus simulator never even starts for this visitor."""
-    app = signin_app
+        page: Page, cold_signin_app: SignInApp) -> None:
+    """On a cold server: nobody allowed has started demo mode yet, so "nothing read" is exact:
+    the Tavus simulator never even starts for this visitor."""
+    app = cold_signin_app
     page.goto(app.url + "/replicas")
     assert_gate(page)
 
@@ -218,10 +240,9 @@ def test_an_address_outside_the_allow_lists_is_refused_and_reads_nothing(
 
 
 def test_a_deep_link_signs_in_at_the_provider_and_lands_on_the_asked_page(
-        page: Page, signin_app: SignInApp) -> None:
-    app = signin_app
-    # A cold server (the refused visitor before started nothing): a deep link to the table
-    # meets only the gate.
+        page: Page, cold_signin_app: SignInApp) -> None:
+    app = cold_signin_app
+    # A cold server: a deep link to the table meets only the gate.
     page.goto(app.url + "/replicas")
     assert_gate(page)
     assert SIMULATOR_STARTED not in app.log()  # nothing started, nothing read, for a stranger
