@@ -13,7 +13,7 @@ import pytest
 
 from lib.config import S3Settings
 
-# --- Spreading the suite over workers (scripts/run-tests: -n 2 --dist loadscope) ------------------
+# --- Spreading the suite over workers (TEST_WORKERS=2 scripts/run-tests: --dist loadscope) --------
 # A browser journey module is one unit of work, so its app starts once, on one worker; a module
 # whose journeys run in two worlds (demo, real) is two units; every other test is a unit of its
 # own. The longest units go first and the short tests without a browser fill in behind them, so
@@ -34,10 +34,9 @@ def work_unit(nodeid: str) -> str:
 
 
 def _rank(nodeid: str) -> int:
-    unit = work_unit(nodeid)
-    if unit == nodeid and not nodeid.startswith("tests/e2e/"):
+    if not nodeid.startswith("tests/e2e/"):
         return len(LONGEST_FIRST) + 1
-    name = Path(unit.split("[", 1)[0]).stem
+    name = Path(nodeid.partition("::")[0]).stem
     return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
@@ -48,7 +47,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # known only where pytest-xdist is loaded
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Units of work as above, handed out in collection order (--no-loadscope-reorder)."""
+    """Units of work as above, handed out in collection order (--no-loadscope-reorder), for
+    `--dist loadscope`; any other --dist keeps xdist's own scheduler."""
+    if config.getvalue("dist") != "loadscope":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class JourneyScheduling(LoadScopeScheduling):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import boto3
@@ -292,8 +293,6 @@ class ImageStore:
 def signed_expiry(url: str) -> datetime:
     """When a SigV4 presigned URL stops working: its signing time plus its lifetime, as S3 will
     enforce them (read from the URL, not from a clock read beside the signing)."""
-    from urllib.parse import parse_qs, urlsplit
-
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     signed = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     return signed + timedelta(seconds=int(params["X-Amz-Expires"]))
