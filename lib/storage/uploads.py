@@ -108,7 +108,8 @@ def choose_part_bytes(size_bytes: int, part_bytes: int = PART_BYTES) -> int:
 
 def plan_upload(store: ImageStore, filename: str, size_bytes: int, content_type: str, *,
                 prefix: str = "videos/", max_bytes: int | None = None,
-                part_bytes: int = PART_BYTES, now: datetime | None = None) -> UploadPlan:
+                part_bytes: int = PART_BYTES, now: datetime | None = None,
+                noun: str = "video") -> UploadPlan:
     """Sign everything the browser needs to upload `size_bytes` bytes under a fresh key.
 
     The key is `<S3_PREFIX><prefix>YYYY/MM/DD/<uuid>-<safe name>`: inside the app's prefix, so an
@@ -116,10 +117,13 @@ def plan_upload(store: ImageStore, filename: str, size_bytes: int, content_type:
     PUT; bigger ones a multipart upload whose every part URL is signed here (SigV4, 1 h).
     """
     if size_bytes <= 0:
-        raise StorageError(f"{filename} is empty (0 bytes): choose the video file again.")
+        raise StorageError(f"{filename} is empty (0 bytes): choose the {noun} file again.")
     if max_bytes is not None and size_bytes > max_bytes:
         raise StorageError(f"{filename} is {format_bytes(size_bytes)}; the limit is "
-                           f"{format_bytes(max_bytes)}. Trim or compress the clip and try again.")
+                           f"{format_bytes(max_bytes)}. "
+                           + ("Trim or compress the clip and try again." if noun == "video" else
+                              f"Make the {noun} smaller (split it, or compress its images) and "
+                              "try again."))
     _sweep_once(store, prefix)
     now = now or datetime.now(UTC)
     key = (f"{store.settings.prefix}{prefix}{now:%Y/%m/%d}/{uuid.uuid4().hex}-"

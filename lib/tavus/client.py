@@ -33,6 +33,9 @@ __all__ = [
     "Conversation",
     "ConversationPage",
     "CreatedReplica",
+    "Document",
+    "DocumentPage",
+    "DocumentStatus",
     "ImageValidation",
     "Persona",
     "PersonaPage",
@@ -43,6 +46,7 @@ __all__ = [
     "TavusError",
     "ValidationCheck",
     "Voice",
+    "document_status",
     "item_id",
     "parse_progress",
     "parse_time",
@@ -64,6 +68,7 @@ IMAGE_VALIDATION_PATH = f"{REPLICAS_PATH}/image-validation"
 VOICES_PATH = f"{API_PREFIX}/voices"
 CONVERSATIONS_PATH = f"{API_PREFIX}/conversations"
 PERSONAS_PATH = f"{API_PREFIX}/personas"
+DOCUMENTS_PATH = f"{API_PREFIX}/documents"
 
 
 def _item_path(collection: str, item_id: str, *rest: str) -> str:
@@ -180,6 +185,30 @@ def parse_progress(raw: str | None) -> int | None:
     return max(0, min(100, math.floor(done * 100 / total)))
 
 
+class DocumentStatus(StrEnum):
+    STARTED = "started"  # accepted, not yet processing
+    PROCESSING = "processing"  # downloading, reading, indexing (with progress 0-100)
+    READY = "ready"  # a persona or a conversation can use it
+    ERROR = "error"  # failed: error_message holds Tavus's code
+    RECRAWLING = "recrawling"  # a website fetched again; the last content stays usable
+
+    @property
+    def still_changing(self) -> bool:
+        """Tavus will move it on by itself: worth refreshing until it settles."""
+        return self in (DocumentStatus.STARTED, DocumentStatus.PROCESSING,
+                        DocumentStatus.RECRAWLING)
+
+
+def document_status(raw: object) -> DocumentStatus:
+    """THE one document status mapping: Tavus's string as received. Anything unknown is still
+    processing (a new status must not look finished, nor failed)."""
+    normalized = raw.strip().lower() if isinstance(raw, str) else ""
+    try:
+        return DocumentStatus(normalized)
+    except ValueError:
+        return DocumentStatus.PROCESSING
+
+
 # --- Errors --------------------------------------------------------------------------------------
 class TavusError(Exception):
     """A Tavus call that did not succeed. `str()` is fit to show a user; it never holds the key."""
@@ -252,6 +281,21 @@ def item_id(item: Mapping[str, Any]) -> str:
 def _dicts(value: Any) -> list[dict]:
     """A list of JSON objects, skipping anything else Tavus might put in there."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _strs(value: Any) -> list[str]:
+    """A list of strings, skipping anything else."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _opt_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value)
+    return None
 
 
 def _total(d: Mapping[str, Any], fallback: int) -> int:
@@ -464,6 +508,14 @@ class Persona:
     persona_id: str
     persona_name: str | None = None
     default_replica_id: str | None = None
+    system_prompt: str | None = None
+    document_ids: tuple[str, ...] = ()
+    document_tags: tuple[str, ...] = ()
+    persona_type: str | None = None  # "user" or "system" (stock) where Tavus says it
+    created_at: str | None = None
+    updated_at: str | None = None
+    # The whole object as Tavus sent it (layers included, which may hold a custom LLM's key:
+    # never shown, never logged; kept out of repr()).
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -471,9 +523,20 @@ class Persona:
         return cls(
             persona_id=_str(d.get("persona_id")),
             persona_name=_opt_str(d.get("persona_name")),
-            default_replica_id=_opt_str(d.get("default_replica_id")),
+            default_replica_id=_opt_str(d.get("default_replica_id")) or None,
+            system_prompt=_opt_str(d.get("system_prompt")),
+            document_ids=tuple(_strs(d.get("document_ids"))),
+            document_tags=tuple(_strs(d.get("document_tags"))),
+            persona_type=_opt_str(d.get("persona_type")),
+            created_at=_opt_str(d.get("created_at")),
+            updated_at=_opt_str(d.get("updated_at")),
             raw=dict(d),
         )
+
+    @property
+    def layers(self) -> dict:
+        value = self.raw.get("layers")
+        return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -485,6 +548,68 @@ class PersonaPage:
     def from_api(cls, d: Mapping[str, Any]) -> PersonaPage:
         items = [Persona.from_api(item) for item in _dicts(d.get("data"))]
         return cls(personas=items, total_count=_total(d, len(items)))
+
+
+@dataclass(frozen=True)
+class Document:
+    """A knowledge-base document (a file or a website) as Tavus reports it."""
+
+    document_id: str
+    document_name: str | None = None
+    document_url: str | None = field(default=None, repr=False)  # may be a presigned URL
+    status: str = ""  # Tavus's raw string; use .state for the mapped value
+    progress: int | None = None
+    error_message: str | None = None
+    tags: tuple[str, ...] = ()
+    created_at: str | None = None
+    updated_at: str | None = None
+    crawl_depth: int | None = None
+    crawl_max_pages: int | None = None
+    crawled_urls: tuple[str, ...] = ()
+    last_crawled_at: str | None = None
+    crawl_count: int | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Document:
+        crawl = d.get("crawl_config") if isinstance(d.get("crawl_config"), dict) else {}
+        return cls(
+            document_id=_str(d.get("document_id")),
+            document_name=_opt_str(d.get("document_name")),
+            document_url=_opt_str(d.get("document_url")),
+            status=_str(d.get("status")),
+            progress=_opt_int(d.get("progress")),
+            error_message=_opt_str(d.get("error_message")) or None,
+            tags=tuple(_strs(d.get("tags"))),
+            created_at=_opt_str(d.get("created_at")),
+            updated_at=_opt_str(d.get("updated_at")),
+            crawl_depth=_opt_int(crawl.get("depth")),
+            crawl_max_pages=_opt_int(crawl.get("max_pages")),
+            crawled_urls=tuple(_strs(d.get("crawled_urls"))),
+            last_crawled_at=_opt_str(d.get("last_crawled_at")),
+            crawl_count=_opt_int(d.get("crawl_count")),
+            raw=dict(d),
+        )
+
+    @property
+    def state(self) -> DocumentStatus:
+        return document_status(self.status)
+
+    @property
+    def crawled(self) -> bool:
+        """A website crawled from a starting URL (Tavus reports its crawl settings)."""
+        return self.crawl_depth is not None or self.crawl_max_pages is not None
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    documents: list[Document]
+    total_count: int
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> DocumentPage:
+        items = [Document.from_api(item) for item in _dicts(d.get("data"))]
+        return cls(documents=items, total_count=_total(d, len(items)))
 
 
 # --- The client ----------------------------------------------------------------------------------
@@ -714,8 +839,12 @@ class TavusClient:
         require_auth: bool = False,
         max_participants: int | None = None,
         properties: Mapping[str, Any] | None = None,
+        document_ids: Sequence[str] | None = None,
+        document_tags: Sequence[str] | None = None,
+        document_retrieval_strategy: str | None = None,
     ) -> Conversation:
-        """Start a conversation. It bills and counts toward concurrency until ended."""
+        """Start a conversation. It bills and counts toward concurrency until ended (a
+        `test_mode` one does neither: the replica does not join)."""
         body = _query(
             replica_id=replica_id,
             persona_id=persona_id,
@@ -727,6 +856,9 @@ class TavusClient:
             require_auth=require_auth,
             max_participants=max_participants,
             properties=dict(properties) if properties is not None else None,
+            document_ids=list(document_ids) if document_ids else None,
+            document_tags=list(document_tags) if document_tags else None,
+            document_retrieval_strategy=document_retrieval_strategy,
         )
         response = self._request("POST", CONVERSATIONS_PATH, json=body, safe=False)
         conversation = Conversation.from_api(self._json_object(response))
@@ -775,6 +907,117 @@ class TavusClient:
     ) -> PersonaPage:
         params = _query(page=page, limit=limit, persona_type=persona_type)
         return PersonaPage.from_api(self._get_json(PERSONAS_PATH, params))
+
+    def list_all_personas(
+        self, *, persona_type: str | None = None, page_size: int = 100,
+        concurrency: int = PAGES_IN_FLIGHT,
+    ) -> tuple[list[Persona], int]:
+        """Every persona of the account (or of one type: "user", "system") and total_count."""
+
+        def fetch(page: int) -> tuple[list[Persona], int]:
+            result = self.list_personas(page=page, limit=page_size, persona_type=persona_type)
+            return result.personas, result.total_count
+
+        return walk_pages(fetch, key=lambda p: p.persona_id, concurrency=concurrency)
+
+    def get_persona(self, persona_id: str) -> Persona:
+        """One persona, whole (Tavus answers `{"data": [persona]}`; a bare object is read too)."""
+        body = self._get_json(_item_path(PERSONAS_PATH, persona_id))
+        items = _dicts(body.get("data"))
+        found = Persona.from_api(items[0] if items else body)
+        if not found.persona_id:
+            raise TavusError(f"Tavus did not return persona {persona_id}.", status_code=404)
+        return found
+
+    def create_persona(self, body: Mapping[str, Any]) -> Persona:
+        """Create a persona from the request body (lib/personas builds it). Not retried."""
+        response = self._request("POST", PERSONAS_PATH, json=dict(body), safe=False)
+        made = Persona.from_api(self._json_object(response))
+        if not made.persona_id:
+            raise self._unreadable(response, "no persona_id in the answer")
+        return made
+
+    def patch_persona(self, persona_id: str, operations: Sequence[Mapping[str, Any]]) -> bool:
+        """Apply a JSON Patch (RFC 6902) to a persona; False when Tavus made no change (304).
+        A patch replaces the same values whenever it is sent, so it is safe to retry."""
+        path = _item_path(PERSONAS_PATH, persona_id)
+        response = self._request("PATCH", path, json=[dict(op) for op in operations])
+        return response.status_code != 304
+
+    def delete_persona(self, persona_id: str) -> None:
+        self._request("DELETE", _item_path(PERSONAS_PATH, persona_id))
+
+    # --- Documents (knowledge base) --------------------------------------------------------------
+    def create_document(
+        self,
+        *,
+        document_url: str,
+        document_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        callback_url: str | None = None,
+        crawl_depth: int | None = None,
+        crawl_max_pages: int | None = None,
+    ) -> Document:
+        """Add a document from a URL Tavus downloads (a presigned GET) or a website (crawled
+        with `crawl_depth`/`crawl_max_pages`). Processing runs at Tavus; follow its status."""
+        crawl = _query(depth=crawl_depth, max_pages=crawl_max_pages) or None
+        body = _query(document_url=document_url, document_name=document_name,
+                      tags=list(tags) if tags else None, callback_url=callback_url, crawl=crawl)
+        response = self._request("POST", DOCUMENTS_PATH, json=body, safe=False)
+        made = Document.from_api(self._json_object(response))
+        if not made.document_id:
+            raise self._unreadable(response, "no document_id in the answer")
+        return made
+
+    def list_documents(
+        self,
+        *,
+        page: int = 0,
+        limit: int = 100,
+        sort: str | None = None,
+        status: str | None = None,
+        name_or_uuid: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> DocumentPage:
+        """One page of documents. Tavus numbers these pages from 0 (unlike replicas)."""
+        params = _query(page=page, limit=limit, sort=sort, status=status,
+                        name_or_uuid=name_or_uuid, tags=",".join(tags) if tags else None)
+        return DocumentPage.from_api(self._get_json(DOCUMENTS_PATH, params))
+
+    def list_all_documents(
+        self, *, status: str | None = None, page_size: int = 100,
+        concurrency: int = PAGES_IN_FLIGHT,
+    ) -> tuple[list[Document], int]:
+        """Every document of the account (or of one status) and the list's total_count."""
+
+        def fetch(page: int) -> tuple[list[Document], int]:
+            # walk_pages counts from 1; the documents list from 0.
+            result = self.list_documents(page=page - 1, limit=page_size, status=status,
+                                         sort="descending")
+            return result.documents, result.total_count
+
+        return walk_pages(fetch, key=lambda d: d.document_id, concurrency=concurrency)
+
+    def get_document(self, document_id: str) -> Document:
+        return Document.from_api(self._get_json(_item_path(DOCUMENTS_PATH, document_id)))
+
+    def update_document(
+        self, document_id: str, *, document_name: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Document:
+        """Rename and/or retag (the tags sent replace the document's tags)."""
+        body = _query(document_name=document_name, tags=list(tags) if tags is not None else None)
+        response = self._request("PATCH", _item_path(DOCUMENTS_PATH, document_id), json=body)
+        if not response.content.strip():
+            return self.get_document(document_id)
+        return Document.from_api(self._json_object(response))
+
+    def delete_document(self, document_id: str) -> None:
+        self._request("DELETE", _item_path(DOCUMENTS_PATH, document_id))
+
+    def recrawl_document(self, document_id: str) -> None:
+        """Fetch a crawled website again (Tavus allows one recrawl an hour per document)."""
+        self._request("POST", _item_path(DOCUMENTS_PATH, document_id, "recrawl"), safe=False)
 
     # --- Plumbing --------------------------------------------------------------------------------
     def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

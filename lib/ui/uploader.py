@@ -388,7 +388,7 @@ def content_type_for(name: str, browser_type: str) -> str:
 
 
 def _on_file(key: str, store: ImageStore, accept: Sequence[str], max_bytes: int,
-             part_bytes: int, prefix: str) -> None:
+             part_bytes: int, prefix: str, noun: str) -> None:
     slot = _slot(key)
     if slot["status"] == "uploading":
         _abort_quietly(store, slot.get("plan"))
@@ -400,7 +400,7 @@ def _on_file(key: str, store: ImageStore, accept: Sequence[str], max_bytes: int,
     extensions = [a.lower() for a in accept]
     if extensions and not name.lower().endswith(tuple(extensions)):
         _set_slot(key, status="error", token=token, filename=name,
-                  message=f"{name} is not a {', '.join(accept)} file. Choose a video file.")
+                  message=f"{name} is not a {', '.join(accept)} file. Choose a {noun} file.")
         return
     if not isinstance(size, int):
         _set_slot(key, status="error", token=token, filename=name,
@@ -408,7 +408,7 @@ def _on_file(key: str, store: ImageStore, accept: Sequence[str], max_bytes: int,
         return
     try:
         plan = plan_upload(store, name, size, content_type_for(name, str(chosen.get("type"))),
-                           prefix=prefix, max_bytes=max_bytes, part_bytes=part_bytes)
+                           prefix=prefix, max_bytes=max_bytes, part_bytes=part_bytes, noun=noun)
     except StorageError as exc:
         _set_slot(key, status="error", token=token, filename=name, message=exc.message)
         return
@@ -461,12 +461,13 @@ def _on_result(key: str, store: ImageStore) -> None:
 
 
 def video_uploader(key: str, *, store: ImageStore, accept: Sequence[str], max_bytes: int,
-                   label: str, part_bytes: int = PART_BYTES, prefix: str = "videos/"
-                   ) -> UploadedVideo | None:
+                   label: str, part_bytes: int = PART_BYTES, prefix: str = "videos/",
+                   noun: str = "video") -> UploadedVideo | None:
     """A file picker whose file goes from the browser straight to S3; like a widget.
 
     Returns the stored object once the upload is complete and verified (and on every rerun after,
-    until the user chooses another file), else None. A failure shows an error saying what to do.
+    until the user chooses another file), else None. `noun` names the kind of file in messages
+    (the knowledge base sends documents this way too). A failure shows an error saying what to do.
     """
     slot = _slot(key)
     data: dict[str, Any] = {
@@ -489,7 +490,8 @@ def video_uploader(key: str, *, store: ImageStore, accept: Sequence[str], max_by
         data["short_message"] = "Upload failed: see the message below."
     _component(
         key=key, data=data,
-        on_file_change=lambda: _on_file(key, store, accept, max_bytes, part_bytes, prefix),
+        on_file_change=lambda: _on_file(key, store, accept, max_bytes, part_bytes, prefix,
+                                        noun),
         on_result_change=lambda: _on_result(key, store),
     )
     if slot["status"] == "error":

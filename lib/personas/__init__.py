@@ -1,0 +1,1 @@
+"""Personas made here: the form the Personas screen edits, its create body and JSON Patch."""
