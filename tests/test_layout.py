@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"
 PAGES = sorted((ROOT / "pages").glob("*.py"))
 MAX_TOP_LEVEL_MODULES = 8
-DOMAINS = {"tavus", "storage", "photos", "replicas", "conversations", "ui", "videos", "actions"}
+DOMAINS = {"tavus", "storage", "photos", "replicas", "conversations", "ui", "videos", "actions",
+           "knowledge", "personas"}
 
 
 def module_name(path: Path) -> str:

@@ -29,9 +29,10 @@ WRITE_TIMEOUT_SECONDS = 5.0  # S3 answers in well under a second; slower means t
 MAX_NOTES_LENGTH = 2000
 RECORD_SUFFIX = ".json"
 READ_WORKERS = 8  # parallel GETs: the first read of a large ledger is thousands of them
-# JSON beside the records that is not a replica's record (conversation presets, call records):
-# never read as one. Named here, not imported: storage does not depend on conversations.
-OTHER_JSON_FOLDERS = ("presets/", "calls/")
+# JSON beside the records that is not a replica's record (conversation presets, call records,
+# knowledge-base document records): never read as one. Named here, not imported: storage does
+# not depend on conversations or knowledge.
+OTHER_JSON_FOLDERS = ("presets/", "calls/", "documents/")
 
 
 def is_record_key(key: str, prefix: str) -> bool:

@@ -236,6 +236,13 @@ class ImageStore:
             raise _error_from_boto(exc, self.bucket) from None
         return ObjectListing(objects=objects, pages=pages)
 
+    def download_file(self, key: str, path: str | Path) -> None:
+        """Download an object to a file on disk, streamed (never whole in memory)."""
+        try:
+            self._s3.download_file(self.bucket, key, str(path), Config=FILE_TRANSFER)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error_from_boto(exc, self.bucket) from None
+
     def read_object(self, key: str) -> bytes:
         try:
             return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

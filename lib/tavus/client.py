@@ -46,6 +46,7 @@ __all__ = [
     "TavusError",
     "ValidationCheck",
     "Voice",
+    "conversation_body",
     "document_status",
     "item_id",
     "parse_progress",
@@ -618,6 +619,40 @@ def _query(**params: Any) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
+def conversation_body(
+    *,
+    replica_id: str,
+    persona_id: str | None = None,
+    conversation_name: str | None = None,
+    conversational_context: str | None = None,
+    custom_greeting: str | None = None,
+    callback_url: str | None = None,
+    test_mode: bool = False,
+    require_auth: bool = False,
+    max_participants: int | None = None,
+    properties: Mapping[str, Any] | None = None,
+    document_ids: Sequence[str] | None = None,
+    document_tags: Sequence[str] | None = None,
+    document_retrieval_strategy: str | None = None,
+) -> dict[str, Any]:
+    """The exact POST /v2/conversations body `create_conversation` sends (a rehearsal shows it)."""
+    return _query(
+        replica_id=replica_id,
+        persona_id=persona_id,
+        conversation_name=conversation_name,
+        conversational_context=conversational_context,
+        custom_greeting=custom_greeting,
+        callback_url=callback_url,
+        test_mode=test_mode,
+        require_auth=require_auth,
+        max_participants=max_participants,
+        properties=dict(properties) if properties is not None else None,
+        document_ids=list(document_ids) if document_ids else None,
+        document_tags=list(document_tags) if document_tags else None,
+        document_retrieval_strategy=document_retrieval_strategy,
+    )
+
+
 class TavusClient:
     """Synchronous Tavus client over one httpx.Client (thread-safe, so one per app is enough).
 
@@ -826,40 +861,10 @@ class TavusClient:
         return walk_pages(fetch, key=lambda voice: voice.voice_name)[0]
 
     # --- Conversations ---------------------------------------------------------------------------
-    def create_conversation(
-        self,
-        *,
-        replica_id: str,
-        persona_id: str | None = None,
-        conversation_name: str | None = None,
-        conversational_context: str | None = None,
-        custom_greeting: str | None = None,
-        callback_url: str | None = None,
-        test_mode: bool = False,
-        require_auth: bool = False,
-        max_participants: int | None = None,
-        properties: Mapping[str, Any] | None = None,
-        document_ids: Sequence[str] | None = None,
-        document_tags: Sequence[str] | None = None,
-        document_retrieval_strategy: str | None = None,
-    ) -> Conversation:
-        """Start a conversation. It bills and counts toward concurrency until ended (a
-        `test_mode` one does neither: the replica does not join)."""
-        body = _query(
-            replica_id=replica_id,
-            persona_id=persona_id,
-            conversation_name=conversation_name,
-            conversational_context=conversational_context,
-            custom_greeting=custom_greeting,
-            callback_url=callback_url,
-            test_mode=test_mode,
-            require_auth=require_auth,
-            max_participants=max_participants,
-            properties=dict(properties) if properties is not None else None,
-            document_ids=list(document_ids) if document_ids else None,
-            document_tags=list(document_tags) if document_tags else None,
-            document_retrieval_strategy=document_retrieval_strategy,
-        )
+    def create_conversation(self, **request: Any) -> Conversation:
+        """Start a conversation (arguments: `conversation_body`'s). It bills and counts toward
+        concurrency until ended (a `test_mode` one does neither: the replica does not join)."""
+        body = conversation_body(**request)
         response = self._request("POST", CONVERSATIONS_PATH, json=body, safe=False)
         conversation = Conversation.from_api(self._json_object(response))
         if not conversation.conversation_id:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from lib.conversations.debrief import Debrief, debrief_from
 from lib.conversations.presets import PresetStore
 from lib.conversations.shared import ConversationsView, SharedConversations
 from lib.errors import user_message
+from lib.knowledge.shared import DocumentsView, SharedDocuments
 from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
 from lib.services import Services
 from lib.storage.ledger import LedgerRecord, SharedLedger
@@ -77,6 +78,50 @@ def _personas(settings_key: str, _services: Services) -> tuple[list[Persona], st
 def personas(frame: Frame) -> tuple[list[Persona], str | None]:
     """The account's and Tavus's personas (cached 10 min), or none and why."""
     return _personas(frame.cache_key, frame.services)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _all_personas(settings_key: str, _services: Services) -> tuple[list[Persona], str | None]:
+    try:
+        found, _ = _services.tavus.list_all_personas()
+        return sorted(found, key=lambda p: ((p.persona_type or "user") != "user",
+                                            (p.persona_name or "").lower())), None
+    except TavusError as error:
+        return [], user_message(error)
+
+
+def all_personas(frame: Frame) -> tuple[list[Persona], str | None]:
+    """Every persona of the account and Tavus's stock ones (all pages; cached 10 min, cleared
+    by a change made here), or none and why."""
+    return _all_personas(frame.cache_key, frame.services)
+
+
+def forget_personas() -> None:
+    """After a create, edit or delete here, every list of personas is read again."""
+    _personas.clear()
+    _all_personas.clear()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_documents(settings_key: str) -> SharedDocuments:
+    return SharedDocuments()
+
+
+def documents(frame: Frame) -> DocumentsView:
+    """The account's documents, shared by every session: 0 Tavus calls when fresh, one
+    `limit=1` list when nothing moves (lib/knowledge/shared.py)."""
+    shared = _shared_documents(frame.cache_key)
+    return shared.refresh(frame.services.live, max_age_seconds=frame.settings.refresh_seconds)
+
+
+def reload_documents(frame: Frame) -> DocumentsView:
+    return _shared_documents(frame.cache_key).refresh(frame.services.live, max_age_seconds=0,
+                                                      force=True)
+
+
+def documents_changed(frame: Frame) -> Callable[[], None]:
+    """A callable (for a worker thread) that makes the next documents refresh read them all."""
+    return _shared_documents(frame.cache_key).changed
 
 
 @st.cache_data(ttl=10, show_spinner=False)

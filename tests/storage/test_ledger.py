@@ -313,3 +313,17 @@ def test_presets_and_call_records_beside_the_records_are_never_read_as_records(
     assert dict(ledger.refresh(force=True)) == {}
     assert ledger.last_refresh.gets == 0 and ledger.last_refresh.unreadable == 0
     assert Ledger(store).read_all() == {}
+
+
+def test_knowledge_base_documents_beside_the_records_are_never_read_as_records(
+        s3_endpoint, s3_settings) -> None:
+    store = ImageStore(s3_settings)
+    Ledger(store).write(RECORD)
+    # A document record carries a time but no replica id: it would be an unreadable record.
+    store.put_bytes(f"{s3_settings.prefix}documents/records/d123.json",
+                    b'{"document_id": "d123", "added_at": "2026-11-30T10:00:00Z"}',
+                    "application/json")
+    ledger = SharedLedger(store)
+    assert set(ledger.refresh(force=True)) == {RECORD.replica_id}
+    assert ledger.last_refresh.records == 1 and ledger.last_refresh.unreadable == 0
+    assert set(Ledger(store).read_all()) == {RECORD.replica_id}

@@ -13,7 +13,7 @@ import sys
 import threading
 
 from .server import TavusSimulator
-from .state import DEFAULT_PERCEPTION_DELAY, DEFAULT_TRANSCRIPT_DELAY
+from .state import DEFAULT_DOCUMENT_SECONDS, DEFAULT_PERCEPTION_DELAY, DEFAULT_TRANSCRIPT_DELAY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,22 @@ def main(argv: list[str] | None = None) -> int:
         default=120.0,
         help="simulated seconds a replica takes to train (default 120)",
     )
+    ap.add_argument(
+        "--document-seconds",
+        type=float,
+        default=DEFAULT_DOCUMENT_SECONDS,
+        help="simulated seconds a knowledge-base document takes to process once downloaded "
+        f"(default {DEFAULT_DOCUMENT_SECONDS:g})",
+    )
+    ap.add_argument(
+        "--unchanged-patch-status",
+        type=int,
+        choices=(304, 200),
+        default=200,
+        help="what a persona JSON Patch that changes nothing answers: 200 (default; Tavus's docs "
+        "allow it, and the contract check wants a JSON body on a 304, which HTTP never "
+        "delivers) or Tavus's 304",
+    )
     ap.add_argument("--max-concurrent-conversations", type=int, default=3)
     ap.add_argument("--transcript-delay", type=float, default=DEFAULT_TRANSCRIPT_DELAY,
                     help="simulated seconds from a joined call's end to its transcript (default 5)")
@@ -39,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     key = args.key or os.environ.get("TAVUS_API_KEY")
     if not key:
         ap.error("an API key is needed: --key or $TAVUS_API_KEY")
+    if not args.document_seconds >= 0:  # also refuses NaN
+        ap.error("--document-seconds must be >= 0")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(message)s",
@@ -48,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         training_seconds=args.training_seconds,
+        document_seconds=args.document_seconds,
+        unchanged_patch_status=args.unchanged_patch_status,
         seed_demo_data=not args.no_demo_data,
         max_concurrent_conversations=args.max_concurrent_conversations,
         transcript_delay=args.transcript_delay,

@@ -27,15 +27,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from . import media, recording, video
+from . import documents, media, recording, video
 from .recording import RecordingJob, RecordingS3
 from .state import (
+    DEFAULT_DOCUMENT_SECONDS,
     DEFAULT_MODEL,
     DEFAULT_PERCEPTION_DELAY,
     DEFAULT_RECORDING_DELAY,
     DEFAULT_TRANSCRIPT_DELAY,
     MODELS,
     ApiError,
+    DocumentJob,
     SimClock,
     SimState,
     TrainingJob,
@@ -135,9 +137,22 @@ class TavusSimulator:
         transcript_delay: float = DEFAULT_TRANSCRIPT_DELAY,
         perception_delay: float = DEFAULT_PERCEPTION_DELAY,
         recording_delay: float = DEFAULT_RECORDING_DELAY,
+        document_seconds: float = DEFAULT_DOCUMENT_SECONDS,
+        max_document_bytes: int = documents.MAX_DOCUMENT_BYTES,
+        unchanged_patch_status: int = 200,
     ) -> None:
         """`max_video_bytes`: the training/consent video size cap (Tavus: 750 MB); tests lower
-        it to see the cap bite without writing 750 MB.
+        it to see the cap bite without writing 750 MB. `max_document_bytes`: the same for
+        knowledge-base documents (Tavus: 50 MB).
+
+        `document_seconds`: simulated seconds a knowledge-base document takes from create (or
+        recrawl) to ready, once downloaded; the first tenth it is queued ("started").
+
+        `unchanged_patch_status`: what a persona JSON Patch that changes nothing answers: 200
+        (the default) or Tavus's 304 (no body). Tavus documents both; HTTP forbids a body on a
+        304, so no client (httpx included) sees the JSON body the contract declares for it, and
+        the contract check, which insists on that body, passes only with 200. The client takes
+        either as success (tests run both).
 
         `recording_s3`: where recorded calls are written (endpoint and credentials standing in
         for the role Tavus assumes; the bucket is the conversation's recording_storage one).
@@ -146,6 +161,9 @@ class TavusSimulator:
         joined call ends until its transcript, Raven analysis and recording are reported."""
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
+        if unchanged_patch_status not in (200, 304):
+            raise ValueError("unchanged_patch_status must be 304 or 200")
+        self.unchanged_patch_status = unchanged_patch_status
         self._key = api_key.encode()
         self.host = host
         self.port = port
@@ -158,6 +176,7 @@ class TavusSimulator:
             transcript_delay=transcript_delay,
             perception_delay=perception_delay,
             recording_delay=recording_delay,
+            document_seconds=document_seconds,
         )
         self._state.on_recording = self._record_in_background
         self.recording_s3 = recording_s3
@@ -173,6 +192,7 @@ class TavusSimulator:
         self._downloads_cv = threading.Condition()
         self._wav_cache: dict[str, bytes] = {}
         self.max_video_bytes = int(max_video_bytes)
+        self.max_document_bytes = int(max_document_bytes)
 
     def __repr__(self) -> str:  # never the key
         return f"TavusSimulator(base_url={self.base_url if self._server else None!r})"
@@ -232,6 +252,17 @@ class TavusSimulator:
     @training_seconds.setter
     def training_seconds(self, value: float) -> None:
         self._state.training_seconds = float(value)
+
+    @property
+    def document_seconds(self) -> float:
+        return self._state.document_seconds
+
+    @document_seconds.setter
+    def document_seconds(self, value: float) -> None:
+        """For documents created (or recrawled) from now on."""
+        if not value >= 0:  # also refuses NaN
+            raise ValueError("document_seconds must be >= 0")
+        self._state.document_seconds = float(value)
 
     @property
     def max_concurrent_conversations(self) -> int:
@@ -315,8 +346,8 @@ class TavusSimulator:
         return self._state.replica_request(replica_id)
 
     def wait_for_downloads(self, timeout: float = 10.0) -> bool:
-        """Block until no training-file download or judging is in flight; False on timeout.
-        (For tests.)"""
+        """Block until no training-file or document download or judging is in flight; False on
+        timeout. (For tests.)"""
         deadline = time.monotonic() + timeout
         with self._downloads_cv:
             while self._downloads:
@@ -463,6 +494,38 @@ class TavusSimulator:
             target=run, name=f"{media.DOWNLOAD_THREAD_PREFIX}{replica_id}", daemon=True
         ).start()
 
+    def _process_document_in_background(self, job: DocumentJob) -> None:
+        """Fetch and judge a document (crawl a website) after the create or recrawl has
+        answered, as Tavus does; it stays queued meanwhile, then processes on the clock or
+        fails with Tavus's error code."""
+        with self._downloads_cv:
+            self._downloads += 1
+
+        def run() -> None:
+            facts, error = None, None
+            try:
+                wall_now = self._clock.wall(self._clock.now())
+                facts = documents.judge(job.url, wall_now=wall_now, crawl=job.crawl,
+                                        website=job.website, max_bytes=self.max_document_bytes)
+            except documents.DocumentError as e:
+                error = e.code
+                log.debug("document %s: %s (%s)", job.document_id, e.code, e.why)
+            except Exception:  # never leave the document stuck in "started"
+                log.debug("document judging crashed", exc_info=True)
+                error = (documents.WEBSITE_PROCESSING_FAILED if job.website
+                         else documents.DOCUMENT_PROCESSING_FAILED)
+            finally:
+                try:
+                    self._state.finish_document(job, facts, error)
+                finally:
+                    with self._downloads_cv:
+                        self._downloads -= 1
+                        self._downloads_cv.notify_all()
+
+        threading.Thread(
+            target=run, name=f"{media.DOWNLOAD_THREAD_PREFIX}{job.document_id}", daemon=True
+        ).start()
+
     def _wav(self, voice_name: str) -> bytes | None:
         voice = self._state.voice(voice_name)
         if voice is None:
@@ -554,7 +617,7 @@ class TavusSimulator:
         try:
             return fn(self, query, body, *args)
         except ApiError as e:
-            return _error(e.status, e.message)
+            return _json(e.status, {e.key: e.message})
 
     def _controls(self, method: str, path: str, raw: bytes) -> _Reply:
         try:
@@ -666,6 +729,7 @@ class TavusSimulator:
                     {
                         "now": self.now_iso(),
                         "training_seconds": self.training_seconds,
+                        "document_seconds": self.document_seconds,
                         "max_concurrent_conversations": self.max_concurrent_conversations,
                     },
                 )
@@ -874,6 +938,54 @@ def _r_personas(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
     return _json(200, sim._state.list_personas(q))
 
 
+def _r_create_persona(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
+    return _json(200, sim._state.create_persona(body))
+
+
+def _r_get_persona(sim: TavusSimulator, _q: dict[str, str], _b: Any, pid: str) -> _Reply:
+    return _json(200, sim._state.get_persona(pid))
+
+
+def _r_patch_persona(sim: TavusSimulator, _q: dict[str, str], body: Any, pid: str) -> _Reply:
+    changed = sim._state.patch_persona(pid, body)
+    # The contract declares no body for the 200; a 304 ("no changes were made") can carry none.
+    return _Reply(200 if changed else sim.unchanged_patch_status, b"", None)
+
+
+def _r_delete_persona(sim: TavusSimulator, _q: dict[str, str], _b: Any, pid: str) -> _Reply:
+    sim._state.delete_persona(pid)
+    return _Reply(204, b"", None)
+
+
+def _r_list_documents(sim: TavusSimulator, q: dict[str, str], _b: Any) -> _Reply:
+    return _json(200, sim._state.list_documents(q))
+
+
+def _r_create_document(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
+    answer, job = sim._state.create_document(body)
+    sim._process_document_in_background(job)
+    return _json(200, answer)
+
+
+def _r_get_document(sim: TavusSimulator, _q: dict[str, str], _b: Any, did: str) -> _Reply:
+    return _json(200, sim._state.get_document(did))
+
+
+def _r_update_document(sim: TavusSimulator, _q: dict[str, str], body: Any, did: str) -> _Reply:
+    return _json(200, sim._state.update_document(did, body))
+
+
+def _r_delete_document(sim: TavusSimulator, _q: dict[str, str], _b: Any, did: str) -> _Reply:
+    sim._state.delete_document(did)
+    return _Reply(204, b"", None)
+
+
+def _r_recrawl_document(sim: TavusSimulator, _q: dict[str, str], body: Any, did: str) -> _Reply:
+    answer, job = sim._state.recrawl_document(did, body)
+    sim._process_document_in_background(job)
+    return _json(202, answer)
+
+
 def _r_create_conversation(sim: TavusSimulator, _q: dict[str, str], body: Any) -> _Reply:
     return _json(200, sim._state.create_conversation(body, sim.base_url))
 
@@ -901,6 +1013,11 @@ _JSON_BODY = {
     "_r_rename_replica",
     "_r_image_validation",
     "_r_create_conversation",
+    "_r_create_persona",
+    "_r_patch_persona",
+    "_r_create_document",
+    "_r_update_document",
+    "_r_recrawl_document",
 }
 
 _ROUTES: list[tuple[re.Pattern[str], dict[str, _Handler_t]]] = [
@@ -909,7 +1026,17 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Handler_t]]] = [
     (re.compile(r"/v2/replicas/([^/]+)"), {"GET": _r_get_replica, "DELETE": _r_delete_replica}),
     (re.compile(r"/v2/replicas/([^/]+)/name"), {"PATCH": _r_rename_replica}),
     (re.compile(r"/v2/voices"), {"GET": _r_voices}),
-    (re.compile(r"/v2/personas"), {"GET": _r_personas}),
+    (re.compile(r"/v2/personas"), {"GET": _r_personas, "POST": _r_create_persona}),
+    (
+        re.compile(r"/v2/personas/([^/]+)"),
+        {"GET": _r_get_persona, "PATCH": _r_patch_persona, "DELETE": _r_delete_persona},
+    ),
+    (re.compile(r"/v2/documents"), {"GET": _r_list_documents, "POST": _r_create_document}),
+    (
+        re.compile(r"/v2/documents/([^/]+)"),
+        {"GET": _r_get_document, "PATCH": _r_update_document, "DELETE": _r_delete_document},
+    ),
+    (re.compile(r"/v2/documents/([^/]+)/recrawl"), {"POST": _r_recrawl_document}),
     (
         re.compile(r"/v2/conversations"),
         {"GET": _r_list_conversations, "POST": _r_create_conversation},

@@ -1,25 +1,36 @@
-"""The simulator's in-memory Tavus world: replicas, voices, personas and conversations.
+"""The simulator's in-memory Tavus world: replicas, voices, personas, documents, conversations.
 
 Everything here is plain data plus the rules Tavus applies to it. Time comes from a `SimClock`
-(real monotonic time plus an offset that tests push forward), and training progress and
-conversation timeouts are computed lazily from it on every read, so nothing needs to tick.
-All public methods take `SimState.lock`; the HTTP layer never touches the dicts directly.
+(real monotonic time plus an offset that tests push forward), and training progress, document
+processing and conversation timeouts are computed lazily from it on every read, so nothing needs
+to tick. All public methods take `SimState.lock`; the HTTP layer never touches the dicts directly.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
+import math
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from . import transcript
+from . import jsonpatch, transcript
+from .documents import (
+    DOCUMENT_PROCESSING_FAILED,
+    WEBSITE_PROCESSING_FAILED,
+    Crawl,
+    DocumentFacts,
+)
+from .errors import ApiError
+from .personas import PIPELINE_MODES, check_layers, perception_model, str_list
 from .recording import RecordingJob, clip_seconds
 
 log = logging.getLogger("replica_studio.simulator")
@@ -47,6 +58,18 @@ DEFAULT_TRANSCRIPT_DELAY = 5.0
 DEFAULT_PERCEPTION_DELAY = 60.0
 DEFAULT_RECORDING_DELAY = 10.0
 PERCEPTION_MODELS = ("raven-1", "raven-0")  # "off" (or none) means no perception analysis
+# Knowledge-base documents: simulated seconds from create to ready (Tavus: "may take a few
+# minutes"). The first tenth of it a new document waits "started" (queued), then "processing".
+DEFAULT_DOCUMENT_SECONDS = 5.0
+DOCUMENT_QUEUE_FRACTION = 0.1
+DOCUMENT_STATUSES = ("started", "processing", "ready", "error", "recrawling")
+RECRAWL_COOLDOWN = 3600.0  # "a 1-hour cooldown between recrawls of the same document"
+MAX_CRAWL_DOCUMENTS = 100  # "at most 100 crawl documents per user"
+MAX_CONCURRENT_CRAWLS = 5  # "at most 5 concurrent crawls at any time"
+# The contract gives no defaults for a crawl object sent without depth or max_pages.
+DEFAULT_CRAWL_DEPTH = 1
+DEFAULT_CRAWL_MAX_PAGES = 10
+RETRIEVAL_STRATEGIES = ("speed", "quality", "balanced")
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a
 # letter or digit.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -55,15 +78,6 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 # A two-letter (or xx-YY) language code: Tavus wants the full name ("english") instead.
 _LANGUAGE_CODE_RE = re.compile(r"^[A-Za-z]{2}([-_][A-Za-z]{2})?$")
-
-
-class ApiError(Exception):
-    """A refusal that the HTTP layer turns into `{"error": message}` with `status`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 # ------------------------------------------------------------------------------------------------
@@ -177,11 +191,109 @@ class Voice:
 class Persona:
     persona_id: str
     persona_name: str
-    persona_type: str
+    persona_type: str  # "user" | "system" (stock: cannot be patched or deleted)
     default_replica_id: str | None
-    system_prompt: str
+    system_prompt: str | None  # None: an echo persona made without one
     created: float
-    perception_model: str = "off"
+    updated: float
+    layers: dict[str, Any] = field(default_factory=dict)  # as sent (declared fields only)
+    document_ids: list[str] = field(default_factory=list)
+    document_tags: list[str] = field(default_factory=list)
+    pipeline_mode: str = "full"
+    # Kept as sent but never shown: GET's contract has no such fields.
+    context: str | None = None
+    objectives_id: str | None = None
+    guardrails_id: str | None = None
+
+    @property
+    def perception_model(self) -> str:
+        return perception_model(self.layers)
+
+
+@dataclass(frozen=True)
+class DocumentJob:
+    """What a create or a recrawl leaves to do in the background: download and judge the URL
+    (crawl a website), as Tavus does after answering. `run` tells a stale result from a fresh
+    one."""
+
+    document_id: str
+    run: int
+    url: str
+    crawl: Crawl | None
+    website: bool
+
+
+@dataclass(slots=True)
+class Document:
+    """A knowledge-base document. A run (the create, or a recrawl) is: download and judge in the
+    background, then queued ("started", or "recrawling" at 0) until DOCUMENT_QUEUE_FRACTION of
+    `duration` has passed, then "processing" ("recrawling") with progress rising, then "ready".
+    Status and progress are computed from the clock on every read, like a replica's training."""
+
+    document_id: str
+    document_name: str
+    document_url: str  # shown as sent (the contract shows it); never logged: it may be presigned
+    created: float
+    updated: float
+    seq: int
+    duration: float  # simulated seconds of the current run
+    run_start: float
+    tags: list[str] = field(default_factory=list)
+    callback_url: str | None = None
+    crawl: Crawl | None = None  # as created
+    run_crawl: Crawl | None = None  # the current run's (a recrawl may override it)
+    run: int = 0
+    recrawl: bool = False  # the current run is a recrawl
+    fetched_at: float | None = None  # the download and judging ended (None: still in flight)
+    website: bool = False
+    run_urls: tuple[str, ...] | None = None  # the pages the current run's crawl read
+    settled: bool = False  # the current run's results are committed (see settle)
+    crawled_urls: list[str] | None = None
+    last_crawled_at: float | None = None
+    crawl_count: int | None = None
+    error_message: str | None = None
+    failed_at: float | None = None
+
+    def span(self) -> tuple[float, float] | None:
+        """-> (processing start, ready time) of the current run once judged, else None."""
+        if self.fetched_at is None:
+            return None
+        start = max(self.fetched_at, self.run_start + DOCUMENT_QUEUE_FRACTION * self.duration)
+        return start, start + (1 - DOCUMENT_QUEUE_FRACTION) * self.duration
+
+    def phase(self, now: float) -> tuple[str, int | None, float]:
+        """-> (status, progress, last change time) at `now`. progress is null while queued
+        and once complete (the contract), an integer 0-99 while processing."""
+        if self.error_message is not None:
+            return "error", None, max(self.updated, self.failed_at or 0.0)
+        span = self.span()
+        if span is None or now < span[0]:
+            if self.recrawl:  # the last crawl's content stays served: progress is shown
+                return "recrawling", 0, self.updated
+            return "started", None, self.updated
+        start, end = span
+        if now >= end:
+            return "ready", None, max(self.updated, end)
+        progress = min(99, int(100 * (now - start) / (end - start)))
+        busy = "recrawling" if self.recrawl else "processing"
+        return busy, progress, max(self.updated, start)
+
+    def settle(self, now: float) -> None:
+        """Commit the current run once the clock has passed its end: a crawl's pages, count and
+        time (the contract: they change "when the recrawl completes")."""
+        span = self.span()
+        if self.settled or self.error_message is not None or span is None or now < span[1]:
+            return
+        self.settled = True
+        if self.run_urls is not None:
+            self.crawled_urls = list(self.run_urls)
+            self.crawl_count = (self.crawl_count or 0) + 1
+            self.last_crawled_at = span[1]
+
+    def usable(self, now: float) -> bool:
+        """Can a conversation read it? Ready, or recrawling with a finished crawl's content."""
+        status = self.phase(now)[0]
+        return status == "ready" or (status == "recrawling" and bool(self.crawl_count))
 
 
 @dataclass(slots=True)
@@ -464,6 +576,55 @@ def _recording_bucket(props: dict[str, Any]) -> str | None:
     return bucket
 
 
+def _tags(body: dict[str, Any]) -> list[str] | None:
+    """A document's optional tags: an array of strings (None when absent)."""
+    value = body.get("tags")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ApiError(400, "Invalid request: tags must be an array of strings")
+    return list(dict.fromkeys(t.strip() for t in value if t.strip()))
+
+
+def _crawl(value: Any) -> Crawl | None:
+    """A crawl object: depth 1-10, max_pages 1-100 (the contract's bounds)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, "Invalid request: crawl must be an object")
+    other = sorted(set(value) - {"depth", "max_pages"})
+    if other:
+        raise ApiError(400, f"Invalid request: unknown crawl field {other[0]!r}")
+    out = {"depth": DEFAULT_CRAWL_DEPTH, "max_pages": DEFAULT_CRAWL_MAX_PAGES}
+    for name, hi in (("depth", 10), ("max_pages", 100)):
+        n = value.get(name)
+        if n is None:
+            continue
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= hi:
+            raise ApiError(400, f"Invalid request: crawl.{name} must be an integer between 1 "
+                                f"and {hi}")
+        out[name] = n
+    return Crawl(**out)
+
+
+def _default_document_name(url: str) -> str:
+    """Tavus: "If not provided, a default name will be generated": the file's name, else the
+    site's host, else the URL itself."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url[:100]
+    name = unquote(PurePosixPath(parts.path).name)
+    return name or parts.hostname or url[:100]
+
+
+# What a JSON Patch may leave in a persona: GET's fields, and the create fields GET does not show.
+_PERSONA_PATCHABLE = frozenset({
+    "persona_id", "persona_name", "system_prompt", "default_replica_id", "document_ids",
+    "document_tags", "layers", "created_at", "updated_at", "pipeline_mode", "context",
+    "objectives_id", "guardrails_id",
+})
+
 _URL_FIELDS = ("train_image_url", "train_video_url", "consent_video_url", "callback_url")
 
 
@@ -493,11 +654,13 @@ class SimState:
         transcript_delay: float = DEFAULT_TRANSCRIPT_DELAY,
         perception_delay: float = DEFAULT_PERCEPTION_DELAY,
         recording_delay: float = DEFAULT_RECORDING_DELAY,
+        document_seconds: float = DEFAULT_DOCUMENT_SECONDS,
     ) -> None:
         for name, value in (
             ("transcript_delay", transcript_delay),
             ("perception_delay", perception_delay),
             ("recording_delay", recording_delay),
+            ("document_seconds", document_seconds),
         ):
             if not value >= 0:  # also refuses NaN
                 raise ValueError(f"{name} must be >= 0")
@@ -508,12 +671,15 @@ class SimState:
         # Called (under the lock: it must only start work elsewhere) when a recorded call ends.
         self.on_recording: Callable[[RecordingJob], None] | None = None
         self.training_seconds = float(training_seconds)
+        self.document_seconds = float(document_seconds)
         self.max_concurrent_conversations = int(max_concurrent_conversations)
         self.lock = threading.RLock()
         self.replicas: dict[str, Replica] = {}
         self.voices: dict[str, Voice] = {}
         self.personas: dict[str, Persona] = {}
         self.conversations: dict[str, Conversation] = {}
+        self.documents: dict[str, Document] = {}
+        self._doc_seq = 0
         self._order: list[Replica] | None = None  # newest-first cache, dropped on add/delete
         self._conv_seq = 0
         self._seed(seed_demo_data)
@@ -527,14 +693,16 @@ class SimState:
             if voice:
                 self.voices[voice] = Voice(voice, rid, tags, pitch)
         for pid, name, replica_id, prompt, age in _SYSTEM_PERSONAS:
+            t = now - age * DAY
             self.personas[pid] = Persona(
                 pid,
                 name,
                 "system",
                 replica_id,
                 prompt,
-                now - age * DAY,
-                _PERCEPTION_PERSONAS.get(pid, "off"),
+                t,
+                t,
+                layers={"perception": {"perception_model": _PERCEPTION_PERSONAS.get(pid, "off")}},
             )
         if not demo:
             return
@@ -900,29 +1068,377 @@ class SimState:
         with self.lock:
             return self.voices.get(name)
 
+    def _render_persona(self, p: Persona) -> dict[str, Any]:
+        """A persona as GET shows it (the contract's fields only). The contract types
+        system_prompt and default_replica_id as strings, never null: without one they are left
+        out."""
+        out: dict[str, Any] = {"persona_id": p.persona_id, "persona_name": p.persona_name}
+        if p.system_prompt is not None:
+            out["system_prompt"] = p.system_prompt
+        if p.default_replica_id is not None:
+            out["default_replica_id"] = p.default_replica_id
+        out["document_ids"] = list(p.document_ids)
+        out["document_tags"] = list(p.document_tags)
+        out["layers"] = copy.deepcopy(p.layers)
+        out["created_at"] = self.clock.iso(p.created)
+        out["updated_at"] = self.clock.iso(p.updated)
+        return out
+
     def list_personas(self, query: dict[str, str]) -> dict[str, Any]:
         limit = int_param(query, "limit", 10, 1, 1000)
         page = int_param(query, "page", 1)
         ptype = choice_param(query, "persona_type", ("user", "system"))
         with self.lock:
             items = sorted(self.personas.values(), key=lambda p: (-p.created, p.persona_id))
-        items = [p for p in items if ptype is None or p.persona_type == ptype]
-        start = (page - 1) * limit
-        data = [
-            {
-                "persona_id": p.persona_id,
+            items = [p for p in items if ptype is None or p.persona_type == ptype]
+            start = (page - 1) * limit
+            data = [self._render_persona(p) for p in items[start : start + limit]]
+            return {"data": data, "total_count": len(items)}
+
+    def _persona(self, persona_id: str) -> Persona:
+        p = self.personas.get(persona_id)
+        if p is None:
+            raise ApiError(400, "Invalid persona_id")
+        return p
+
+    def _persona_fields(self, body: dict[str, Any], had: Persona | None = None) -> dict[str, Any]:
+        """Validate a persona's writable fields (a create body, or a patched persona `had`);
+        -> them. Call under the lock: replica, document ids and tags are looked up (only the
+        ones a patch adds: a document deleted since must not block every later patch)."""
+        pipeline = _opt_str(body, "pipeline_mode") or "full"
+        if pipeline not in PIPELINE_MODES:
+            raise ApiError(400, f"Invalid pipeline_mode {pipeline!r}: use full or echo")
+        prompt = _opt_str(body, "system_prompt")
+        if pipeline != "echo" and not (prompt and prompt.strip()):
+            raise ApiError(400, "system_prompt is required unless pipeline_mode is echo")
+        replica_id = _opt_str(body, "default_replica_id")
+        if replica_id is not None and replica_id not in self.replicas and not (
+                had and replica_id == had.default_replica_id):
+            raise ApiError(400, "Invalid replica_uuid")
+        document_ids = str_list(body, "document_ids") or []
+        for did in document_ids:
+            if did not in self.documents and not (had and did in had.document_ids):
+                raise ApiError(400, f"Invalid document_ids: document {did} does not exist")
+        document_tags = str_list(body, "document_tags") or []
+        self._check_tags([t for t in document_tags if not (had and t in had.document_tags)])
+        layers = body.get("layers")
+        return {
+            "persona_name": _opt_str(body, "persona_name"),
+            "system_prompt": prompt,
+            "pipeline_mode": pipeline,
+            "default_replica_id": replica_id,
+            "document_ids": document_ids,
+            "document_tags": document_tags,
+            "layers": {} if layers is None else check_layers(layers),
+            "context": _opt_str(body, "context"),
+            "objectives_id": _opt_str(body, "objectives_id"),
+            "guardrails_id": _opt_str(body, "guardrails_id"),
+        }
+
+    def _check_tags(self, tags: list[str]) -> None:
+        """The contract: a tag can be passed "as soon as one document has the tag"."""
+        known = {t for d in self.documents.values() for t in d.tags}
+        for tag in tags:
+            if tag not in known:
+                raise ApiError(400, f"Invalid document_tags: no document has the tag {tag!r}")
+
+    def create_persona(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        with self.lock:
+            fields = self._persona_fields(body)
+            pid = new_id("p")
+            while pid in self.personas:
+                pid = new_id("p")
+            now = self.clock.now()
+            name = fields.pop("persona_name")
+            p = Persona(
+                pid,
+                name if name and name.strip() else f"Persona {pid}",
+                "user",
+                created=now,
+                updated=now,
+                **fields,
+            )
+            self.personas[pid] = p
+            return {
+                "persona_id": pid,
                 "persona_name": p.persona_name,
-                "system_prompt": p.system_prompt,
-                "default_replica_id": p.default_replica_id,
-                "document_ids": [],
-                "document_tags": [],
-                "layers": {"perception": {"perception_model": p.perception_model}},
-                "created_at": self.clock.iso(p.created),
-                "updated_at": self.clock.iso(p.created),
+                "created_at": self.clock.iso(now),
             }
-            for p in items[start : start + limit]
-        ]
-        return {"data": data, "total_count": len(items)}
+
+    def get_persona(self, persona_id: str) -> dict[str, Any]:
+        """The contract wraps the one persona in a `data` array."""
+        with self.lock:
+            return {"data": [self._render_persona(self._persona(persona_id))]}
+
+    def patch_persona(self, persona_id: str, patch: Any) -> bool:
+        """Apply an RFC 6902 JSON Patch to the persona as GET shows it; -> False when it
+        changes nothing (Tavus's 304). A malformed patch is the contract's 422; a patched
+        persona that breaks the create rules is a 400 and changes nothing."""
+        if not isinstance(patch, list):
+            raise ApiError(422, "Invalid JSON patch format: the body must be an array of "
+                                "operations", key="message")
+        with self.lock:
+            p = self._persona(persona_id)
+            if p.persona_type == "system":
+                raise ApiError(400, "System personas cannot be modified: duplicate one instead")
+            before = self._render_persona(p)
+            try:
+                after = jsonpatch.apply(before, patch)
+            except jsonpatch.PatchError as e:
+                raise ApiError(422, f"Invalid JSON patch format: {e}", key="message") from None
+            if after == before:
+                return False
+            if not isinstance(after, dict):
+                raise ApiError(400, "The patched persona must be an object")
+            for name in ("persona_id", "created_at", "updated_at"):
+                if after.get(name) != before[name]:
+                    raise ApiError(400, f"{name} cannot be changed")
+            unknown = sorted(set(after) - _PERSONA_PATCHABLE)
+            if unknown:
+                raise ApiError(400, f"Unknown persona field {unknown[0]!r}")
+            # Fields GET does not show keep their values unless the patch added them.
+            hidden = {"pipeline_mode": p.pipeline_mode, "context": p.context,
+                      "objectives_id": p.objectives_id, "guardrails_id": p.guardrails_id}
+            fields = self._persona_fields({**hidden, **after}, had=p)
+            name = fields.pop("persona_name")
+            p.persona_name = name if name and name.strip() else f"Persona {p.persona_id}"
+            for key, value in fields.items():
+                setattr(p, key, value)
+            p.updated = self.clock.now()
+            return True
+
+    def delete_persona(self, persona_id: str) -> None:
+        with self.lock:
+            p = self._persona(persona_id)
+            if p.persona_type == "system":
+                raise ApiError(400, "System personas cannot be deleted")
+            del self.personas[persona_id]
+
+    # -- knowledge-base documents ---------------------------------------------------------------
+    def _render_document(self, d: Document, now: float) -> dict[str, Any]:
+        """A document as the contract shows it. callback_url is typed as a string, never null:
+        left out when none was given; the crawl fields are nullable and always present."""
+        status, progress, changed = d.phase(now)
+        out: dict[str, Any] = {
+            "document_id": d.document_id,
+            "document_name": d.document_name,
+            "document_url": d.document_url,
+            "status": status,
+            "progress": progress,
+            "error_message": d.error_message if status == "error" else None,
+            "created_at": self.clock.iso(d.created),
+            "updated_at": self.clock.iso(changed),
+        }
+        if d.callback_url is not None:
+            out["callback_url"] = d.callback_url
+        out["tags"] = list(d.tags)
+        crawl = d.run_crawl if status == "recrawling" else d.crawl
+        out["crawl_config"] = (
+            {"depth": crawl.depth, "max_pages": crawl.max_pages} if crawl else None
+        )
+        out["crawled_urls"] = list(d.crawled_urls) if d.crawled_urls is not None else None
+        out["last_crawled_at"] = (
+            self.clock.iso(d.last_crawled_at) if d.last_crawled_at is not None else None
+        )
+        out["crawl_count"] = d.crawl_count
+        return out
+
+    def _document(self, document_id: str, now: float) -> Document:
+        d = self.documents.get(document_id)
+        if d is None:
+            raise ApiError(404, "Document not found", key="message")  # the contract's 404
+        d.settle(now)
+        return d
+
+    def _crawling(self, now: float) -> int:
+        """Crawls running now: runs with crawl settings not yet ready or failed."""
+        return sum(
+            1
+            for d in self.documents.values()
+            if d.run_crawl is not None and d.phase(now)[0] in ("started", "processing",
+                                                               "recrawling")
+        )
+
+    def create_document(self, body: Any) -> tuple[dict[str, Any], DocumentJob]:
+        """-> (answer, the download-and-judge job). Like Tavus, a URL that cannot be fetched
+        is no refusal: the document is created and fails with an error code."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        url = body.get("document_url")
+        if url is None or (isinstance(url, str) and not url.strip()):
+            raise ApiError(400, "Invalid request: document_url is required")
+        if not isinstance(url, str):
+            raise ApiError(400, "Invalid request: document_url must be a string")
+        url = url.strip()
+        name = _opt_str(body, "document_name")
+        callback = _opt_str(body, "callback_url")
+        if callback is not None and not _is_http_url(callback):
+            raise ApiError(400, "Invalid request: callback_url must be an http(s) URL")
+        tags = _tags(body)
+        crawl = _crawl(body.get("crawl"))
+        with self.lock:
+            now = self.clock.now()
+            if crawl is not None:
+                crawls = sum(1 for d in self.documents.values() if d.crawl is not None)
+                if crawls >= MAX_CRAWL_DOCUMENTS:
+                    raise ApiError(429, f"Crawl document limit reached ({MAX_CRAWL_DOCUMENTS}). "
+                                        "Contact support@tavus.io to increase your limit.")
+                if self._crawling(now) >= MAX_CONCURRENT_CRAWLS:
+                    raise ApiError(429, "Concurrent crawl limit reached "
+                                        f"({MAX_CONCURRENT_CRAWLS}): wait for a running crawl "
+                                        "to finish.")
+            did = new_id("d")
+            while did in self.documents:
+                did = new_id("d")
+            self._doc_seq += 1
+            d = Document(
+                did,
+                name.strip() if name and name.strip() else _default_document_name(url),
+                url,
+                now,
+                now,
+                self._doc_seq,
+                self.document_seconds,
+                now,
+                tags=tags or [],
+                callback_url=callback,
+                crawl=crawl,
+                run_crawl=crawl,
+                website=crawl is not None,
+            )
+            self.documents[did] = d
+            job = DocumentJob(did, d.run, url, crawl, d.website)
+            return self._render_document(d, now), job
+
+    def finish_document(self, job: DocumentJob, facts: DocumentFacts | None,
+                        error: str | None) -> None:
+        """The background download and judging of a run ended: process on the clock from now,
+        or fail with Tavus's error code."""
+        with self.lock:
+            d = self.documents.get(job.document_id)
+            if d is None or d.run != job.run or d.fetched_at is not None:
+                return  # deleted meanwhile, or a stale run
+            if d.error_message is not None:
+                return
+            now = self.clock.now()
+            if error is not None or facts is None:
+                d.error_message = error or DOCUMENT_PROCESSING_FAILED
+                d.failed_at = now
+                d.website = d.website or error == WEBSITE_PROCESSING_FAILED
+            else:
+                d.fetched_at = now
+                d.website = facts.kind == "website"
+                # Only a crawl lists its pages; a single-page snapshot shows none.
+                crawled = d.website and d.run_crawl is not None
+                d.run_urls = facts.crawled_urls if crawled else None
+            d.updated = now
+
+    def list_documents(self, query: dict[str, str]) -> dict[str, Any]:
+        """The contract: pages are 0-based (default 0), sort is by creation, ascending by
+        default; tags match any of the comma-separated ones; name_or_uuid matches a part of the
+        name (any case) or the whole id."""
+        limit = int_param(query, "limit", 10, 1)
+        page = int_param(query, "page", 0, 0)
+        sort = query.get("sort") or "ascending"
+        if sort not in ("ascending", "descending", "asc", "desc"):
+            raise ApiError(400, "Invalid request: sort must be ascending or descending")
+        status = choice_param(query, "status", DOCUMENT_STATUSES)
+        needle = (query.get("name_or_uuid") or "").strip()
+        tags = {t.strip() for t in (query.get("tags") or "").split(",") if t.strip()}
+        with self.lock:
+            now = self.clock.now()
+            docs = sorted(self.documents.values(), key=lambda d: (d.created, d.seq),
+                          reverse=sort.startswith("desc"))
+            for d in docs:
+                d.settle(now)
+            docs = [
+                d
+                for d in docs
+                if (status is None or d.phase(now)[0] == status)
+                and (not needle or needle == d.document_id
+                     or needle.lower() in d.document_name.lower())
+                and (not tags or tags & set(d.tags))
+            ]
+            start = page * limit
+            data = [self._render_document(d, now) for d in docs[start : start + limit]]
+            return {"data": data, "total_count": len(docs), "page": page, "limit": limit}
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.now()
+            return self._render_document(self._document(document_id, now), now)
+
+    def update_document(self, document_id: str, body: Any) -> dict[str, Any]:
+        """Only document_name and tags can change (tags are replaced, not merged)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        other = sorted(set(body) - {"document_name", "tags"})
+        if other:
+            raise ApiError(400, f"Invalid request: {other[0]} cannot be updated; only "
+                                "document_name and tags can")
+        name = _opt_str(body, "document_name")
+        if name is not None and not name.strip():
+            raise ApiError(400, "Invalid request: document_name must not be empty")
+        tags = _tags(body)
+        with self.lock:
+            now = self.clock.now()
+            d = self._document(document_id, now)
+            if name is not None:
+                d.document_name = name.strip()
+            if tags is not None:
+                d.tags = tags
+            d.updated = now
+            return self._render_document(d, now)
+
+    def delete_document(self, document_id: str) -> None:
+        with self.lock:
+            self._document(document_id, self.clock.now())
+            del self.documents[document_id]
+
+    def recrawl_document(self, document_id: str, body: Any) -> tuple[dict[str, Any],
+                                                                       DocumentJob]:
+        """Start a recrawl of a website document: the contract's 409 unless ready or error,
+        400 for a file or without crawl settings, 429 within the hour since its last crawl
+        began or past the concurrent-crawl limit."""
+        if body is not None and not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        override = _crawl((body or {}).get("crawl"))
+        with self.lock:
+            now = self.clock.now()
+            d = self._document(document_id, now)
+            status = d.phase(now)[0]
+            if status not in ("ready", "error"):
+                raise ApiError(409, "Document must be in 'ready' or 'error' state to recrawl, "
+                                    f"current status: {status}")
+            if not d.website:
+                raise ApiError(400, "Only website documents can be recrawled")
+            crawl = override or d.crawl
+            if crawl is None:
+                raise ApiError(400, "Document was not created with crawl configuration")
+            wait = d.run_start + RECRAWL_COOLDOWN - now
+            if wait > 0:
+                minutes = max(1, math.ceil(wait / 60))
+                raise ApiError(429, f"Recrawl cooldown: please wait {minutes} minutes before "
+                                    "recrawling this document.")
+            if self._crawling(now) >= MAX_CONCURRENT_CRAWLS:
+                raise ApiError(429, f"Concurrent crawl limit reached ({MAX_CONCURRENT_CRAWLS}): "
+                                    "wait for a running crawl to finish.")
+            d.run += 1
+            d.recrawl = True
+            d.run_crawl = crawl
+            d.run_start = now
+            d.duration = self.document_seconds
+            d.fetched_at = None
+            d.run_urls = None
+            d.settled = False
+            d.error_message = None
+            d.failed_at = None
+            d.updated = now
+            out = self._render_document(d, now)
+            out["crawl_count"] = d.crawl_count or 0  # the 202's crawl_count is never null
+            return out, DocumentJob(d.document_id, d.run, d.document_url, crawl, True)
 
     # -- conversations --------------------------------------------------------------------------
     def _settle(self, c: Conversation, now: float) -> None:
@@ -1098,6 +1614,12 @@ class SimState:
         context = _opt_str(body, "conversational_context")
         test_mode = _opt_bool(body, "test_mode") or False
         _opt_bool(body, "audio_only")
+        document_ids = str_list(body, "document_ids") or []
+        document_tags = str_list(body, "document_tags") or []
+        strategy = _opt_str(body, "document_retrieval_strategy")
+        if strategy is not None and strategy not in RETRIEVAL_STRATEGIES:
+            raise ApiError(400, f"Invalid document_retrieval_strategy {strategy!r}: use "
+                                f"{', '.join(RETRIEVAL_STRATEGIES)}")
         props = body.get("properties")
         if props is None:
             props = {}
@@ -1159,6 +1681,7 @@ class SimState:
                 raise ApiError(
                     400, f"Replica {replica_id} is not ready: its training status is {status}"
                 )
+            self._check_conversation_documents(document_ids, document_tags, now)
             if persona is None:  # without a persona Tavus uses its default one
                 persona = next(iter(self.personas.values()), None)
             if not test_mode:
@@ -1204,6 +1727,19 @@ class SimState:
             if c.meeting_token:
                 out["meeting_token"] = c.meeting_token
             return out
+
+    def _check_conversation_documents(self, ids: list[str], tags: list[str], now: float) -> None:
+        """A conversation's own documents must exist and be ready (a recrawling one still
+        serves its last crawl); its tags must be on some document."""
+        for did in ids:
+            d = self.documents.get(did)
+            if d is None:
+                raise ApiError(400, f"Invalid document_ids: document {did} does not exist")
+            d.settle(now)
+            if not d.usable(now):
+                raise ApiError(400, f"Document {did} is not ready: its status is "
+                                    f"{d.phase(now)[0]}")
+        self._check_tags(tags)
 
     def list_conversations(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
         limit = int_param(query, "limit", 10, 1, 1000)

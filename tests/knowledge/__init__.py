@@ -1,0 +1,1 @@
+"""Knowledge-base documents: intake (format, damage, metadata, addresses), records, upload."""
