@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from lib.conversations.debrief import Debrief, debrief_from
 from lib.conversations.presets import PresetStore
 from lib.conversations.shared import ConversationsView, SharedConversations
 from lib.errors import user_message
+from lib.knowledge.records import DocumentRecords
 from lib.knowledge.shared import DocumentsView, SharedDocuments
 from lib.replicas.voices import download_clip, fallback_voices, sorted_voices
 from lib.services import Services
@@ -83,8 +84,11 @@ def personas(frame: Frame) -> tuple[list[Persona], str | None]:
 @st.cache_data(ttl=600, show_spinner=False)
 def _all_personas(settings_key: str, _services: Services) -> tuple[list[Persona], str | None]:
     try:
-        found, _ = _services.tavus.list_all_personas()
-        return sorted(found, key=lambda p: ((p.persona_type or "user") != "user",
+        # By type, twice: list items need not say their type, and stock ones cannot be edited.
+        found = [replace(p, persona_type=kind)
+                 for kind in ("user", "system")
+                 for p in _services.tavus.list_all_personas(persona_type=kind)[0]]
+        return sorted(found, key=lambda p: (p.persona_type != "user",
                                             (p.persona_name or "").lower())), None
     except TavusError as error:
         return [], user_message(error)
@@ -117,6 +121,17 @@ def documents(frame: Frame) -> DocumentsView:
 def reload_documents(frame: Frame) -> DocumentsView:
     return _shared_documents(frame.cache_key).refresh(frame.services.live, max_age_seconds=0,
                                                       force=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _document_records(store_key: str, _store: ImageStore) -> DocumentRecords:
+    return DocumentRecords(_store)
+
+
+def document_records(frame: Frame) -> DocumentRecords:
+    """The team's records of documents added here (who, when, from what), one per server."""
+    store = frame.services.store
+    return _document_records(_store_key(store.settings), store)
 
 
 def documents_changed(frame: Frame) -> Callable[[], None]:

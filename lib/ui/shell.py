@@ -55,6 +55,8 @@ PAGES = (
     NavPage("pages/replicas.py", "Replicas", ":material/table_view:", "replicas"),
     NavPage("pages/conversations.py", "Conversations", ":material/video_chat:", "conversations"),
     NavPage("pages/history.py", "Demo history", ":material/history:", "history"),
+    NavPage("pages/personas.py", "Personas", ":material/face_retouching_natural:", "personas"),
+    NavPage("pages/knowledge.py", "Knowledge", ":material/menu_book:", "knowledge"),
 )
 _URL_PATHS = frozenset(p.url_path for p in PAGES)
 # Session keys of the return to the asked-for page after sign-in (see _return_after_sign_in).
