@@ -89,7 +89,10 @@ def form_now(replica_id: str) -> ConversationForm:
         require_auth=bool(state.get("call_private")),
         enable_closed_captions=bool(state.get("call_captions")),
         test_mode=bool(state.get("call_dry_run")),
-        record=bool(state.get("call_record")) and recording is not None)
+        record=bool(state.get("call_record")) and recording is not None,
+        document_ids=tuple(state.get("call_documents") or ()),
+        document_tags=tuple(state.get("call_doc_tags") or ()),
+        document_retrieval_strategy=state.get("call_strategy"))
 
 
 def claim_start(replica_id: str | None, preset: StoredPreset | None = None) -> None:
@@ -155,6 +158,8 @@ with start_col, st.container(border=True, key="start-conversation"):
             or p.persona_id, help=persona_problem)
         minutes_col.number_input("Max call (minutes)", min_value=1, max_value=240,
                                  value=DEFAULT_MAX_CALL_MINUTES, key="call_minutes")
+        with st.expander("Knowledge for this call"):
+            widgets.call_knowledge(frame)
         with st.expander("Room and timeouts"):
             st.number_input("End if nobody joins within (s)", 10, 3600, 300, key="call_absent")
             st.number_input("End after everyone leaves (s)", 10, 3600, 60, key="call_left")

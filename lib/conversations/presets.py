@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 
@@ -70,6 +71,10 @@ class Preset:
     updated_at: str = ""
     last_used_at: str | None = None
     updated_by: str | None = None  # who saved it last: the conflict message names them
+    # Knowledge for the call on top of the persona's (lists in the file).
+    document_ids: tuple[str, ...] = ()
+    document_tags: tuple[str, ...] = ()
+    document_retrieval_strategy: str | None = None
     version: int = PRESET_VERSION
 
     def form(self) -> ConversationForm:
@@ -87,6 +92,9 @@ class Preset:
             require_auth=self.require_auth,
             enable_closed_captions=self.enable_closed_captions,
             record=self.record,
+            document_ids=tuple(self.document_ids),
+            document_tags=tuple(self.document_tags),
+            document_retrieval_strategy=self.document_retrieval_strategy,
         )
 
     @classmethod
@@ -113,6 +121,9 @@ class Preset:
             require_auth=bool(form.require_auth),
             enable_closed_captions=bool(form.enable_closed_captions),
             record=bool(form.record),
+            document_ids=tuple(d.strip() for d in form.document_ids if d.strip()),
+            document_tags=tuple(t.strip() for t in form.document_tags if t.strip()),
+            document_retrieval_strategy=form.document_retrieval_strategy or None,
             created_by=by,
             created_at=now,
             updated_at=now,
@@ -128,7 +139,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     **{n: (str,) for n in ("name", "replica_id", "conversation_name", "custom_greeting",
                            "conversational_context", "language", "created_at", "updated_at")},
     **{n: (str, type(None)) for n in ("persona_id", "created_by", "last_used_at",
-                                      "updated_by")},
+                                      "updated_by", "document_retrieval_strategy")},
+    **{n: (list,) for n in ("document_ids", "document_tags")},
     **{n: (int,) for n in ("max_call_minutes", "participant_absent_timeout",
                            "participant_left_timeout", "version")},
     **{n: (bool,) for n in ("require_auth", "enable_closed_captions", "record")},
@@ -163,6 +175,11 @@ def parse_preset(key: str, data: bytes) -> Preset:
         if wrong:
             raise ValueError(f"{label} has an unreadable {name} ({value!r}); fix or delete it "
                              "in the bucket.")
+        if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{label} has an unreadable {name} ({value!r}); fix or "
+                                 "delete it in the bucket.")
+            values[name] = tuple(value)
     return Preset(**values)
 
 
@@ -188,13 +205,35 @@ def preset_slug(name: str) -> str:
     return slug or "preset-" + hashlib.sha256(folded.encode()).hexdigest()[:12]
 
 
-def preset_readiness(preset: Preset, usable_replica_ids: set[str] | frozenset[str]
-                     ) -> str | None:
-    """None if the preset can start a call now, else what is wrong and what to do."""
-    if preset.replica_id in usable_replica_ids:
-        return None
-    return (f"{preset.name!r} uses replica {preset.replica_id}, which is not ready or no longer "
-            "exists: pick a ready replica and save the preset again.")
+def preset_readiness(preset: Preset, usable_replica_ids: set[str] | frozenset[str], *,
+                     persona_ids: set[str] | frozenset[str] | None = None,
+                     document_states: Mapping[str, str] | None = None) -> str | None:
+    """None if the preset can start a call now, else what is wrong and what to do.
+
+    `persona_ids`: the personas that exist (None: not known, not judged). `document_states`:
+    document id -> Tavus status of every document (None: not known)."""
+    if preset.replica_id not in usable_replica_ids:
+        return (f"{preset.name!r} uses replica {preset.replica_id}, which is not ready or no "
+                "longer exists: pick a ready replica and save the preset again.")
+    if persona_ids is not None and preset.persona_id and preset.persona_id not in persona_ids:
+        return (f"{preset.name!r} uses persona {preset.persona_id}, which no longer exists: "
+                "Edit the preset, pick another persona and save it again.")
+    if document_states is not None:
+        gone = [d for d in preset.document_ids if d not in document_states]
+        if gone:
+            return (f"{preset.name!r} uses {len(gone)} document(s) that no longer exist "
+                    f"({', '.join(gone)}): Edit the preset, remove them and save it again.")
+        failed = [d for d in preset.document_ids if document_states[d] == "error"]
+        if failed:
+            return (f"{preset.name!r} uses document(s) Tavus could not process "
+                    f"({', '.join(failed)}): add them again on the Knowledge page, or Edit the "
+                    "preset without them.")
+        waiting = [d for d in preset.document_ids if document_states[d] != "ready"]
+        if waiting:
+            return (f"{preset.name!r} uses document(s) Tavus has not finished processing "
+                    f"({', '.join(waiting)}): wait until they are ready (the Knowledge page "
+                    "shows their progress), or Edit the preset without them.")
+    return None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_TIMEOUT_SECONDS",
     "MIN_CALL_MINUTES",
     "MIN_TIMEOUT_SECONDS",
+    "RETRIEVAL_STRATEGIES",
     "ConversationAttempt",
     "ConversationForm",
     "ConversationFormError",
@@ -71,6 +72,8 @@ MAX_TIMEOUT_SECONDS = 3600
 MAX_NAME_LENGTH = 120
 MAX_GREETING_LENGTH = 500
 MAX_CONTEXT_LENGTH = 10_000
+# How Tavus searches the documents during a call: faster answers or better ones.
+RETRIEVAL_STRATEGIES = ("speed", "balanced", "quality")
 
 # Lowercase letters only, at least three: "en", "en-US" and "english!" all fail, which is the point.
 _LANGUAGE_RE = re.compile(r"[a-z]{3,}")
@@ -96,6 +99,10 @@ class ConversationForm:
     enable_closed_captions: bool = False
     test_mode: bool = False  # dry run: the replica never joins, nothing is billed
     record: bool = False  # allow recording in the room (someone there still has to start it)
+    # Knowledge for this call, on top of the persona's (Tavus: ready documents only).
+    document_ids: tuple[str, ...] = ()
+    document_tags: tuple[str, ...] = ()
+    document_retrieval_strategy: str | None = None  # None: Tavus's default ("balanced")
 
 
 # --- The request ---------------------------------------------------------------------------------
@@ -210,6 +217,19 @@ def conversation_request(
         "conversational_context": _text(form.conversational_context, MAX_CONTEXT_LENGTH),
     }
     request.update({name: text for name, text in texts.items() if text})
+    document_ids = tuple(dict.fromkeys(d.strip() for d in form.document_ids if d.strip()))
+    document_tags = tuple(dict.fromkeys(t.strip() for t in form.document_tags if t.strip()))
+    if document_ids:
+        request["document_ids"] = document_ids
+    if document_tags:
+        request["document_tags"] = document_tags
+    strategy = (form.document_retrieval_strategy or "").strip().lower()
+    if strategy:
+        if strategy not in RETRIEVAL_STRATEGIES:
+            raise ConversationFormError(
+                f"Document retrieval must be one of {', '.join(RETRIEVAL_STRATEGIES)}; got "
+                f"{form.document_retrieval_strategy!r}.")
+        request["document_retrieval_strategy"] = strategy
     request["test_mode"] = bool(form.test_mode)
     request["require_auth"] = bool(form.require_auth)
     request["properties"] = properties

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # The Start form's widget keys, filled from a preset by Edit (before the widgets are drawn).
 FORM_KEYS = ("call_name", "call_greeting", "call_context", "call_language", "call_persona",
              "call_minutes", "call_absent", "call_left", "call_private", "call_captions",
-             "call_record")
+             "call_record", "call_documents", "call_doc_tags", "call_strategy")
 
 
 def load_into_form(stored: StoredPreset, personas: Sequence[Persona]) -> None:
@@ -48,6 +48,8 @@ def load_into_form(stored: StoredPreset, personas: Sequence[Persona]) -> None:
         call_absent=preset.participant_absent_timeout,
         call_left=preset.participant_left_timeout, call_private=preset.require_auth,
         call_captions=preset.enable_closed_captions, call_record=preset.record,
+        call_documents=list(preset.document_ids), call_doc_tags=list(preset.document_tags),
+        call_strategy=preset.document_retrieval_strategy,
         editing_preset=stored.key, preset_name=preset.name)
 
 
@@ -70,6 +72,11 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
     by = frame_user()
     last = _last_action()
     _settle_update(last)
+    every_persona, persona_problem = cached.all_personas(frame)
+    persona_ids = None if persona_problem else frozenset(p.persona_id for p in every_persona)
+    listed = cached.documents(frame)
+    document_states = ({d.document_id: str(d.state) for d in listed.documents}
+                       if listed.loaded and listed.error is None else None)
     with st.container(key="presets", border=True):
         st.subheader("Demo presets", anchor=False)
         # The last preset action of this session, followed here: the row it acted on may be
@@ -89,7 +96,8 @@ def show_presets(frame: Frame, usable_ids: frozenset[str], names: dict[str, str]
                               f"{escape_markdown(names.get(preset.replica_id, preset.replica_id))}"
                               f"  \n:gray[{escape_markdown(preset_times(preset, now))}"
                               f"{' · records' if preset.record else ''}]")
-                problem = preset_readiness(preset, usable_ids)
+                problem = preset_readiness(preset, usable_ids, persona_ids=persona_ids,
+                                           document_states=document_states)
                 starting = None
                 try:
                     form = preset.form()

@@ -17,6 +17,7 @@ from lib.ui.actions import failure_text
 
 if TYPE_CHECKING:  # annotations only: importing checks would load OpenCV on every page
     from lib.photos.checks import PhotoReport
+    from lib.ui.shell import Frame
 
 log = logging.getLogger("replica_studio.ui")
 
@@ -102,3 +103,22 @@ def show_tavus_check_action(action: Action, model: str) -> None:
         show_tavus_check(action.result, model)
     else:
         show_action_failure(action, "Check with Tavus")
+
+
+def call_knowledge(frame: Frame) -> None:
+    """The Start form's documents for one call (on top of the persona's): ready documents,
+    tags, and how Tavus searches them. Keys `call_documents`, `call_doc_tags`, `call_strategy`."""
+    from lib.conversations.requests import RETRIEVAL_STRATEGIES
+
+    state = st.session_state
+    listed = cached.documents(frame).documents
+    names = {d.document_id: d.document_name or d.document_id for d in listed
+             if str(d.state) == "ready"}
+    chosen = [d for d in state.get("call_documents") or [] if d not in names]  # a preset's
+    st.multiselect("Documents", [*names, *chosen], key="call_documents",
+                   format_func=lambda did: names.get(did, f"{did} (not ready or gone)"),
+                   help="Ready documents from the Knowledge page.")
+    tags = sorted({t for d in listed for t in d.tags} | set(state.get("call_doc_tags") or ()))
+    st.multiselect("Document tags", tags, key="call_doc_tags", accept_new_options=True)
+    st.selectbox("Search the documents for", [None, *RETRIEVAL_STRATEGIES], key="call_strategy",
+                 format_func=lambda s: "Tavus's default (balanced)" if s is None else s)

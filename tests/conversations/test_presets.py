@@ -26,6 +26,7 @@ from lib.conversations.presets import (
     PresetConflict,
     PresetError,
     PresetStore,
+    parse_preset,
     preset_readiness,
     preset_slug,
 )
@@ -377,3 +378,60 @@ def test_a_preset_whose_replica_is_gone_or_not_ready_says_so() -> None:
     message = preset_readiness(preset, {"rother"})
     assert message is not None
     assert "'Acme'" in message and "r1234567890a" in message and "pick a ready replica" in message
+
+
+# --- Knowledge: the persona and documents a preset starts with ----------------------------------
+def _knowing_preset(**changes) -> Preset:
+    form = ConversationForm(replica_id="r1", persona_id="p1", document_ids=("d1", "d2"),
+                            document_tags=("pricing",), document_retrieval_strategy="quality")
+    return replace(Preset.from_form("Acme", form, by=None), **changes)
+
+
+def test_a_preset_keeps_its_documents_through_its_file() -> None:
+    preset = _knowing_preset()
+    again = parse_preset("presets/acme.json", preset.to_json())
+    assert again.document_ids == ("d1", "d2") and again.document_tags == ("pricing",)
+    assert again.form().document_retrieval_strategy == "quality"
+    request = conversation_request(again.form())
+    assert request["document_ids"] == ("d1", "d2") and request["document_tags"] == ("pricing",)
+    assert request["document_retrieval_strategy"] == "quality"
+
+
+def test_an_older_preset_file_without_documents_reads_as_none() -> None:
+    raw = json.loads(_knowing_preset().to_json())
+    for name in ("document_ids", "document_tags", "document_retrieval_strategy"):
+        raw.pop(name)
+    old = parse_preset("presets/acme.json", json.dumps(raw).encode())
+    assert (old.document_ids, old.document_tags, old.document_retrieval_strategy) == ((), (),
+                                                                                      None)
+
+
+def test_a_document_list_of_other_things_is_a_problem_not_a_crash() -> None:
+    raw = json.loads(_knowing_preset().to_json())
+    raw["document_ids"] = ["d1", 7]
+    with pytest.raises(ValueError, match="unreadable document_ids"):
+        parse_preset("presets/acme.json", json.dumps(raw).encode())
+
+
+@pytest.mark.parametrize(("personas", "states", "says"), [
+    ({"p1"}, {"d1": "ready", "d2": "ready"}, None),
+    (set(), {"d1": "ready", "d2": "ready"}, "persona p1, which no longer exists"),
+    ({"p1"}, {"d1": "ready"}, "no longer exist (d2)"),
+    ({"p1"}, {"d1": "ready", "d2": "processing"}, "not finished processing (d2)"),
+    ({"p1"}, {"d1": "error", "d2": "ready"}, "could not process (d1)"),
+    (None, None, None),  # lists not known: not judged
+])
+def test_a_preset_whose_persona_or_documents_are_gone_or_not_ready_says_so(
+        personas, states, says) -> None:
+    problem = preset_readiness(_knowing_preset(), {"r1"}, persona_ids=personas,
+                               document_states=states)
+    if says is None:
+        assert problem is None
+    else:
+        assert problem is not None and says in problem
+
+
+def test_an_unknown_retrieval_strategy_is_refused_before_tavus() -> None:
+    with pytest.raises(ConversationFormError, match="speed, balanced, quality"):
+        conversation_request(ConversationForm(replica_id="r1",
+                                              document_retrieval_strategy="fastest"))
