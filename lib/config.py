@@ -29,6 +29,7 @@ CONFIG_NAMES: dict[str, str] = {
     "REFRESH_SECONDS": "Replica table auto-refresh interval.",
     "DEMO_MODE": "1 forces demo mode even with a key.",
     "SIMULATOR_TRAINING_SECONDS": "Demo mode: how long a simulated training takes.",
+    "SIMULATOR_DOCUMENT_SECONDS": "Demo mode: how long a knowledge-base document takes to process.",
     "SIMULATOR_PORT": "Demo mode: fixed loopback port for the Tavus simulator (0 = any free port).",
     "DEMO_S3_PORT": "Demo mode: fixed loopback port for the local S3 server (0 = any free port).",
     "ALLOWED_EMAILS": "With st.login: e-mail addresses allowed in (comma-separated).",
@@ -49,6 +50,25 @@ DEFAULT_REFRESH_SECONDS = 15
 MIN_REFRESH_SECONDS = 2
 MAX_REFRESH_SECONDS = 600
 DEFAULT_SIMULATOR_TRAINING_SECONDS = 120.0
+DEFAULT_SIMULATOR_DOCUMENT_SECONDS = 8.0
+MAX_SIMULATED_SECONDS = 6 * 3600
+
+
+def _simulated_seconds(raw: Mapping[str, str], name: str, default: float,
+                       problems: list[str]) -> float:
+    """A demo-mode duration: seconds above 0, at most six hours."""
+    text = raw.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+        if not 0 < value <= MAX_SIMULATED_SECONDS:  # also refuses NaN
+            raise ValueError
+    except ValueError:
+        problems.append(f"{name} must be a number of seconds above 0 and at most "
+                        f"{MAX_SIMULATED_SECONDS}; got {text!r}.")
+        return default
+    return value
 # Demo mode always offers recording: the simulator writes to the demo bucket and assumes nothing,
 # so the role is a placeholder in the reserved-looking account 000000000000.
 DEMO_RECORDING_ROLE_ARN = "arn:aws:iam::000000000000:role/demo-recording"
@@ -96,6 +116,8 @@ class Settings:
     refresh_seconds: int
     simulator_training_seconds: float
     simulator_port: int
+    # Seconds, not Tavus's "few minutes": long enough to see "processing", short to wait out.
+    simulator_document_seconds: float = 8.0
     demo_s3_port: int = 0
     allowed_emails: frozenset[str] = frozenset()
     allowed_domains: frozenset[str] = frozenset()
@@ -199,17 +221,10 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
     port = _int_in_range(raw, "SIMULATOR_PORT", 0, 0, 65535, "a TCP port, 0 for any", problems)
     s3_port = _int_in_range(raw, "DEMO_S3_PORT", 0, 0, 65535, "a TCP port, 0 for any", problems)
 
-    training_text = raw.get("SIMULATOR_TRAINING_SECONDS")
-    training = DEFAULT_SIMULATOR_TRAINING_SECONDS
-    if training_text is not None:
-        try:
-            training = float(training_text)
-            if not 0 < training <= 6 * 3600:
-                raise ValueError
-        except ValueError:
-            problems.append("SIMULATOR_TRAINING_SECONDS must be a number of seconds above 0 and at "
-                            f"most 21600; got {training_text!r}.")
-            training = DEFAULT_SIMULATOR_TRAINING_SECONDS
+    training = _simulated_seconds(raw, "SIMULATOR_TRAINING_SECONDS",
+                                  DEFAULT_SIMULATOR_TRAINING_SECONDS, problems)
+    document_seconds = _simulated_seconds(raw, "SIMULATOR_DOCUMENT_SECONDS",
+                                          DEFAULT_SIMULATOR_DOCUMENT_SECONDS, problems)
 
     role_arn = raw.get("RECORDING_ROLE_ARN")
     if role_arn and not _ROLE_ARN_RE.fullmatch(role_arn):
@@ -259,6 +274,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         presign_ttl_hours=ttl,
         refresh_seconds=refresh,
         simulator_training_seconds=training,
+        simulator_document_seconds=document_seconds,
         simulator_port=port,
         demo_s3_port=s3_port,
         allowed_emails=emails,

@@ -8,7 +8,6 @@ simulator into the same local S3 (the bucket the conversation names). Nothing le
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -23,12 +22,6 @@ DEMO_BUCKET = "replica-studio-demo"
 DEMO_REGION = "us-east-1"
 DEMO_AWS_KEY_ID = "demo"
 DEMO_AWS_SECRET = "demo-secret"  # not a secret: moto accepts any credentials
-# Knowledge-base documents process in seconds here (Tavus: "a few minutes"): long enough to see
-# "processing" in the app, short enough not to wait. $SIMULATOR_DOCUMENT_SECONDS overrides it.
-DEMO_DOCUMENT_SECONDS = 8.0
-DOCUMENT_SECONDS_ENV = "SIMULATOR_DOCUMENT_SECONDS"
-MAX_DOCUMENT_SECONDS = 6 * 3600.0  # the same bound as SIMULATOR_TRAINING_SECONDS
-
 _lock = threading.Lock()
 _services: DemoServices | None = None
 
@@ -47,30 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def demo_document_seconds() -> float:
-    """$SIMULATOR_DOCUMENT_SECONDS when it is a number of seconds above 0 and at most 21600,
-    else DEMO_DOCUMENT_SECONDS. A bad value is logged and ignored rather than stopping the
-    demo: it only changes how long a simulated document takes."""
-    text = os.environ.get(DOCUMENT_SECONDS_ENV)
-    if text is None or not text.strip():
-        return DEMO_DOCUMENT_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= MAX_DOCUMENT_SECONDS:  # also refuses NaN
-        log.warning("%s must be a number of seconds above 0 and at most %g; got %r: using %g",
-                    DOCUMENT_SECONDS_ENV, MAX_DOCUMENT_SECONDS, text, DEMO_DOCUMENT_SECONDS)
-        return DEMO_DOCUMENT_SECONDS
-    return value
-
-
 def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
-                        s3_port: int = 0, document_seconds: float | None = None) -> DemoServices:
+                        s3_port: int = 0, document_seconds: float = 8.0) -> DemoServices:
     """Start the simulator and the S3 server (first call only) and make the bucket.
 
-    `document_seconds`: how long a knowledge-base document takes to process (None:
-    demo_document_seconds())."""
+    `document_seconds`: how long a knowledge-base document takes to process."""
     global _services
     with _lock:
         if _services is not None:
@@ -105,8 +79,6 @@ def start_demo_services(*, training_seconds: float, simulator_port: int = 0,
         # recording_storage): these settings stand in for the role Tavus would assume.
         recording_s3 = RecordingS3(endpoint_url=s3.endpoint_url, access_key_id=DEMO_AWS_KEY_ID,
                                    secret_access_key=DEMO_AWS_SECRET, region=DEMO_REGION)
-        if document_seconds is None:
-            document_seconds = demo_document_seconds()
         simulator = TavusSimulator(DEMO_API_KEY, port=simulator_port,
                                    training_seconds=training_seconds, seed_demo_data=True,
                                    recording_s3=recording_s3,

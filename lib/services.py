@@ -37,6 +37,7 @@ def build_services(settings: Settings) -> Services:
         from lib.demo import start_demo_services
 
         demo = start_demo_services(training_seconds=settings.simulator_training_seconds,
+                                   document_seconds=settings.simulator_document_seconds,
                                    simulator_port=settings.simulator_port,
                                    s3_port=settings.demo_s3_port)
         tavus, live = _clients(demo.tavus_url, demo.tavus_api_key, settings.refresh_seconds)

@@ -148,3 +148,21 @@ def test_an_external_id_needs_a_role_and_a_valid_form() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({**REAL, "RECORDING_ROLE_ARN": ROLE, "RECORDING_EXTERNAL_ID": "has space"})
     assert any("RECORDING_EXTERNAL_ID" in p for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(("name", "default"), [("SIMULATOR_TRAINING_SECONDS", 120.0),
+                                               ("SIMULATOR_DOCUMENT_SECONDS", 8.0)])
+@pytest.mark.parametrize(("value", "kept"), [("3", 3.0), ("0.5", 0.5), ("21600", 21600.0)])
+def test_demo_durations_in_range_are_kept(name: str, default: float, value: str,
+                                          kept: float) -> None:
+    settings = load_settings({name: value})
+    field = name.lower().removeprefix("simulator_").replace("_seconds", "")
+    assert getattr(settings, f"simulator_{field}_seconds") == kept
+
+
+@pytest.mark.parametrize("name", ["SIMULATOR_TRAINING_SECONDS", "SIMULATOR_DOCUMENT_SECONDS"])
+@pytest.mark.parametrize("value", ["0", "-2", "soon", "nan", "99999"])
+def test_demo_durations_out_of_range_are_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({name: value})
+    assert any(name in problem and "above 0" in problem for problem in refused.value.problems)

@@ -986,21 +986,6 @@ def test_document_seconds_on_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
         cli.main(["--key", "k", "--document-seconds", "-1"])
 
 
-@pytest.mark.parametrize("value,expected", [
-    (None, 8.0), ("3", 3.0), ("0.5", 0.5), ("0", 8.0), ("-2", 8.0), ("soon", 8.0),
-    ("nan", 8.0), ("99999", 8.0),
-])
-def test_demo_mode_document_seconds(monkeypatch: pytest.MonkeyPatch, value: str | None,
-                                    expected: float) -> None:
-    from lib import demo
-
-    if value is None:
-        monkeypatch.delenv(demo.DOCUMENT_SECONDS_ENV, raising=False)
-    else:
-        monkeypatch.setenv(demo.DOCUMENT_SECONDS_ENV, value)
-    assert demo.demo_document_seconds() == expected
-
-
 def test_the_size_cap_can_be_lowered_for_tests(files: str) -> None:
     with _simulator(max_document_bytes=100) as s, _client(s.base_url) as c:
         doc = _judged(s, c, f"{files}/notes.txt")
