@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -327,6 +327,34 @@ def markdown_literal(text: str) -> str:
     return "\\\n".join(lines)
 
 
+# The export is read as text (an e-mail, a ticket) as often as it is rendered: escape only what
+# would change the meaning in a Markdown reader, so "Hello! Thanks (really)." stays as said.
+# Emphasis and code: `*` and backticks always, `_` at a word's edge (inside a word it is literal
+# in CommonMark), a pair of `~`; links and images: `[` and `]`; HTML: `<` before a tag's first
+# character; entities: `&` when it starts one; a table's `|`; a backslash before punctuation.
+_READABLE = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*`\[\]|]|(?<!\w)_|_(?!\w)|~(?=~)|(?<=~)~"
+                       r"|<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+_READABLE_START = re.compile(r"^(\d{1,9})([.)])(?=\s|$)|^([#>]|[-+=](?=[\s\-+=]|$))")
+
+
+def markdown_readable(text: str) -> str:
+    """Text that a Markdown reader renders as itself and a person reads as said: like
+    `markdown_literal`, but only what would change the meaning is escaped, and a turn's lines
+    are joined with Markdown's invisible hard break (two spaces). For downloads and the copy
+    box; the page itself renders `markdown_literal` (Streamlit reads more: `$`, `:icons:`)."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        line = _READABLE.sub(lambda m: "\\" + m.group(), line)
+        # A line's start can open a block: a heading, a quote, a list, a rule or an underline.
+        line = _READABLE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}",
+                                   line)
+        lines.append(line)
+    return "  \n".join(lines)
+
+
 def clock_time(seconds: float | None) -> str:
     """mm:ss from the start of the call (h:mm:ss past an hour); unknown -> "--:--"."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
@@ -360,31 +388,55 @@ def when_line(started_at: datetime | None, ended_at: datetime | None,
 
 def transcript_markdown(debrief: Debrief, *, title: str, started_at: datetime | None = None,
                         tz: str | tzinfo | None = None) -> str:
-    """The dialogue as Markdown, one paragraph per turn: `**Replica** · 00:05` then the words;
-    under the title, when the call started and ended, on the clock of the zone `tz` (the
-    viewer's; UTC, said so, when None), when `started_at` is given.
+    """The dialogue as Markdown for a download or the copy box, one paragraph per turn:
+    `**Replica** · 00:05` then the words; under the title, when the call started and ended, on
+    the clock of the zone `tz` (the viewer's; UTC, said so, when None), when `started_at` is
+    given.
 
-    Everything that came from Tavus or the user (title, roles, words) is escaped, so Markdown or
-    HTML said in a call shows as the characters that were said."""
+    Everything that came from Tavus or the user (title, roles, words) is escaped where Markdown
+    would read it as markup (`markdown_readable`), so it renders as the characters that were
+    said and reads naturally as plain text too."""
     when = when_line(started_at, debrief.ended_at, tz) if started_at is not None else ""
-    return (f"# {markdown_literal(title) or 'Transcript'}\n\n"
+    return (f"# {markdown_readable(title) or 'Transcript'}\n\n"
             + (f"*{when}*\n\n" if when else "")
-            + (dialogue_markdown(debrief.turns) if debrief.turns else "*No transcript.*") + "\n")
+            + (_dialogue(debrief.turns, markdown_readable, "  \n") if debrief.turns
+               else "*No transcript.*") + "\n")
 
 
 def dialogue_markdown(turns: Iterable[Turn]) -> str:
-    """The turns as Markdown paragraphs, `**Replica** · 00:05` then the words (escaped)."""
+    """The turns as Markdown paragraphs for the page (st.markdown), `**Replica** · 00:05` then
+    the words, escaped for Streamlit's renderer (`markdown_literal`)."""
+    return _dialogue(turns, markdown_literal, "\\\n")
+
+
+def _dialogue(turns: Iterable[Turn], escape: Callable[[str], str], line_break: str) -> str:
     parts = []
     for turn in turns:
-        speaker = markdown_literal(_speaker(turn.role))
-        header = f"**{speaker}** · {clock_time(turn.seconds_from_start)}"
-        parts.append(f"{header}\\\n{markdown_literal(turn.text)}")
+        header = f"**{escape(_speaker(turn.role))}** · {clock_time(turn.seconds_from_start)}"
+        parts.append(f"{header}{line_break}{escape(turn.text)}")
     return "\n\n".join(parts)
 
 
 def transcript_json(debrief: Debrief) -> str:
-    """The turns as a JSON list (never the system prompt), for a download."""
-    return json.dumps([asdict(turn) for turn in debrief.turns], ensure_ascii=False, indent=2)
+    """The turns as a JSON list (never the system prompt), for a download. `timestamp` is ISO
+    8601 in UTC with its offset (`2026-11-30T10:27:05.200+00:00`): machine-readable, and its
+    zone said; `seconds_from_start` and `duration` are seconds."""
+    def exported(turn: Turn) -> dict[str, object]:
+        row = asdict(turn)
+        row["timestamp"] = _iso_utc(turn.timestamp)
+        return row
+
+    return json.dumps([exported(turn) for turn in debrief.turns], ensure_ascii=False, indent=2)
+
+
+def _iso_utc(epoch: float | None) -> str | None:
+    if epoch is None or not math.isfinite(epoch):
+        return None
+    try:
+        moment = datetime.fromtimestamp(epoch, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # far outside any call's lifetime
+        return None
+    return moment.isoformat(timespec="milliseconds")
 
 
 def page_of(turns: Sequence[Turn] | Iterable[Turn], page: int,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from lib.conversations.debrief import (
     TRANSCRIPT_WAIT,
@@ -25,7 +26,9 @@ from lib.conversations.debrief import (
     Recording,
     Turn,
     debrief_from,
+    dialogue_markdown,
     markdown_literal,
+    markdown_readable,
     page_of,
     transcript_json,
     transcript_markdown,
@@ -297,27 +300,73 @@ def test_markup_said_in_a_call_stays_literal_text(text) -> None:
     assert not re.match(r"(#|>|-|\+|=|\d+[.)])", escaped)
 
 
+def rendered(markdown: str) -> str:
+    """HTML as a CommonMark reader with GitHub's tables and strikethrough renders it."""
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+
+
+def as_paragraph(text: str) -> str:
+    return "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        '"', "&quot;") + "</p>\n"
+
+
+NATURAL = ["Hello! Thanks for joining.", "It costs $49 (per month), or $490 a year.",
+           "Call me at 555-0100 — or e-mail ada@example.com.", "2024 was good; 2025 better.",
+           "We use snake_case names and C# too.", "a < b, and b > c.", "Rock & roll!",
+           "-5 degrees outside", "Q&A at 3:30?", "~approximately~ ten"]
+
+
+@pytest.mark.parametrize("text", HOSTILE + NATURAL)
+def test_the_export_renders_as_what_was_said(text: str) -> None:
+    # No markup, link, image, HTML or block can open in a Markdown reader.
+    assert rendered(markdown_readable(text)) == as_paragraph(text)
+
+
+@pytest.mark.parametrize("text", NATURAL)
+def test_natural_text_reads_as_said_without_backslashes(text: str) -> None:
+    assert markdown_readable(text) == text
+
+
 def test_the_markdown_export_escapes_every_turn_and_the_title() -> None:
     d = Debrief("c1", "ended", turns=tuple(Turn("visitor", text, float(i), None, None)
                                            for i, text in enumerate(HOSTILE)))
     md = transcript_markdown(d, title="<b>Demo</b> *call*")
-    lines = md.split("\n")
-    assert lines[0] == "# \\<b\\>Demo\\</b\\> \\*call\\*"
-    said = [line for line in lines[1:] if line and not line.startswith("**Visitor**")]
-    assert len(said) == len(HOSTILE)
-    for escaped, original in zip(said, HOSTILE, strict=True):
-        assert_literal(escaped, original)
-    # No tag or link can open: every "<", "[" and "]" in the file is escaped.
-    assert not re.search(r"(?<!\\)[<\[\]]", md)
+    html = rendered(md)
+    assert html.startswith("<h1>&lt;b&gt;Demo&lt;/b&gt; *call*</h1>")
+    for text in HOSTILE:
+        # Each turn renders as its header, a line break, and the words as said.
+        body = as_paragraph(text)[3:-5]
+        assert f"<br />\n{body}</p>" in html, text
+    assert "<a " not in html and "<img" not in html and "<script" not in html
 
 
 def test_the_markdown_export_reads_as_a_dialogue_with_times() -> None:
     d = debrief_from(normal_call())
     md = transcript_markdown(d, title="Anna and a visitor")
-    assert md.startswith("# Anna and a visitor\n\n**Replica** · 00:00\\\nHi, I'm Anna.")
-    assert "**Visitor** · 00:04\\\nWhat does it cost?" in md
+    assert md.startswith("# Anna and a visitor\n\n**Replica** · 00:00  \nHi, I'm Anna.")
+    assert "**Visitor** · 00:04  \nWhat does it cost?" in md
     assert "**Tool** · 00:06" in md
-    assert "The pro plan is \\$49 a month." in md
+    assert "The pro plan is $49 a month." in md
+    assert "\\" not in md  # nothing in this call needs an escape: none is there
+
+
+def test_the_page_still_escapes_for_streamlit() -> None:
+    # st.markdown reads $…$ as LaTeX and :name: as icons: the page's rendering escapes more.
+    assert dialogue_markdown([Turn("replica", "It is $5 to $10.", 0.0, None, None)]) == (
+        "**Replica** · 00:00\\\nIt is \\$5 to \\$10.")
+
+
+def test_the_json_export_says_the_zone_of_its_times() -> None:
+    d = debrief_from(normal_call())
+    turns = json.loads(transcript_json(d))
+    stamps = [t["timestamp"] for t in turns if t["timestamp"] is not None]
+    assert stamps
+    for stamp in stamps:
+        moment = datetime.fromisoformat(stamp)
+        assert moment.utcoffset() == timedelta(0) and stamp.endswith("+00:00")
+    first = next(t for t in d.turns if t.timestamp is not None)
+    assert datetime.fromisoformat(turns[d.turns.index(first)]["timestamp"]).timestamp() == \
+        pytest.approx(first.timestamp, abs=0.001)
 
 
 def test_long_calls_and_unknown_times_format_readably() -> None:
@@ -327,7 +376,7 @@ def test_long_calls_and_unknown_times_format_readably() -> None:
     md = transcript_markdown(d, title="t")
     assert "· 1:02:05" in md and "· --:--" in md
     # Lines of one turn stay one paragraph (hard breaks), and no line becomes a code block.
-    assert "· 01:01\\\na\\\nindented\\\nthird" in md
+    assert "· 01:01  \na  \nindented  \nthird" in md
 
 
 def test_the_markdown_export_says_when_on_the_readers_clock_with_the_zone_named() -> None:
@@ -358,7 +407,7 @@ def test_the_json_export_is_the_turns_exactly() -> None:
     turns = json.loads(transcript_json(d))
     assert turns[0] == {"role": "replica", "text": "Hi, I'm Anna. How can I help?",
                         "seconds_from_start": 0.0, "duration": 1.5,
-                        "timestamp": 1_772_368_200.0}
+                        "timestamp": "2026-03-01T12:30:00.000+00:00"}
     assert [t["role"] for t in turns] == ["replica", "visitor", "tool", "replica"]
     # Non-ASCII stays readable in the file.
     d2 = Debrief("c", "ended", turns=(Turn("visitor", "Grüße 👋", 1.0, None, None),))
@@ -389,4 +438,4 @@ def test_a_simulated_call_debriefs_from_its_verbose_answer() -> None:
     assert all("You are " not in t.text for t in done.turns)  # never the system prompt
     assert done.shutdown_reason == "ended from the dashboard"
     assert done.ended_at is not None and not done.waiting_for_transcript(done.ended_at)
-    assert "Hello \\<there\\>" in transcript_markdown(done, title="Sim")
+    assert "Hello \\<there>" in transcript_markdown(done, title="Sim")

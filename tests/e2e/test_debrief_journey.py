@@ -58,7 +58,8 @@ def markdown_turns(text: str) -> tuple[str, list[tuple[str, str, str]]]:
         body = body.partition("\n\n")[2]
     turns = []
     for paragraph in body.strip().split("\n\n"):
-        match = re.fullmatch(r"\*\*(.+?)\*\* · (\S+)\\\n(.*)", paragraph, re.S)
+        # The header, Markdown's invisible hard break (two spaces), the words.
+        match = re.fullmatch(r"\*\*(.+?)\*\* · (\S+)  \n(.*)", paragraph, re.S)
         assert match, f"not a turn: {paragraph!r}"
         speaker, clock, words = match.groups()
         turns.append((UNESCAPE.sub(r"\1", speaker), clock, UNESCAPE.sub(r"\1", words).strip()))
