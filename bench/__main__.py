@@ -27,7 +27,7 @@ BENCH_DIR = ROOT / "bench"
 RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
 ALL = ("tick", "load", "cold", "create", "batch", "memory", "ledger", "team", "video_checks",
-       "video_convert", "video_memory", "verdict")
+       "video_convert", "video_memory", "verdict", "knowledge")
 OPTIONAL = ("soak",)  # 10 minutes: run only when asked for (--only soak)
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[Section] = []
     sim = s3 = None
     try:
-        if {"tick", "load", "create", "batch", "team"} & set(chosen):
+        if {"tick", "load", "create", "batch", "team", "knowledge"} & set(chosen):
             sim = Simulator("bench").start()
-        if {"cold", "create", "batch", "memory", "team"} & set(chosen):
+        if {"cold", "create", "batch", "memory", "team", "knowledge"} & set(chosen):
             s3 = S3Server().start()
         if "tick" in chosen:
             from bench import tick
@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import team
 
             sections.append(team.run(sim, s3, artifacts=logs, quick=reps["quick"]))
+        if "knowledge" in chosen:  # the add on the bench's servers; the table in demo mode
+            from bench import knowledge
+
+            sections.append(knowledge.run(sim, s3, artifacts=logs, quick=reps["quick"]))
         if "video_checks" in chosen:
             from bench import video_checks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lib.config import ConfigError
 from lib.knowledge.intake import DocumentRefused
+from lib.personas.form import PersonaProblem
 from lib.photos.intake import PhotoError
 from lib.replicas.create import FormError
 from lib.storage.s3 import StorageError
@@ -29,7 +30,7 @@ def tavus_message(error: TavusError) -> str:
 def user_message(error: Exception) -> str:
     if isinstance(error, TavusError):
         return tavus_message(error)
-    if isinstance(error, (PhotoError, StorageError, FormError, DocumentRefused)):
+    if isinstance(error, (PhotoError, StorageError, FormError, DocumentRefused, PersonaProblem)):
         return str(error)
     if isinstance(error, ConfigError):
         return "The app's configuration needs fixing: " + " ".join(error.problems)

@@ -1,5 +1,7 @@
 """Knowledge: the files and websites personas answer from (Tavus documents), added here."""
 
+import hashlib
+
 import streamlit as st
 
 from lib.errors import user_message
@@ -44,8 +46,12 @@ def documents_table() -> None:
                + f" · times in {times.zone_name()}")
     ids = table["document_id"].tolist()
     selected = st.query_params.get("document")
+    # Selection is positional: the key follows the rows, so a row deleted (or added) above the
+    # selected one starts a fresh widget whose selection comes from the URL's id, instead of
+    # selecting whichever document slid into that row (whose Delete a second click would press).
+    order = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
     event = st.dataframe(
-        table, key="documents-table", hide_index=True, width="stretch", on_select="rerun",
+        table, key=f"documents-table-{order}", hide_index=True, width="stretch", on_select="rerun",
         selection_mode="single-row",
         selection_default={"selection": {"rows": [ids.index(selected)]}}
         if selected in ids else None,
@@ -82,4 +88,8 @@ if selected:
             record = cached.document_records(frame).records().get(selected)
         except StorageError:
             record = None
-        knowledge.show_document(frame, found, record, personas)
+        try:
+            presets, _ = cached.preset_store(frame).list()
+        except StorageError:  # the presets only name who uses a document: it works without
+            presets = []
+        knowledge.show_document(frame, found, record, personas, presets)

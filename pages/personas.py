@@ -1,5 +1,7 @@
 """Personas: what a replica is told and how it listens and speaks, made and edited here."""
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -41,8 +43,12 @@ table = pd.DataFrame({
 st.caption(f"{len(shown):,} of {len(found):,} personas · times in {times.zone_name()}")
 ids = table["persona_id"].tolist()
 selected = st.query_params.get("persona")
+# Selection is positional: the key follows the rows, so a row deleted (or added) above the
+# selected one starts a fresh widget whose selection comes from the URL's id, instead of
+# selecting whichever persona slid into that row (whose Delete a second click would press).
+order = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
 event = st.dataframe(
-    table, key="personas-table", hide_index=True, width="stretch", on_select="rerun",
+    table, key=f"personas-table-{order}", hide_index=True, width="stretch", on_select="rerun",
     selection_mode="single-row",
     selection_default={"selection": {"rows": [ids.index(selected)]}} if selected in ids else None,
     column_config={"name": "Persona", "kind": "Kind", "replica": "Default replica",

@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,6 +65,7 @@ class AddAttempt:
     stored: StoredDocument | None = None  # the cleaned copy in the bucket
     document: Document | None = None  # Tavus's document, once posted
     record_problem: str | None = None  # the team record could not be written (reported)
+    refused: DocumentRefused | None = None  # the file cannot go to Tavus (its copy is deleted)
 
 
 def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
@@ -86,19 +87,27 @@ def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
 
 def take_in_upload(store: ImageStore, key: str, filename: str, size: int) -> StoredDocument:
     """The browser's upload at `key`, judged and stored cleaned under documents/files/; the
-    incoming copy is deleted either way. Raises DocumentRefused or StorageError."""
+    incoming copy is then deleted, and so is a refused one. Raises DocumentRefused, or
+    StorageError, after which the incoming copy is kept: a retry starts from it again."""
     with tempfile.TemporaryDirectory(prefix="replica-studio-document-") as folder:
         local = Path(folder) / "incoming"
         try:
             store.download_file(key, local)
             actual = local.stat().st_size
             report = check_document_file(local, filename, actual if actual else size)
-            return upload_document(store, local, filename, report.kind)
-        finally:
-            try:
-                store.delete(key)
-            except StorageError as error:  # an incoming copy left is swept with old uploads
-                log.warning("could not delete incoming document %s: %s", key, error.message)
+            stored = upload_document(store, local, filename, report.kind)
+        except DocumentRefused:
+            _delete_incoming(store, key)
+            raise
+    _delete_incoming(store, key)
+    return replace(stored, notes=report.notes)
+
+
+def _delete_incoming(store: ImageStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except StorageError as error:  # an incoming copy left is swept with old uploads
+        log.warning("could not delete incoming document %s: %s", key, error.message)
 
 
 def add_file_work(tavus: TavusClient, store: ImageStore, records: DocumentRecords,
@@ -113,9 +122,15 @@ def add_file_work(tavus: TavusClient, store: ImageStore, records: DocumentRecord
     def work(action: Action) -> Document:
         if attempt.document is not None:
             return attempt.document
+        if attempt.refused is not None:  # its copy is gone: the same answer, not a 404
+            raise attempt.refused
         if attempt.stored is None:
             action.report(step="checking")
-            attempt.stored = take_in_upload(store, key, filename, size)
+            try:
+                attempt.stored = take_in_upload(store, key, filename, size)
+            except DocumentRefused as refused:
+                attempt.refused = refused
+                raise
         stored = attempt.stored
         action.report(step="signing")
         url = document_url_for(store, stored.key, DOCUMENT_URL_TTL_HOURS)

@@ -104,6 +104,10 @@ FORMATS: dict[str, DocumentFormat] = {f.name: f for f in (
                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 )}
 ACCEPTED_EXTENSIONS = tuple(FORMATS)
+# What a file picker offers: each format's extension and its aliases, with the dot (a browser's
+# `accept` wants ".pdf"; "photo.jpeg" is as much a JPEG as "photo.jpg").
+ACCEPTED_SUFFIXES = tuple(f".{extension}" for fmt in FORMATS.values()
+                          for extension in (fmt.name, *fmt.aliases))
 _OFFICE_FOLDERS = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}  # OOXML: the main part's folder
 _TEXT_FORMATS = ("txt", "csv")
 _WEBSITE_TYPES = ("text/html", "application/xhtml+xml")

@@ -153,6 +153,7 @@ class SharedDocuments:
                                            None, view.version)
         except TavusError as error:
             log.warning("documents refresh failed: %s", error)
+            self._dirty = True  # a walk a change asked for may have failed: the next one walks
             self._view = DocumentsView(view.documents, view.total_count, view.updated_at, error,
                                        view.version + 1)
         finally:

@@ -37,6 +37,7 @@ class StoredDocument:
     file_name: str  # as picked, with the right extension: the `document_name` to give Tavus
     kind: str  # a FORMATS key: "pdf", "docx", ...
     metadata_removed: bool  # the upload is a stripped copy, not the file as picked
+    notes: tuple[str, ...] = ()  # what the person should know: a corrected extension, metadata
 
 
 def document_key(store: ImageStore, file_name: str, *, now: datetime | None = None) -> str:
@@ -73,7 +74,8 @@ def upload_document(store: ImageStore, path: str | Path, filename: str, kind: Do
                 f"Without its metadata {file_name} comes to {size / 1_000_000:.1f} MB, over "
                 f"Tavus's {MAX_DOCUMENT_BYTES // 1_000_000} MB. Export it smaller and add that.")
         key = document_key(store, file_name)
-        store.upload_file(cleaned, key, kind.content_type, on_bytes=on_bytes)
+        store.upload_file(cleaned, key, kind.content_type, on_bytes=on_bytes,
+                          single_put_up_to=MAX_DOCUMENT_BYTES)
     finally:
         if cleaned != source:
             cleaned.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ Plain Python.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from lib.actions.board import Action
 from lib.personas.form import (
     PersonaForm,
+    PersonaProblem,
     changed_fields,
     create_body,
     duplicate_body,
@@ -30,6 +32,7 @@ __all__ = [
     "create_work",
     "delete_work",
     "duplicate_work",
+    "explain_refusal",
     "form_digest",
     "rehearsal_request",
     "rehearse_work",
@@ -40,6 +43,44 @@ __all__ = [
 def form_digest(form: PersonaForm, *extra: object) -> str:
     """Identifies one request (a form and what it acts on) for its action and attempt."""
     return hashlib.sha256(repr((form, extra)).encode()).hexdigest()[:16]
+
+
+_GONE_DOCUMENT = re.compile(r"document (\S+) does not exist", re.IGNORECASE)
+_UNKNOWN_TAG = re.compile(r"no document has the tag ['\"]?(.+?)['\"]?$", re.IGNORECASE)
+
+
+def _persona_gone(error: TavusError) -> bool:
+    """Tavus's answer for a persona that is not there (deleted by someone else, meanwhile)."""
+    return error.status_code in (404, 410) or (
+        error.status_code == 400 and "invalid persona_id" in error.message.lower())
+
+
+def explain_refusal(error: TavusError, *, replica_id: str | None = None) -> Exception:
+    """What a Tavus refusal of a persona request means for the person, and what to do: a
+    default replica or document deleted after the form was filled in, a tag no document has, a
+    persona someone else deleted. Anything else is returned as it is (lib/errors.py says it)."""
+    if error.status_code != 400 and not _persona_gone(error):
+        return error
+    said = error.message
+    lowered = said.lower()
+    if "invalid replica_uuid" in lowered or "invalid replica_id" in lowered:
+        which = f" ({replica_id})" if replica_id else ""
+        return PersonaProblem(f"Tavus no longer has the replica{which}: it was deleted after it "
+                              "was chosen. Choose another default replica (or None), then try "
+                              "again.")
+    if (gone := _GONE_DOCUMENT.search(said)) is not None:
+        return PersonaProblem(f"Document {gone[1]} no longer exists at Tavus (it was deleted "
+                              "after it was chosen). Remove it from Documents, then try again.")
+    if (tag := _UNKNOWN_TAG.search(said)) is not None:
+        return PersonaProblem(f"No document has the tag “{tag[1]}”. Remove it from Document "
+                              "tags, or give a document that tag on the Knowledge page first, "
+                              "then try again.")
+    if _persona_gone(error):
+        return PersonaProblem("This persona no longer exists at Tavus (someone deleted it): "
+                              "nothing was saved. Copy what you need from the form, then pick "
+                              "another persona in the table, or press New instead to make a "
+                              "new one.")
+    return error
 
 
 @dataclass
@@ -59,7 +100,10 @@ def create_work(tavus: TavusClient, form: PersonaForm, attempt: PersonaAttempt, 
         if attempt.made is not None:
             return attempt.made
         action.report(step="creating")
-        attempt.made = tavus.create_persona(body)
+        try:
+            attempt.made = tavus.create_persona(body)
+        except TavusError as error:
+            raise explain_refusal(error, replica_id=body.get("default_replica_id")) from error
         after(attempt.made)
         return attempt.made
 
@@ -87,15 +131,18 @@ def save_work(tavus: TavusClient, persona_id: str, form: PersonaForm, *,
 
     def work(action: Action) -> SaveOutcome:
         action.report(step="reading")
-        current = tavus.get_persona(persona_id)
-        operations = patch_operations(current.raw, checked)
-        if not operations:
-            outcome = SaveOutcome(persona_id, ())
-        else:
-            action.report(step="saving")
-            changed = tavus.patch_persona(persona_id, operations)
-            outcome = SaveOutcome(persona_id, tuple(changed_fields(operations)) if changed
-                                  else ())
+        try:
+            current = tavus.get_persona(persona_id)
+            operations = patch_operations(current.raw, checked)
+            if not operations:
+                outcome = SaveOutcome(persona_id, ())
+            else:
+                action.report(step="saving")
+                changed = tavus.patch_persona(persona_id, operations)
+                outcome = SaveOutcome(persona_id, tuple(changed_fields(operations)) if changed
+                                      else ())
+        except TavusError as error:
+            raise explain_refusal(error, replica_id=checked.default_replica_id) from error
         after(outcome)
         return outcome
 
@@ -110,10 +157,13 @@ def duplicate_work(tavus: TavusClient, persona_id: str, name: str, attempt: Pers
     def work(action: Action) -> Persona:
         if attempt.made is not None:
             return attempt.made
-        action.report(step="reading")
-        original = tavus.get_persona(persona_id)
-        action.report(step="creating")
-        attempt.made = tavus.create_persona(duplicate_body(original.raw, name=name))
+        try:
+            action.report(step="reading")
+            original = tavus.get_persona(persona_id)
+            action.report(step="creating")
+            attempt.made = tavus.create_persona(duplicate_body(original.raw, name=name))
+        except TavusError as error:
+            raise explain_refusal(error) from error
         after(attempt.made)
         return attempt.made
 
@@ -123,14 +173,15 @@ def duplicate_work(tavus: TavusClient, persona_id: str, name: str, attempt: Pers
 def delete_work(tavus: TavusClient, persona_id: str, *,
                 after: Callable[[str], None] = lambda persona_id: None
                 ) -> Callable[[Action], str]:
-    """Delete a persona; one already gone counts as deleted (a second click, a teammate)."""
+    """Delete a persona; one already gone counts as deleted (a second click, a teammate: Tavus
+    answers 400 "Invalid persona_id" for a persona it does not have)."""
 
     def work(action: Action) -> str:
         action.report(step="deleting")
         try:
             tavus.delete_persona(persona_id)
         except TavusError as error:
-            if error.status_code not in (404, 410):
+            if not _persona_gone(error):
                 raise
         after(persona_id)
         return persona_id
@@ -177,7 +228,12 @@ def rehearse_work(tavus: TavusClient, rehearsal: Rehearsal) -> Callable[[Action]
     def work(action: Action) -> Rehearsal:
         if rehearsal.conversation is None:
             action.report(step="starting")
-            rehearsal.conversation = tavus.create_conversation(**_as_kwargs(rehearsal.request))
+            try:
+                rehearsal.conversation = tavus.create_conversation(
+                    **_as_kwargs(rehearsal.request))
+            except TavusError as error:
+                raise explain_refusal(error, replica_id=rehearsal.request.get("replica_id")
+                                      ) from error
         return rehearsal
 
     return work

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.clock import parse_time
+from lib.conversations.presets import StoredPreset
 from lib.knowledge.add import (
     INCOMING_FOLDER,
     AddAttempt,
@@ -23,17 +24,19 @@ from lib.knowledge.add import (
     add_website_work,
     private_hosts_reachable,
 )
+from lib.knowledge.changes import delete_document_work, recrawl_work, save_document_work
 from lib.knowledge.intake import (
-    ACCEPTED_EXTENSIONS,
+    ACCEPTED_SUFFIXES,
     MAX_CRAWL_DEPTH,
     MAX_CRAWL_PAGES,
     MAX_DOCUMENT_BYTES,
     CrawlSettings,
+    DocumentRefused,
 )
 from lib.knowledge.records import DocumentRecord
 from lib.knowledge.status import explain_error, status_text
 from lib.storage.uploads import format_bytes
-from lib.tavus.client import Document, DocumentStatus, Persona, TavusError
+from lib.tavus.client import Document, DocumentStatus, Persona
 from lib.text import escape_markdown
 from lib.ui import actions, cached, shell, times
 from lib.ui.uploader import video_uploader
@@ -47,7 +50,17 @@ ADD_STEPS = {"checking": "Checking the file", "signing": "Signing the link for T
              "posting": "Sending it to Tavus", "recording": "Saving the team's note"}
 
 
-def _follow_add(action: actions.ActionRef, again: str) -> None:
+def _show_failure(done, again: str, refused_next: str = "") -> None:
+    """Why an action did not finish. A refusal (the file, the address, a value) already says what
+    to do, and pressing the same button again would only be refused again: no "press again"."""
+    if isinstance(done.error, DocumentRefused):
+        st.error(actions.failure_text(done) + refused_next, icon=":material/error:")
+    else:
+        show_action_failure(done, again)
+
+
+def _follow_add(action: actions.ActionRef, again: str, *, refused_next: str = "",
+                notes: Sequence[str] = ()) -> None:
     def show(done) -> None:
         if done.running:
             st.info(f"Adding… {ADD_STEPS.get(done.step or '', '')}",
@@ -57,8 +70,10 @@ def _follow_add(action: actions.ActionRef, again: str) -> None:
                 st.success(f"**{escape_markdown(done.result.document_name or '')}** is in the "
                            "knowledge base: Tavus is processing it (the table follows it).",
                            icon=":material/check:")
+                for note in notes:
+                    st.caption(escape_markdown(note))
         elif not done.ok:
-            show_action_failure(done, again)
+            _show_failure(done, again, refused_next)
     actions.follow(action, show)
 
 
@@ -73,7 +88,7 @@ def show_add_file(frame: Frame) -> None:
     state = st.session_state
     round_ = state.setdefault("doc_round", 0)
     uploaded = video_uploader(
-        f"doc-upload-{round_}", store=frame.services.store, accept=ACCEPTED_EXTENSIONS,
+        f"doc-upload-{round_}", store=frame.services.store, accept=ACCEPTED_SUFFIXES,
         max_bytes=MAX_DOCUMENT_BYTES, label="Document (PDF, TXT, DOCX, DOC, PNG, JPG, PPTX, "
         "CSV or XLSX)", prefix=INCOMING_FOLDER, noun="document")
     name_key, tags_key = f"doc_name_{round_}", f"doc_tags_{round_}"
@@ -101,15 +116,19 @@ def show_add_file(frame: Frame) -> None:
                              after=lambda document: changed())
 
     left, right = st.columns([2, 1])
+    # A refused file's copy is gone from the bucket: Add stays off until another file is chosen.
     actions.button(left, "Add to knowledge base", action=action, build=build, type="primary",
                    icon=":material/upload_file:", name="add document", key="doc-add",
-                   disabled=uploaded is None)
+                   disabled=uploaded is None or attempt.refused is not None)
     done = action.get()
     if done is not None and done.ok:
         right.button("Add another", key="doc-another", icon=":material/add:",
                      on_click=lambda: state.update(doc_round=round_ + 1))
     _refusal(action)
-    _follow_add(action, "Add to knowledge base")
+    _follow_add(action, "Add to knowledge base",
+                refused_next=" Nothing was sent to Tavus: press **Choose another file** in the "
+                             "picker above and pick another one (the name and tags stay).",
+                notes=attempt.stored.notes if attempt.stored is not None else ())
 
 
 def _tags_input(key: str) -> None:
@@ -215,6 +234,14 @@ def users_of(document: Document, personas: Sequence[Persona]) -> list[str]:
             if document.document_id in p.document_ids or tags & set(p.document_tags)]
 
 
+def presets_using(document: Document, presets: Sequence[StoredPreset]) -> list[str]:
+    """The team's presets that use the document, by id or by one of its tags."""
+    tags = set(document.tags)
+    return [s.preset.name for s in presets
+            if document.document_id in s.preset.document_ids
+            or tags & set(s.preset.document_tags)]
+
+
 def next_recrawl(document: Document, now: datetime) -> datetime | None:
     """When Tavus allows the next recrawl (None: now)."""
     last = parse_time(document.last_crawled_at) or parse_time(document.created_at)
@@ -225,7 +252,7 @@ def next_recrawl(document: Document, now: datetime) -> datetime | None:
 
 
 def show_document(frame: Frame, document: Document, record: DocumentRecord | None,
-                  personas: Sequence[Persona]) -> None:
+                  personas: Sequence[Persona], presets: Sequence[StoredPreset] = ()) -> None:
     """Details, what a failure means and how to fix it, Save (name, tags), Recrawl, Delete."""
     tavus = frame.services.tavus
     changed = cached.documents_changed(frame)
@@ -251,17 +278,10 @@ def show_document(frame: Frame, document: Document, record: DocumentRecord | Non
         save = actions.ref("document-save", ident)
 
         def build_save():
-            name = " ".join(str(st.session_state.get(f"dd_name_{ident}") or "").split())
-            if not name:
-                raise ValueError("Give the document a name.")
-            tags = [t for t in st.session_state.get(f"dd_tags_{ident}") or [] if t.strip()]
-
-            def work(action):
-                action.report(step="saving")
-                result = tavus.update_document(ident, document_name=name, tags=tags)
-                changed()
-                return result
-            return work
+            return save_document_work(tavus, ident,
+                                      name=str(st.session_state.get(f"dd_name_{ident}") or ""),
+                                      tags=list(st.session_state.get(f"dd_tags_{ident}") or []),
+                                      after=changed)
 
         cols = st.columns(3)
         actions.button(cols[0], "Save name and tags", action=save, build=build_save,
@@ -273,12 +293,7 @@ def show_document(frame: Frame, document: Document, record: DocumentRecord | Non
             recrawl = actions.ref("document-recrawl", ident)
 
             def build_recrawl():
-                def work(action):
-                    action.report(step="recrawling")
-                    tavus.recrawl_document(ident)
-                    changed()
-                    return ident
-                return work
+                return recrawl_work(tavus, ident, after=changed)
 
             actions.button(cols[1], "Recrawl", action=recrawl, build=build_recrawl,
                            key="dd-recrawl", icon=":material/autorenew:", name="recrawl",
@@ -289,26 +304,21 @@ def show_document(frame: Frame, document: Document, record: DocumentRecord | Non
             actions.follow(recrawl, lambda done: _done_text(done, "Recrawl started.",
                                                             "Recrawl"))
         users = users_of(document, personas)
+        in_presets = presets_using(document, presets)
         confirm = cols[2].popover("Delete…", icon=":material/delete:")
         if users:
             confirm.warning("Used by: " + escape_markdown(", ".join(users)) + ". They lose "
                             "this knowledge.", icon=":material/warning:")
+        if in_presets:
+            confirm.warning("Presets that use it: " + escape_markdown(", ".join(in_presets))
+                            + ". They will not start until it is removed from them (Edit, "
+                            "then save).", icon=":material/warning:")
         confirm.caption("Tavus deletes the document for good.")
         delete = actions.ref("document-delete", ident)
         records = cached.document_records(frame)
 
         def build_delete():
-            def work(action):
-                action.report(step="deleting")
-                try:
-                    tavus.delete_document(ident)
-                except TavusError as error:
-                    if error.status_code not in (404, 410):  # gone already: deleted
-                        raise
-                records.forget(ident)
-                changed()
-                return ident
-            return work
+            return delete_document_work(tavus, records, ident, after=changed)
 
         actions.button(confirm, "Delete", action=delete, build=build_delete, type="primary",
                        key="dd-delete", name="delete document")
@@ -321,4 +331,4 @@ def _done_text(done, ok_text: str, again: str) -> None:
     elif done.ok:
         st.success(ok_text, icon=":material/check:")
     else:
-        show_action_failure(done, again)
+        _show_failure(done, again)

@@ -18,6 +18,7 @@ from lib.personas.form import (
     LLM_MODELS,
     MAX_PROMPT_LENGTH,
     PERCEPTION_MODELS,
+    PROMPT_WARN_LENGTH,
     TTS_ENGINES,
     TURN_LEVELS,
     PersonaForm,
@@ -108,11 +109,17 @@ def show_form(frame: Frame, replicas: Sequence[Replica], documents: Sequence[Doc
         head.markdown(f"#### {title}")
         if editing_persona is not None:
             new_col.button("New instead", key="pf-new", on_click=load_into_form, args=(None,))
-        st.text_input("Name", key="pf_name", max_chars=120,
-                      placeholder="e.g. Bike shop sales demo")
-        st.text_area("System prompt", key="pf_prompt", height=160, max_chars=MAX_PROMPT_LENGTH,
+        # No max_chars: Streamlit cuts a longer value silently, so a persona made elsewhere with
+        # a longer name or prompt would lose its end on Save. The checks say what is too long.
+        st.text_input("Name", key="pf_name", placeholder="e.g. Bike shop sales demo")
+        st.text_area("System prompt", key="pf_prompt", height=160,
                      placeholder="Who the replica is, who it talks to, what it should do, and "
                                  "what it must never say.")
+        length = len(str(state.get("pf_prompt") or "").strip())
+        if length > PROMPT_WARN_LENGTH:
+            st.caption(f"{length:,} characters (about {length // 4:,} tokens): Tavus works best "
+                       f"under 5,000 tokens, and this form takes up to "
+                       f"{MAX_PROMPT_LENGTH:,} characters.")
         replica_names = {r.replica_id: r.replica_name or r.replica_id for r in replicas}
         current = state.get("pf_replica") or ""
         options = ["", *replica_names] + ([current] if current and
@@ -169,7 +176,7 @@ def _create_button(frame: Frame) -> None:
     actions.button(st, "Create persona", action=action, build=build, type="primary",
                    icon=":material/person_add:", name="create persona", key="pf-create")
     _refusal(action)
-    actions.follow(action, _show_made("created"))
+    actions.follow(action, _show_made("created", "Create persona"))
 
 
 def _save_button(frame: Frame, persona: Persona) -> None:
@@ -203,7 +210,7 @@ def _refusal(action: actions.ActionRef) -> None:
             st.error(escape_markdown(str(problem)), icon=":material/error:")
 
 
-def _show_made(verb: str):
+def _show_made(verb: str, again: str):
     def show(done) -> None:
         if done.running:
             st.info("Asking Tavus…", icon=":material/hourglass_top:")
@@ -213,7 +220,7 @@ def _show_made(verb: str):
                 st.success(f"Persona **{escape_markdown(made.persona_name or '')}** {verb} "
                            f"(`{made.persona_id}`).", icon=":material/check:")
         elif not done.ok:
-            show_action_failure(done, "the button")
+            show_action_failure(done, again)
     return show
 
 
@@ -252,7 +259,7 @@ def _duplicate(frame: Frame, persona: Persona, where) -> None:
                    icon=":material/content_copy:", name="duplicate persona",
                    build=lambda: duplicate_work(frame.services.tavus, persona.persona_id, name,
                                                 attempt, after=_after_change(frame)))
-    actions.follow(action, _show_made("made"))
+    actions.follow(action, _show_made("made", "Duplicate"))
 
 
 def _rehearse(frame: Frame, persona: Persona, replicas: Sequence[Replica], where) -> None:
