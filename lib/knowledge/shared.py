@@ -99,16 +99,21 @@ class SharedDocuments:
         self._last_attempt: float | None = None
         self._last_walk: float | None = None
         self._first_id: str | None = None
-        self._dirty = False  # a change made here: the next refresh walks
+        # Changes made here (`changed()`), and how many the last good walk had seen: a count,
+        # not a flag, so a change noted while a walk runs is not taken as read by that walk.
+        self._count_lock = threading.Lock()
+        self._changes = 0
+        self._walked_changes = 0
         self.stats = SharedDocumentsStats()
 
     def view(self) -> DocumentsView:
         return self._view
 
     def changed(self) -> None:
-        """Something was added, renamed or deleted here: the next refresh reads it all."""
-        self._dirty = True
-        self._last_attempt = None
+        """Something was added, renamed or deleted here: the next refresh reads it all, even
+        one asked for while a refresh that began before the change is still running."""
+        with self._count_lock:
+            self._changes += 1
 
     def refresh(self, tavus: TavusClient, *, max_age_seconds: float,
                 force: bool = False) -> DocumentsView:
@@ -129,31 +134,37 @@ class SharedDocuments:
 
     def _fresh(self, max_age_seconds: float) -> bool:
         last = self._last_attempt
-        return last is not None and self._monotonic() - last < max_age_seconds
+        # A change not read yet makes the list stale, unless reading it just failed (a Tavus
+        # outage is not retried by every paint of every tab).
+        return (last is not None and self._monotonic() - last < max_age_seconds
+                and (self._changes == self._walked_changes or self._view.error is not None))
 
     def _refresh(self, tavus: TavusClient, *, force: bool) -> None:
         started = self._monotonic()
+        changes = self._changes  # the changes this refresh will have seen if it walks
         view = self._view
         try:
-            walk = (force or self._dirty or not view.loaded or self._last_walk is None
+            walk = (force or changes != self._walked_changes or not view.loaded
+                    or self._last_walk is None
                     or started - self._last_walk >= self.reconcile_seconds or view.moving
                     or self._changed(tavus))
             if walk:
-                self._dirty = False
                 documents, total = tavus.list_all_documents(page_size=self.page_size,
                                                             concurrency=self.concurrency)
                 self.stats.walks += 1
                 ordered = _newest_first(documents)
-                self._first_id = ordered[0].document_id if ordered else None
+                # Tavus's own first (the walk asks newest first, as the check does): our sort
+                # may break a tie of equal creation times differently.
+                self._first_id = documents[0].document_id if documents else None
                 self._last_walk = started
+                self._walked_changes = changes
                 self._view = DocumentsView(tuple(ordered), total, self._clock(), None,
                                            view.version + 1)
             else:
                 self._view = DocumentsView(view.documents, view.total_count, self._clock(),
                                            None, view.version)
         except TavusError as error:
-            log.warning("documents refresh failed: %s", error)
-            self._dirty = True  # a walk a change asked for may have failed: the next one walks
+            log.warning("documents refresh failed: %s", error)  # changes stay unread: next walks
             self._view = DocumentsView(view.documents, view.total_count, view.updated_at, error,
                                        view.version + 1)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from lib.actions.board import Action
@@ -21,6 +21,7 @@ from lib.personas.form import (
     changed_fields,
     create_body,
     duplicate_body,
+    form_from_persona,
     patch_operations,
 )
 from lib.tavus.client import Conversation, Persona, TavusClient, TavusError, conversation_body
@@ -122,18 +123,34 @@ class SaveOutcome:
         return "Saved: " + ", ".join(name.replace("_", " ") for name in self.changed) + "."
 
 
+def _edited_over(checked: PersonaForm, typed: PersonaForm, base: PersonaForm | None,
+                 current: PersonaForm) -> PersonaForm:
+    """`checked` with every field the person left as it was loaded (`typed` equal to `base`)
+    taken from Tavus's current value instead: a teammate's change to a field this person did
+    not touch stays."""
+    if base is None:
+        return checked
+    kept = {f.name: getattr(current, f.name) for f in fields(PersonaForm)
+            if f.name != "warnings" and getattr(typed, f.name) == getattr(base, f.name)}
+    return replace(checked, **kept)
+
+
 def save_work(tavus: TavusClient, persona_id: str, form: PersonaForm, *,
+              base: PersonaForm | None = None,
               after: Callable[[SaveOutcome], None] = lambda outcome: None
               ) -> Callable[[Action], SaveOutcome]:
-    """Patch exactly the fields that differ from the persona as Tavus has it now (read at the
-    click, so a teammate's change to another field is kept). A repeat patches nothing."""
+    """Patch the fields this person changed (`form` against `base`, the values the form was
+    loaded with) where they differ from the persona as Tavus has it now, read at the click: a
+    teammate's change to any other field — shown in the form or not — is kept. Without `base`,
+    every field of the form is the person's. A repeat patches nothing."""
     checked = form.checked()
 
     def work(action: Action) -> SaveOutcome:
         action.report(step="reading")
         try:
             current = tavus.get_persona(persona_id)
-            operations = patch_operations(current.raw, checked)
+            wanted = _edited_over(checked, form, base, form_from_persona(current.raw))
+            operations = patch_operations(current.raw, wanted)
             if not operations:
                 outcome = SaveOutcome(persona_id, ())
             else:

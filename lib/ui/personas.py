@@ -48,6 +48,7 @@ DEFAULT = "Tavus's default"
 KEYS = ("pf_name", "pf_prompt", "pf_replica", "pf_documents", "pf_tags", "pf_llm", "pf_tts",
         "pf_voice", "pf_perception", "pf_patience", "pf_interrupt")
 _EDITING = "pf_editing"  # the persona id the form edits; absent: a new persona
+_BASE = "pf_base"  # the form as Edit loaded it
 
 
 def _choice(value: str | None) -> str:
@@ -65,6 +66,7 @@ def load_into_form(persona: Persona | None) -> None:
         for key in KEYS:
             state.pop(key, None)
         state.pop(_EDITING, None)
+        state.pop(_BASE, None)
         return
     form = form_from_persona(persona.raw)
     state.update(pf_name=form.persona_name, pf_prompt=form.system_prompt,
@@ -75,6 +77,7 @@ def load_into_form(persona: Persona | None) -> None:
                  pf_patience=_choice(form.turn_taking_patience),
                  pf_interrupt=_choice(form.replica_interruptibility))
     state[_EDITING] = persona.persona_id
+    state[_BASE] = form_from_state()  # as loaded: Save patches only what is changed from it
 
 
 def form_from_state() -> PersonaForm:
@@ -183,9 +186,11 @@ def _save_button(frame: Frame, persona: Persona) -> None:
     form = form_from_state()
     action = actions.ref("persona-save", form_digest(form, persona.persona_id))
 
+    base = st.session_state.get(_BASE)
+
     def build():
         return save_work(frame.services.tavus, persona.persona_id, form_from_state(),
-                         after=_after_change(frame))
+                         base=base, after=_after_change(frame))
 
     actions.button(st, "Save changes", action=action, build=build, type="primary",
                    icon=":material/save:", name="save persona", key="pf-save")

@@ -204,6 +204,31 @@ def test_changed_forces_a_walk_that_the_check_would_miss(sim, tavus, shared, clo
     assert list_calls(sim) == []
 
 
+def test_a_change_noted_while_a_walk_runs_is_read_by_the_next_refresh(
+        sim, tavus, shared, clock, doc_url, monkeypatch) -> None:
+    ids = add_ready(sim, tavus, doc_url, ["one", "two"])
+    walk = tavus.list_all_documents
+
+    def walk_then_rename(**kwargs):
+        # The walk has read the list; then a rename lands and the page notes it, before the
+        # walk's refresh has ended.
+        found = walk(**kwargs)
+        tavus.update_document(ids[0], document_name="renamed")
+        shared.changed()
+        return found
+
+    monkeypatch.setattr(tavus, "list_all_documents", walk_then_rename)
+    first = shared.refresh(tavus, max_age_seconds=MAX_AGE)
+    assert first.by_id()[ids[0]].document_name == "one"
+    monkeypatch.setattr(tavus, "list_all_documents", walk)
+    # Within max_age, yet not fresh: the change came after the walk read the list.
+    view = shared.refresh(tavus, max_age_seconds=MAX_AGE)
+    assert view.by_id()[ids[0]].document_name == "renamed"
+    sim.reset_requests()
+    assert shared.refresh(tavus, max_age_seconds=MAX_AGE) is view
+    assert list_calls(sim) == []
+
+
 @pytest.mark.parametrize("loaded", [False, True], ids=["first-load", "nothing-moving"])
 def test_five_sessions_refreshing_at_once_cost_what_one_does(sim, tavus, shared, clock,
                                                              doc_url, loaded: bool) -> None:

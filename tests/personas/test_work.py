@@ -183,6 +183,27 @@ def test_a_teammates_change_to_what_the_form_does_not_show_is_kept(sim, tavus, r
     assert held.system_prompt == "You repair bikes."
 
 
+def test_a_teammates_change_to_a_field_the_form_shows_but_this_person_left_is_kept(
+        sim, tavus, rich) -> None:
+    loaded = form_from_persona(tavus.get_persona(rich).raw)  # what Edit put in the form
+    edited = dataclasses.replace(loaded, system_prompt="You repair bikes.")
+    # Meanwhile a teammate renames the persona: a field the form shows, this person left alone.
+    assert tavus.patch_persona(rich, [{"op": "replace", "path": "/persona_name",
+                                       "value": "Bike repair desk"}])
+    sim.reset_requests()
+
+    outcome = run(save_work(tavus, rich, edited, base=loaded))
+
+    assert outcome.changed == ("system_prompt",)
+    assert calls(sim, "PATCH", f"/v2/personas/{rich}") == 1
+    held = tavus.get_persona(rich)
+    assert held.persona_name == "Bike repair desk"  # the teammate's rename stays
+    assert held.system_prompt == "You repair bikes."
+    # Without the loaded values every field shown is this person's: the rename is undone.
+    run(save_work(tavus, rich, edited))
+    assert tavus.get_persona(rich).persona_name == loaded.persona_name
+
+
 # --- duplicate ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stock", [SALES_COACH, INTERVIEWER])
 def test_a_stock_persona_is_duplicated_once_with_its_prompt_and_layers(sim, tavus,
