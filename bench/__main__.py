@@ -28,7 +28,8 @@ RESULTS = BENCH_DIR / "results"
 LATEST = BENCH_DIR / "latest.json"
 ALL = ("tick", "load", "cold", "create", "batch", "memory", "ledger", "team", "video_checks",
        "video_convert", "video_memory", "verdict", "knowledge")
-OPTIONAL = ("soak",)  # 10 minutes: run only when asked for (--only soak)
+# Long: run only when asked for (--only soak: 11 minutes; --only idle: 6½ minutes).
+OPTIONAL = ("soak", "idle")
 PACKAGES = ("streamlit", "pandas", "pyarrow", "numpy", "httpx", "boto3", "moto", "pillow",
             "opencv-python-headless", "playwright")
 
@@ -125,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[Section] = []
     sim = s3 = None
     try:
-        if {"tick", "load", "create", "batch", "team", "knowledge"} & set(chosen):
+        if {"tick", "load", "create", "batch", "team", "knowledge", "idle"} & set(chosen):
             sim = Simulator("bench").start()
-        if {"cold", "create", "batch", "memory", "team", "knowledge"} & set(chosen):
+        if {"cold", "create", "batch", "memory", "team", "knowledge", "idle"} & set(chosen):
             s3 = S3Server().start()
         if "tick" in chosen:
             from bench import tick
@@ -168,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import knowledge
 
             sections.append(knowledge.run(sim, s3, artifacts=logs, quick=reps["quick"]))
+        if "idle" in chosen:
+            from bench import idle
+
+            sections.append(idle.run(sim, s3, artifacts=logs, quick=reps["quick"]))
         if "video_checks" in chosen:
             from bench import video_checks
 

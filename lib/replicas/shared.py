@@ -6,7 +6,8 @@ The Replicas tabs, the sidebar watchers on other pages and the Conversations pic
 - **One ticker for the server.** While any session is watching (`keep_alive()` from its fragment
   or page), a background thread ticks the tracker once per refresh interval: at most two Tavus
   calls per interval, whatever the number of tabs. Sessions never call Tavus to tick; they read
-  the latest `ReplicaView`. Nobody watching for two slow intervals: the thread ends (no cost).
+  the latest `ReplicaView`. Nobody watching for 1½ intervals: the thread ends, and no Tavus
+  call is made until a page opens again (its first paint ticks first when the view is old).
 - **Opening costs round trips, not pages, and 0 calls when fresh.** The first load runs in the
   background, pages read concurrently (`walk_pages`), and publishes rows as they arrive, so the
   first page is on screen after one round trip. A session that opens the table when the data is
@@ -53,6 +54,10 @@ from lib.tavus.client import (
 log = logging.getLogger("replica_studio.replicas.shared")
 
 RECONCILE_SECONDS = 600.0  # a full parallel reload every 10 minutes while someone watches
+# Nobody has looked for this many refresh intervals: the ticker stops (no Tavus call while no
+# page is open). A tab is pushed a repaint after each look, so an open one looks every interval;
+# 1.5 lets one look be late without stopping, and stops within one interval after the last tab.
+IDLE_INTERVALS = 1.5
 PUBLISH_EVERY_SECONDS = 0.25  # partial tables during a first load, at most this often
 CHANGE_LOG_SIZE = 2000
 
@@ -399,7 +404,10 @@ class SharedReplicas:
         while True:
             with self._state:
                 seen, client = self._seen, self._client
-                idle = seen is None or self._monotonic() - seen > 2 * self._tracker.slow_seconds
+                # A watching tab looks right after every tick (the push) or on its own timer:
+                # no look for IDLE_INTERVALS of the current pace and nobody is watching.
+                idle = seen is None or \
+                    self._monotonic() - seen > IDLE_INTERVALS * self.interval_seconds
                 if idle or client is None:
                     self._ticker = None  # nobody watches: stop; keep_alive starts a new one
                     log.info("replica ticker stopped: nobody watches")

@@ -233,6 +233,33 @@ def test_the_ticker_runs_while_sessions_watch_and_stops_when_closed(sim, clients
         assert not ticker.is_alive()
 
 
+def test_nobody_looking_stops_the_tavus_calls_within_an_interval(sim, clients) -> None:
+    """Tabs look after every tick; when the last one stops looking (closed), the ticker stops
+    after at most one more look, and no Tavus call follows (issue 23: 30 calls in 5 min)."""
+    tavus, live = clients
+    sim.add_replicas(5, training=2)  # training: the fast pace
+    interval = 0.3
+    shared = SharedReplicas(fast_seconds=interval, slow_seconds=interval * 4)
+    shared.open(tavus, live, grace_seconds=10)
+    ticks_before = shared.stats.ticks
+    deadline = time.monotonic() + 10
+    while shared.stats.ticks < ticks_before + 3 and time.monotonic() < deadline:
+        shared.keep_alive(live)  # a tab looking, as after each push
+        time.sleep(interval / 3)
+    assert shared.stats.ticks >= ticks_before + 3  # it ticked while someone looked
+    ticker = shared._ticker
+    assert ticker is not None
+    ticker.join(timeout=interval * 4)  # no look from now on: 1.5 intervals, plus a tick
+    assert not ticker.is_alive()
+    calls = replica_calls(sim)
+    time.sleep(interval * 6)  # six more intervals with nobody looking
+    assert replica_calls(sim) == calls
+    # A page opening again starts it, and its first paint is fresh (one tick first).
+    view = shared.open(tavus, live)
+    assert replica_calls(sim) > calls and view.stale_since is None
+    shared.close()
+
+
 def test_a_session_that_changed_something_waits_for_the_reload_even_mid_tick(
         sim, clients) -> None:
     tavus, live = clients
