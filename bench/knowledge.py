@@ -229,7 +229,7 @@ def _add(sim: Simulator, s3: S3Server, section: Section, reps: int) -> None:
         path.unlink(missing_ok=True)
         folder.rmdir()
     total = steps["total"]
-    section.row("  step: upload_document (boto3 upload_file, multipart > 8 MB)",
+    section.row("  step: upload_document (boto3 upload_file, one PUT up to 50 MB)",
                 steps["upload"].fmt())
     section.row("  step: document_url_for (presigned GET)", steps["sign"].fmt())
     section.row("  step: POST /v2/documents", steps["post"].fmt())
