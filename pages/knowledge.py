@@ -55,15 +55,20 @@ def documents_table() -> None:
         selection_mode="single-row",
         selection_default={"selection": {"rows": [ids.index(selected)]}}
         if selected in ids else None,
+        # Widths that fit the wide layout at 1400 px, so no column (the id last) is cut off.
         column_config={
-            "name": "Document", "source": "Source", "tags": "Tags",
-            "status": st.column_config.TextColumn("Status"),
-            "progress": st.column_config.ProgressColumn("Progress", min_value=0,
-                                                        max_value=100, format="%d %%"),
-            "size": "Size", "added_by": "Added by",
-            "added": st.column_config.TextColumn("Added", help="In your time zone."),
-            "problem": st.column_config.TextColumn("Problem", width="medium"),
-            "document_id": "Id"})
+            "name": st.column_config.TextColumn("Document", width=170),
+            "source": st.column_config.TextColumn("Source", width=60),
+            "tags": st.column_config.TextColumn("Tags", width=90),
+            "status": st.column_config.TextColumn("Status", width=110),
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=100,
+                                                        format="%d %%", width=90),
+            "size": st.column_config.TextColumn("Size", width=80),
+            "added_by": st.column_config.TextColumn("Added by", width=100),
+            "added": st.column_config.TextColumn("Added", help="In your time zone.",
+                                                 width=120),
+            "problem": st.column_config.TextColumn("Problem", width=180),
+            "document_id": st.column_config.TextColumn("Id", width=120)})
     rows = event.selection.rows
     chosen = ids[rows[0]] if rows else None
     if chosen != selected and (chosen is not None or selected in ids):

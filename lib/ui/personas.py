@@ -108,7 +108,7 @@ def show_form(frame: Frame, replicas: Sequence[Replica], documents: Sequence[Doc
     title = (f"Edit **{escape_markdown(editing_persona.persona_name or '')}**"
              if editing_persona else "New persona")
     with st.container(key="persona-form", border=True):
-        head, new_col = st.columns([5, 1], vertical_alignment="center")
+        head, new_col = st.columns([3, 2], vertical_alignment="center")
         head.markdown(f"#### {title}")
         if editing_persona is not None:
             new_col.button("New instead", key="pf-new", on_click=load_into_form, args=(None,))
@@ -242,7 +242,8 @@ def show_persona_actions(frame: Frame, persona: Persona, replicas: Sequence[Repl
         if persona.system_prompt:
             with st.expander("System prompt"):
                 st.text(persona.system_prompt)
-        cols = st.columns(4)
+        # Two to a row: in the page's narrower column four would cut their labels to "E…".
+        cols = [*st.columns(2), *st.columns(2)]
         if not stock:
             cols[0].button("Edit", key="pa-edit", icon=":material/edit:",
                            on_click=load_into_form, args=(persona,))
@@ -278,7 +279,7 @@ def _rehearse(frame: Frame, persona: Persona, replicas: Sequence[Replica], where
         rehearsal = rehearsals.setdefault(key, Rehearsal(request))
         return rehearse_work(frame.services.tavus, rehearsal)
 
-    actions.button(where, "Rehearse (test mode)", action=action, key="pa-rehearse",
+    actions.button(where, "Rehearse", action=action, key="pa-rehearse",
                    icon=":material/science:", name="rehearse persona", build=build,
                    help="A conversation in Tavus's test mode: the replica does not join and "
                         "nothing is billed. Shows the exact request a start sends.")
