@@ -12,7 +12,7 @@ from lib.replicas.create import (
 from lib.tavus.client import MODELS
 from lib.text import escape_markdown
 from lib.ui import actions, cached, framing, live, shell, times, widgets
-from lib.ui.batch import several_photos
+from lib.ui.batch import PHOTO_TYPES, several_photos
 from lib.ui.camera import camera_headshot
 
 frame = shell.frame("Create a replica")
@@ -69,8 +69,8 @@ with photo_col:
         # "Camera headshot, 30 Nov 10:24": the name is offered as the replica name.
         shot = camera_headshot(f"camera-{state.create_round}")
     else:
-        shot = st.file_uploader("Headshot (PNG, JPEG or WebP, at least 512×512)",
-                                type=["png", "jpg", "jpeg", "webp"],
+        shot = st.file_uploader("Headshot (PNG, JPEG, WebP or HEIC, at least 512×512)",
+                                type=PHOTO_TYPES,
                                 key=f"upload-{state.create_round}")
     analysis = cached.analyse_photo(shot.getvalue(), shot.name) if shot is not None else None
     fix = None

@@ -52,7 +52,7 @@ from lib.tavus.client import ReplicaStatus, TavusClient, TavusError
 from lib.tavus.simulator import TavusSimulator
 from lib.text import escape_markdown
 from tests.apptest import APP, TIMEOUT, open_page, settle, shown
-from tests.media import astronaut, astronaut_png, cat, coffee, encode, on_canvas
+from tests.media import astronaut, astronaut_png, cat, coffee, encode, iphone_heic, on_canvas
 
 KEY = "bad-input-sim-key-7f3a9c"
 MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
@@ -123,6 +123,16 @@ def heic_header() -> bytes:
     return b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200
 
 
+def iphone_portrait_heic() -> bytes:
+    """An iPhone photo: HEIC, stored sideways, orientation 6 (EXIF and HEIF's irot), GPS, XMP."""
+    return iphone_heic(portrait_on_canvas(), orientation=6)
+
+
+def truncated_heic() -> bytes:
+    data = iphone_portrait_heic()
+    return data[: len(data) // 2]  # a cut-off AirDrop or download
+
+
 def mean_difference(data: bytes, expected: Image.Image) -> float:
     got = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float)
     return float(np.abs(got - np.asarray(expected.convert("RGB"), dtype=float)).mean())
@@ -166,7 +176,13 @@ PHOTO_CASES = [
               refused=("This is a GIF image", "Export it as PNG or JPEG")),
     PhotoCase("animated-webp", lambda: animated("WEBP"), "moving.webp",
               refused=("2 frames", "export one frame as PNG or JPEG")),
-    PhotoCase("heic", heic_header, "IMG_1234.png", refused=("HEIC", "export as JPEG")),
+    PhotoCase("heic", heic_header, "IMG_1234.png",
+              refused=("HEIC photo is damaged or incomplete", "export it as JPEG")),
+    PhotoCase("truncated-heic", truncated_heic, "IMG_4821.HEIC",
+              refused=("HEIC photo is damaged or incomplete", "export it as JPEG")),
+    PhotoCase("text-as-heic", lambda: b"this is not a photo, just some notes\n" * 30,
+              "IMG_4821.heic", refused=("named as a HEIC photo but is not one",
+                                        "export it as JPEG")),
     PhotoCase("bomb-100mp", png_bomb, "bomb.png",
               refused=("10000x10000", "Export it at a smaller size")),
     PhotoCase("over-upload-limit", astronaut_png, "big.png", upload_limit=100_000,
@@ -181,6 +197,8 @@ PHOTO_CASES = [
     PhotoCase("alpha-channel", with_transparent_corner, "cutout.png", note="transparent"),
     PhotoCase("exif-rotated", exif_rotated_jpeg, "IMG_0001.jpg", note="Rotated upright",
               upright_as=portrait_on_canvas),
+    PhotoCase("iphone-heic", iphone_portrait_heic, "IMG_4821.HEIC",
+              note="Converted from HEIC to JPEG", upright_as=portrait_on_canvas),
     # -- accepted by intake, blocked by the checks ---------------------------------------------
     PhotoCase("1x1", lambda: encode(astronaut().resize((1, 1))), "dot.png",
               fails={"resolution": "1x1 px is below"}),
@@ -259,7 +277,8 @@ def test_every_refused_or_blocked_photo_is_in_the_app_matrix() -> None:
 # the app (AppTest, demo mode): a refused or blocked photo cannot be created from
 # ================================================================================================
 def upload(at: AppTest, data: bytes, name: str) -> None:
-    mime = "image/jpeg" if name.lower().endswith((".jpg", ".jpeg")) else "image/png"
+    mime = ("image/jpeg" if name.lower().endswith((".jpg", ".jpeg"))
+            else "image/heic" if name.lower().endswith(".heic") else "image/png")
     at.file_uploader[0].set_value((name, data, mime))
     at.run()
     assert not at.exception, at.exception
@@ -296,7 +315,8 @@ def assert_create_refused(at: AppTest) -> None:
 
 
 APP_PHOTO_IDS = ["zero-byte", "empty-png", "truncated-png", "truncated-jpeg", "text-as-png",
-                 "html-as-jpeg", "gif", "animated-webp", "heic", "bomb-100mp",
+                 "html-as-jpeg", "gif", "animated-webp", "heic", "truncated-heic",
+                 "text-as-heic", "bomb-100mp",
                  "over-upload-limit", "1x1", "511x511", "no-face", "two-faces", "cat"]
 
 

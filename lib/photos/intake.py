@@ -4,10 +4,18 @@ Everything here is local and quick. It refuses what cannot be used (with a messa
 do), rotates the photo upright, normalises odd pixel formats and strips every piece of metadata
 (EXIF with GPS, XMP, text chunks) before anything is uploaded. Whether the photo will train well
 (face, framing, light) is a separate question: see lib/photos/checks.py.
+
+HEIC/HEIF (an iPhone's default, a Mac's Photos export) is read with pillow-heif, registered with
+Pillow on the first photo opened. Its orientation: HEIF keeps the rotation and mirroring in the
+file's own `irot`/`imir` boxes, which libheif applies while decoding, and an iPhone writes the same
+turn into EXIF as well. pillow-heif resets that EXIF orientation to 1 (keeping the original in
+`info["original_orientation"]`), so `exif_transpose` below leaves a HEIF alone: turned once, by its
+transforms (the HEIF rule: an EXIF orientation inside a HEIF is informational only).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import struct
@@ -19,16 +27,21 @@ MIN_SIDE = 512  # Tavus's minimum; prepare_photo leaves it to the checks (lib/ph
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # below Streamlit's server.maxUploadSize (25 MB)
 MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the header before decoding
 
-_ACCEPTED = ("PNG", "JPEG", "WEBP")
+_ACCEPTED = ("PNG", "JPEG", "WEBP", "HEIF")
 _CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
-_FORMAT_NAMES = {"WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP", "GIF": "GIF", "AVIF": "AVIF",
-                 "ICO": "ICO", "PPM": "PPM", "PSD": "Photoshop (PSD)", "JPEG2000": "JPEG 2000"}
-# ISO-BMFF brands of HEIC/HEIF stills (iPhone default); Pillow cannot read them here.
+_FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC", "TIFF": "TIFF", "BMP": "BMP", "GIF": "GIF",
+                 "AVIF": "AVIF", "ICO": "ICO", "PPM": "PPM", "PSD": "Photoshop (PSD)",
+                 "JPEG2000": "JPEG 2000"}
+# ISO-BMFF brands of HEIC/HEIF (iPhone default): the ones pillow-heif reads.
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
                 b"mif1", b"msf1"}
 _GPS_IFD = 0x8825
 _ORIENTATION = 0x0112
 _EXPORT = "Export it as PNG or JPEG and upload that."
+_HEIC_AGAIN = ("Copy it from the iPhone or Mac again, or export it as JPEG (Photos: File > "
+               "Export), and upload that.")
+_HEIF_TURNED = "replica_studio_heif_turned"  # image.info key: libheif applied irot/imir
+_HEIF_NOTE = "Rotated upright from the photo's orientation (HEIC)"
 
 
 class PhotoError(ValueError):
@@ -67,6 +80,31 @@ def _looks_like_heif(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
+@functools.cache
+def heif_support() -> bool:
+    """Teach Pillow HEIC/HEIF (pillow-heif), once per process, on the first photo opened (its
+    import takes ~40 ms). False when pillow-heif is not installed: HEIC is refused, saying so."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _heif_turned(image: Image.Image) -> bool:
+    """Whether libheif turns this HEIF upright while decoding (an `irot` or `imir` transform).
+    Read before load(): pillow-heif drops its handle once the pixels are decoded. pillow-heif has
+    no public accessor for the transforms; without one, the EXIF orientation it reset stands in
+    (an iPhone writes both)."""
+    try:
+        heif_file = image._heif_file  # a pillow_heif.HeifFile
+        transforms = heif_file[image.tell()]._c_image.transformations
+        return any(kind in ("irot", "imir") for kind, *_ in transforms)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return image.info.get("original_orientation") in range(2, 9)
+
+
 def _webp_is_lossless(data: bytes) -> bool:
     """True when the WebP's image chunk is VP8L (lossless); walks the RIFF chunks."""
     pos = 12  # after "RIFF", size, "WEBP"
@@ -81,19 +119,29 @@ def _webp_is_lossless(data: bytes) -> bool:
     return False
 
 
+def _heic_damaged() -> PhotoError:
+    return PhotoError("This HEIC photo is damaged or incomplete (perhaps a cut-off copy or "
+                      f"download), so it can't be read. {_HEIC_AGAIN}")
+
+
 def _refuse_unreadable(data: bytes, filename: str | None) -> PhotoError:
     if _looks_like_heif(data):
-        return PhotoError("This is a HEIC photo (the iPhone default), which can't be read here. "
-                          "HEIC photos from iPhones: export as JPEG (or set Camera > Formats > "
-                          "Most Compatible) and upload that.")
+        if not heif_support():
+            return PhotoError("This is a HEIC photo (the iPhone default), which can't be read "
+                              "here. HEIC photos from iPhones: export as JPEG (or set Camera > "
+                              "Formats > Most Compatible) and upload that.")
+        return _heic_damaged()
+    if filename and filename.lower().endswith((".heic", ".heif", ".hif")):
+        return PhotoError(f"The file {filename!r} is named as a HEIC photo but is not one (nor "
+                          f"PNG, JPEG or WebP) inside. {_HEIC_AGAIN}")
     head = data[:512].lstrip().lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<svg")) or b"<html" in head:
         return PhotoError("This file is a web page or other text, not a photo"
                           f"{f' (despite the name {filename!r})' if filename else ''}. "
                           "Save the image itself as PNG or JPEG and upload that.")
     named = f" {filename!r}" if filename else ""
-    return PhotoError(f"The file{named} is not a readable image (not PNG, JPEG or WebP inside). "
-                      "Choose a PNG or JPEG headshot.")
+    return PhotoError(f"The file{named} is not a readable image (not PNG, JPEG, WebP or HEIC "
+                      "inside). Choose a PNG or JPEG headshot.")
 
 
 def _metadata_notes(image: Image.Image) -> list[str]:
@@ -167,6 +215,7 @@ def open_photo(data: bytes, filename: str | None = None) -> Image.Image:
                          "Export a smaller JPEG (for example 2048 px on the long side).")
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone else could flip; we need full decodes
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; damaged photos would pass")
+    heif_support()  # HEIC/HEIF from here on (registered once)
     try:
         image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
@@ -175,6 +224,8 @@ def open_photo(data: bytes, filename: str | None = None) -> Image.Image:
         raise _too_many_pixels() from None
     try:
         _refuse_from_header(image)
+        if image.format == "HEIF":
+            image.info[_HEIF_TURNED] = _heif_turned(image)
     except PhotoError:
         image.close()
         raise
@@ -191,9 +242,10 @@ def _refuse_from_header(image: Image.Image) -> None:
     fmt = image.format or "unknown"
     width, height = image.size
     # MPO is how Pillow names a JPEG that carries extra pictures (previews, depth maps) from many
-    # cameras and phones: it is a JPEG, and its first frame is the photo.
+    # cameras and phones: it is a JPEG, and its first frame is the photo. A HEIF with several
+    # images names one primary (the photo; pillow-heif opens at it), like an MPO.
     is_mpo = fmt == "MPO"
-    frames = 1 if is_mpo else getattr(image, "n_frames", 1)
+    frames = 1 if is_mpo or fmt == "HEIF" else getattr(image, "n_frames", 1)
     if frames > 1:
         raise PhotoError(f"This {_FORMAT_NAMES.get(fmt, fmt)} has {frames} frames (animated or "
                          "multi-page). Use a single still photo: export one frame as PNG or JPEG.")
@@ -204,16 +256,30 @@ def _refuse_from_header(image: Image.Image) -> None:
         raise _too_many_pixels(width, height)
 
 
-def _damaged() -> PhotoError:
+# What a decoder raises on a damaged file (libheif, through pillow-heif, also RuntimeError).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
+                  RuntimeError)
+
+
+def _damaged(image: Image.Image | None = None, error: BaseException | None = None) -> PhotoError:
+    if image is not None and image.format == "HEIF":
+        if error is not None and "unsupported" in str(error).lower():
+            return PhotoError("This HEIF image is coded in a way that can't be read here (not "
+                              "the HEVC an iPhone or Mac uses). Export it as JPEG (Photos: File "
+                              "> Export) and upload that.")
+        return _heic_damaged()
     return PhotoError("The image is damaged or incomplete (perhaps a cut-off download). "
                       f"Open it, check it looks right, and {_EXPORT[0].lower()}{_EXPORT[1:]}")
 
 
 def target_format(image: Image.Image, data: bytes) -> str:
-    """What prepare_photo makes of this photo: "JPEG" or "PNG" (WebP: by how it was coded)."""
+    """What prepare_photo makes of this photo: "JPEG" or "PNG" (WebP: by how it was coded; a
+    HEIC is a camera photo: JPEG, unless it has an alpha channel)."""
     fmt = image.format
     if fmt == "WEBP":
         return "PNG" if _webp_is_lossless(data) or image.mode in ("RGBA", "LA") else "JPEG"
+    if fmt == "HEIF":
+        return "PNG" if image.mode in ("RGBA", "LA", "RGBa", "La") else "JPEG"
     return "JPEG" if fmt in ("JPEG", "MPO") else "PNG"
 
 
@@ -230,10 +296,10 @@ def small_copy(image: Image.Image, data: bytes, short_side: int) -> tuple[Image.
         if image.format in ("JPEG", "MPO") and factor > 1:
             image.draft("RGB", (max(1, width // factor), max(1, height // factor)))
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
-        raise _damaged() from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
+    except _DECODE_ERRORS as error:
+        raise _damaged(image, error) from None
     notes = _metadata_notes(image)
     icc = image.info.get("icc_profile")
     rest = max(1, min(image.size) // max(1, short_side))  # what draft mode left to do
@@ -246,6 +312,8 @@ def small_copy(image: Image.Image, data: bytes, short_side: int) -> tuple[Image.
         pixels.info["exif"] = image.info.get("exif", b"")
         pixels = ImageOps.exif_transpose(pixels)
         notes.append("Rotated upright from the camera's EXIF orientation")
+    elif image.info.get(_HEIF_TURNED):
+        notes.append(_HEIF_NOTE)
     if icc:
         pixels.info["icc_profile"] = icc
     pixels, colour_notes = _to_srgb(pixels)
@@ -253,30 +321,35 @@ def small_copy(image: Image.Image, data: bytes, short_side: int) -> tuple[Image.
     notes += colour_notes + mode_notes
     if rest > 1 and not early:  # palette, CMYK, 16-bit: reduced once normalised to RGB
         pixels = pixels.reduce(rest)
-    if image.format == "WEBP":
-        target = target_format(image, data)
-        why = "lossless or transparent" if target == "PNG" else "lossy"
-        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
+    if image.format in ("WEBP", "HEIF"):
+        notes.insert(0, _conversion_note(image, data))
     return pixels, notes
+
+
+def _conversion_note(image: Image.Image, data: bytes) -> str:
+    target = target_format(image, data)
+    if image.format == "HEIF":
+        return f"Converted from HEIC to {target}; Tavus takes PNG or JPEG"
+    why = "lossless or transparent" if target == "PNG" else "lossy"
+    return f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG"
 
 
 def _prepare(image: Image.Image, data: bytes) -> PreparedPhoto:
     fmt = image.format or "unknown"
     try:
         image.load()  # a full decode: headers can be fine on a truncated or corrupt file
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
-        raise _damaged() from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
+    except _DECODE_ERRORS as error:
+        raise _damaged(image, error) from None
 
     upright = upright_rgb(image)
     pixels, notes = upright.pixels, upright.notes
     converted = upright.converted
 
     target = target_format(image, data)
-    if fmt == "WEBP":
-        why = "lossless or transparent" if target == "PNG" else "lossy"
-        notes.insert(0, f"Converted from WebP to {target} ({why}); Tavus takes PNG or JPEG")
+    if fmt in ("WEBP", "HEIF"):
+        notes.insert(0, _conversion_note(image, data))
         converted = True
 
     data = encode_photo(pixels, target, upright.subsampling)
@@ -311,6 +384,9 @@ def upright_rgb(image: Image.Image) -> Upright:
     pixels = ImageOps.exif_transpose(image) if rotated else image
     if rotated:
         notes.append("Rotated upright from the camera's EXIF orientation")
+    elif image.info.get(_HEIF_TURNED):  # already turned by the decoder: only said here
+        rotated = True
+        notes.append(_HEIF_NOTE)
     if icc:
         pixels.info["icc_profile"] = icc  # exif_transpose copies; keep the profile for _to_srgb
     pixels, colour_notes = _to_srgb(pixels)

@@ -25,6 +25,9 @@ VERDICT = {"ready": ":green[:material/check_circle: Ready]",
            "unusable": ":red[:material/image_not_supported: Not a usable photo]"}
 STATUS = {"ready": "Ready to create", "blocked": "Left out", "creating": "Creating…",
           "created": "Created", "failed": "Failed", "checking": "Checking…"}
+# What a photo uploader takes (both on Create): HEIC/HEIF from iPhones and Macs is converted
+# (lib/photos/intake.py), and a file of another type is refused by the browser.
+PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "heic", "heif"]
 STEPS = {"uploading": "uploading the photo", "signing": "signing the training URL",
          "creating": "asking Tavus to train", "recording": "saving the team record"}
 
@@ -121,8 +124,8 @@ def several_photos(frame: shell.Frame, *,
     """The batch flow: upload several photos, review them, create all ready ones."""
     state = st.session_state
     state.setdefault("batch_round", 0)
-    files = st.file_uploader("Headshots (PNG, JPEG or WebP, at least 512×512 each)",
-                             type=["png", "jpg", "jpeg", "webp"], accept_multiple_files=True,
+    files = st.file_uploader("Headshots (PNG, JPEG, WebP or HEIC, at least 512×512 each)",
+                             type=PHOTO_TYPES, accept_multiple_files=True,
                              key=f"batch-upload-{state.batch_round}")
     if not files:
         st.caption("Choose several photos: each is checked, then one click creates a replica "
