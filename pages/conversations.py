@@ -143,7 +143,7 @@ with start_col, st.container(border=True, key="start-conversation"):
         photo = cached.photo_urls(frame, {replica_id: records[replica_id]}
                               if replica_id in records else {}).get(replica_id)
         if photo:
-            photo_col.image(photo, width=72)
+            photo_col.image(photo, width=72, alt=f"The source photo of {labels[replica_id]}")
         st.text_input("Conversation name", max_chars=120, key="call_name",
                       placeholder="e.g. Demo for Acme")
         st.text_input("Custom greeting", max_chars=500, key="call_greeting",
@@ -191,8 +191,10 @@ with result_col:
                         "nothing is billed.", icon=":material/science:")
             st.link_button("Open conversation", url, type="primary", width="stretch",
                            icon=":material/open_in_new:")
-            st.image(qr_png(url), caption="Scan with a phone to join", width=220)
-            st.code(url, language=None)  # copy button
+            st.image(qr_png(url), caption="Scan with a phone to join", width=220,
+                     alt="QR code of the conversation's link, shown below")
+            # Wrapped, so that a long link never makes a scrolling box a keyboard cannot reach.
+            st.code(url, language=None, wrap_lines=True)  # copy button
             if st.toggle("Show the call here", key="call_embed"):
                 st.iframe(url, height=520)  # Streamlit's iframes allow camera and microphone
             if st.button("Start another", icon=":material/add:"):

@@ -78,7 +78,9 @@ with photo_col:
         st.error(escape_markdown(analysis.error), icon=":material/image_not_supported:")
     elif analysis is not None:
         st.image(analysis.overlay, caption="Face box, centre lines and the estimated head with "
-                 "its margins", width="stretch")
+                 "its margins", width="stretch",
+                 alt="The photo with the face box, centre lines and the estimated head drawn "
+                     "over it")
         for note in analysis.notes:
             st.caption(f":material/info: {escape_markdown(note)}")
         widgets.show_photo_report(analysis.report)

@@ -155,9 +155,11 @@ def details(replica_id: str) -> None:
         photo_col, info_col = st.columns([1, 3])
         photo = cached.photo_urls(frame, {replica_id: record} if record else {}).get(replica_id)
         if photo:
+            video = record.kind == "video"
             photo_col.image(photo, width="stretch",
-                            caption="From the training clip" if record.kind == "video"
-                            else "Source photo")
+                            caption="From the training clip" if video else "Source photo",
+                            alt=f"A still from the training clip of {name}" if video
+                            else f"The source photo of {name}")
         else:
             photo_col.caption("No source photo: this replica was not made here.")
         with info_col:

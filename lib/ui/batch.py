@@ -92,7 +92,7 @@ def _review_row(i: int, row: BatchRow, voice_names: list[str],
         pic, verdict, name, voice, pick = st.columns([1, 3, 2, 2, 1], vertical_alignment="center")
         thumb = _thumbnail(row)
         if thumb:
-            pic.image(thumb, width=96)
+            pic.image(thumb, width=96, alt=f"Thumbnail of {row.filename}")
         verdict.markdown(f"**{escape_markdown(row.filename)}**  \n{VERDICT[row.verdict]}: "
                          f"{escape_markdown(row.reason)}")
         fixable = row.verdict == "fixable" and row.status == "blocked"

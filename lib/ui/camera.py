@@ -57,22 +57,31 @@ class CameraShot:
         return self.data
 
 
+# Keyboard and screen readers (WCAG 2.1 AA; tests/e2e/test_keyboard_journey.py): native buttons
+# (Tab, Enter, Space) with a visible focus ring; the group is named by the label. When the button
+# just used goes away (Take photo once the photo is taken, Use this photo once used), focus moves
+# to the next step's button, so a keyboard user never falls back to the top of the page; Take
+# photo stays focusable during the countdown (aria-disabled, not disabled, which would drop the
+# focus). One visually hidden live region says each step, the countdown included; the visible
+# status repeats it in short and is not live itself (it would be read twice).
 _HTML = """
-<div class="cam" data-testid="cameraHeadshot" data-state="starting">
-  <div class="cam-label" data-testid="cameraHeadshotLabel"></div>
+<div class="cam" data-testid="cameraHeadshot" data-state="starting" role="group"
+     aria-labelledby="cam-label" tabindex="-1">
+  <div class="cam-label" id="cam-label" data-testid="cameraHeadshotLabel"></div>
   <div class="cam-stage" data-testid="cameraHeadshotStage">
-    <video class="cam-video" data-testid="cameraHeadshotVideo" autoplay muted playsinline></video>
+    <video class="cam-video" data-testid="cameraHeadshotVideo" autoplay muted playsinline
+           aria-label="Camera preview, mirrored"></video>
     <svg class="cam-guide" data-testid="cameraHeadshotGuide" aria-hidden="true">
       <ellipse class="cam-oval"></ellipse>
       <path class="cam-shoulders"></path>
     </svg>
     <img class="cam-still" data-testid="cameraHeadshotStill" alt="The photo taken" hidden>
-    <div class="cam-count" data-testid="cameraHeadshotCountdown" aria-live="assertive"
+    <div class="cam-count" data-testid="cameraHeadshotCountdown" aria-hidden="true"
          hidden></div>
     <div class="cam-wait" data-testid="cameraHeadshotWait"></div>
   </div>
   <div class="cam-row">
-    <span class="cam-status" data-testid="cameraHeadshotStatus" aria-live="polite"></span>
+    <span class="cam-status" data-testid="cameraHeadshotStatus"></span>
     <span class="cam-actions">
       <button type="button" data-testid="cameraHeadshotTake" class="cam-primary"
               hidden>Take photo</button>
@@ -82,12 +91,15 @@ _HTML = """
       <button type="button" data-testid="cameraHeadshotRetry" hidden>Try again</button>
     </span>
   </div>
+  <div class="cam-sr" role="status" aria-live="polite" aria-atomic="true"
+       data-testid="cameraHeadshotAnnounce"></div>
 </div>
 """
 
 _CSS = """
 [hidden] { display: none !important; }
 .cam { font-family: var(--st-font); color: var(--st-text-color); }
+.cam:focus { outline: none; }  /* focus rests on the group only while the camera starts */
 .cam-label { font-size: 0.875rem; margin-bottom: 0.25rem; }
 .cam-stage { position: relative; width: 100%; aspect-ratio: 16 / 9; overflow: hidden;
              border-radius: var(--st-base-radius); background: #111; }
@@ -123,7 +135,12 @@ _CSS = """
 .cam-actions button.cam-primary { background: var(--st-primary-color); color: #fff;
   border-color: var(--st-primary-color); }
 .cam-actions button.cam-primary:hover { color: #fff; opacity: 0.9; }
-.cam-actions button:disabled { opacity: 0.5; cursor: default; }
+.cam-actions button:disabled, .cam-actions button[aria-disabled="true"] {
+  opacity: 0.5; cursor: default; }
+.cam-actions button:focus-visible { outline: 2px solid var(--st-primary-color);
+  outline-offset: 2px; }
+.cam-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;
+          overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 """
 
 # One module instance per page, so per-widget state lives in a WeakMap keyed by the root: the
@@ -140,18 +157,43 @@ function newToken() {
   return Date.now().toString(36) + Math.random().toString(36).slice(2);
 }
 
-function setMode(inst, mode, status) {
+// Said by screen readers (the live region); the same words twice in a row are said again.
+function announce(inst, text) {
+  inst.announcer.textContent = inst.announcer.textContent === text ? text + "\\u00a0" : text;
+}
+
+// The element focused inside this widget (its shadow root's, or the document's), or null.
+function focusedIn(inst) {
+  const active = inst.root.getRootNode().activeElement;
+  return active && inst.root.contains(active) ? active : null;
+}
+
+// After the person used one of the widget's buttons: focus the next step's button, unless the
+// focus has meanwhile gone somewhere else on the page (then it is left there).
+function moveFocus(inst, button) {
+  if (!inst.refocus) return;
+  const active = document.activeElement;
+  if (!focusedIn(inst) && active && active !== document.body) { inst.refocus = false; return; }
+  (button && !button.hidden ? button : inst.root).focus();
+}
+
+const NEXT = { live: "take", countdown: "take", review: "use", used: "retake", held: "retake",
+               problem: "retry" };
+
+function setMode(inst, mode, status, said) {
   inst.mode = mode;
   inst.root.dataset.state = mode;
   inst.video.hidden = !(mode === "live" || mode === "countdown");
   inst.still.hidden = !(mode === "review" || mode === "used");
   inst.take.hidden = !(mode === "live" || mode === "countdown");
-  inst.take.disabled = mode === "countdown";
+  inst.take.setAttribute("aria-disabled", String(mode === "countdown"));
   inst.use.hidden = mode !== "review";
   inst.retake.hidden = !(mode === "review" || mode === "used" || mode === "held");
   inst.retry.hidden = mode !== "problem";
   inst.count.hidden = mode !== "countdown";
   inst.status.textContent = status || "";
+  if (said !== null) announce(inst, said || status || "");
+  moveFocus(inst, inst[NEXT[mode]]);
 }
 
 function stopCamera(inst) {
@@ -175,7 +217,8 @@ function problemKind(err) {
 function report(inst, problem) {
   stopCamera(inst);
   inst.stage.style.aspectRatio = "";
-  setMode(inst, "problem", "No photo: see the message below.");
+  setMode(inst, "problem", "No photo: see the message below.",
+          "The camera did not start: see the message below, then Try again.");
   inst.wait.textContent = problem.kind === "small"
     ? "Camera " + problem.width + "×" + problem.height + ": too small" : "Camera unavailable";
   inst.problemSent = true;
@@ -246,7 +289,9 @@ async function start(inst) {
   }
   if (inst.problemSent) { inst.problemSent = false; inst.setStateValue("problem", null); }
   drawGuide(inst, w, h);
-  setMode(inst, "live", "Camera " + w + "×" + h + " · face in the oval, shoulders on the line");
+  setMode(inst, "live", "Camera " + w + "×" + h + " · face in the oval, shoulders on the line",
+          "Camera on, " + w + "×" + h + ": face in the oval, shoulders on the line. " +
+          "Take photo counts down " + COUNTDOWN_S + " seconds.");
 }
 
 function settingsOf(track) {
@@ -271,17 +316,18 @@ function capture(inst) {
   stopCamera(inst);  // the camera light goes off while the person decides
   inst.still.src = inst.shot.data_url;
   inst.stage.style.aspectRatio = w + " / " + h;
-  setMode(inst, "review", w + "×" + h + " · as the camera sees it (not mirrored)");
+  setMode(inst, "review", w + "×" + h + " · as the camera sees it (not mirrored)",
+          "Photo taken, " + w + "×" + h + ". Use this photo, or Retake.");
 }
 
 function takePhoto(inst) {
   if (inst.mode !== "live") return;
   let left = COUNTDOWN_S;
   inst.count.textContent = String(left);
-  setMode(inst, "countdown", "Hold still…");
+  setMode(inst, "countdown", "Hold still…", "Hold still: the photo is taken in " + left);
   inst.timer = setInterval(() => {
     left -= 1;
-    if (left > 0) { inst.count.textContent = String(left); return; }
+    if (left > 0) { inst.count.textContent = String(left); announce(inst, String(left)); return; }
     clearInterval(inst.timer); inst.timer = null;
     if (inst.mode === "countdown" && inst.video.videoWidth > 0) capture(inst);
   }, 1000);
@@ -289,7 +335,8 @@ function takePhoto(inst) {
 
 function usePhoto(inst) {
   if (!inst.shot) return;
-  setMode(inst, "used", inst.shot.width + "×" + inst.shot.height + " · this photo is used");
+  setMode(inst, "used", inst.shot.width + "×" + inst.shot.height + " · this photo is used",
+          "This photo is used: its checks follow on the page.");
   inst.setStateValue("photo", inst.shot);
 }
 
@@ -308,13 +355,15 @@ function setup(parentElement) {
     still: q("cameraHeadshotStill"), count: q("cameraHeadshotCountdown"),
     wait: q("cameraHeadshotWait"), status: q("cameraHeadshotStatus"),
     take: q("cameraHeadshotTake"), retake: q("cameraHeadshotRetake"), use: q("cameraHeadshotUse"),
-    retry: q("cameraHeadshotRetry"), mode: "starting", stream: null, timer: null, shot: null,
+    retry: q("cameraHeadshotRetry"), announcer: q("cameraHeadshotAnnounce"),
+    mode: "starting", stream: null, timer: null, shot: null, refocus: false,
     gen: 0, disposed: false, problemSent: false, setStateValue: () => {},
   };
-  inst.take.addEventListener("click", () => takePhoto(inst));
-  inst.use.addEventListener("click", () => usePhoto(inst));
-  inst.retake.addEventListener("click", () => retake(inst));
-  inst.retry.addEventListener("click", () => start(inst));
+  const acting = (what) => () => { inst.refocus = true; what(inst); };
+  inst.take.addEventListener("click", acting(takePhoto));
+  inst.use.addEventListener("click", acting(usePhoto));
+  inst.retake.addEventListener("click", acting(retake));
+  inst.retry.addEventListener("click", acting(start));
   return inst;
 }
 
@@ -339,7 +388,7 @@ export default function (component) {
     if (d.held) {
       // Python already holds a photo from this widget (a remount): keep it until "Retake".
       inst.wait.textContent = "A photo taken earlier (" + d.held + ") is in use.";
-      setMode(inst, "held", "");
+      setMode(inst, "held", "", null);
     } else {
       start(inst);
     }

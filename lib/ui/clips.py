@@ -124,7 +124,8 @@ def show_video_report(report: VideoReport, *, key: str) -> None:
         st.caption("What was judged: frames across the clip, faces boxed")
         with st.container(key=f"{key}-frames", horizontal=True):
             for sampled in report.frames:
-                st.image(sampled.jpeg, caption=f"{sampled.seconds:.0f} s", width=96)
+                st.image(sampled.jpeg, caption=f"{sampled.seconds:.0f} s", width=96,
+                         alt=f"The clip at {sampled.seconds:.0f} s, faces boxed")
     if report.audio_levels:
         levels = pd.DataFrame(report.audio_levels, columns=["seconds", "level (dBFS)"])
         st.caption("Sound level over time: speech first, then the quiet listening part")

@@ -128,11 +128,13 @@ def fix_framing_panel(analysis: PhotoAnalysis | None, key: str) -> FixChoice | N
     before_col, after_col = st.columns(2)
     with before_col:
         st.image(analysis.prepared.data, width="stretch",
-                 caption=f"Before: {analysis.prepared.width}×{analysis.prepared.height}")
+                 caption=f"Before: {analysis.prepared.width}×{analysis.prepared.height}",
+                 alt="The photo as uploaded, before the crop")
         _verdict(analysis.report, "Before")
     with after_col:
         st.image(fixed.photo.data, width="stretch",
-                 caption=f"After: {fixed.photo.width}×{fixed.photo.height}")
+                 caption=f"After: {fixed.photo.width}×{fixed.photo.height}",
+                 alt="The photo after the crop: head and shoulders, face centred")
         _verdict(fixed.report, "After")
         for note in plan.notes:
             st.caption(f":material/info: {escape_markdown(note)}")

@@ -57,16 +57,24 @@ class UploadedVideo:
     size_bytes: int
 
 
+# Keyboard and screen readers (WCAG 2.1 AA; tests/e2e/test_keyboard_journey.py): "Browse files"
+# is a real button (Tab, Enter, Space) that opens the browser's file chooser through the hidden
+# input; the group is named by the label, the button described by the label and the hint. The
+# visible status is not a live region (its percentages would be read out every few hundred ms):
+# a visually hidden one announces the steps instead (chosen, uploaded, failed). When the control
+# that had focus is hidden (Browse once a file is chosen, Retry once pressed), focus moves to the
+# control that takes its place. The ids are the component's own: each instance lives in a
+# shadow root of its own.
 _HTML = """
-<div class="vu" data-testid="videoUploader">
-  <div class="vu-label" data-testid="videoUploaderLabel"></div>
+<div class="vu" data-testid="videoUploader" role="group" aria-labelledby="vu-label">
+  <div class="vu-label" id="vu-label" data-testid="videoUploaderLabel"></div>
   <div class="vu-box">
     <div class="vu-pick" data-testid="videoUploaderPick">
-      <label class="vu-button">
-        <input type="file" data-testid="videoUploaderInput" hidden>
-        <span>Browse files</span>
-      </label>
-      <span class="vu-hint" data-testid="videoUploaderHint"></span>
+      <input type="file" data-testid="videoUploaderInput" tabindex="-1" aria-hidden="true"
+             hidden>
+      <button type="button" class="vu-button" data-testid="videoUploaderBrowse"
+              aria-describedby="vu-label vu-hint">Browse files</button>
+      <span class="vu-hint" id="vu-hint" data-testid="videoUploaderHint"></span>
     </div>
     <div class="vu-file" data-testid="videoUploaderFile" hidden>
       <div class="vu-row">
@@ -74,9 +82,10 @@ _HTML = """
         <span class="vu-size" data-testid="videoUploaderSize"></span>
       </div>
       <div class="vu-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-           data-testid="videoUploaderBar"><div class="vu-fill"></div></div>
+           aria-label="Upload progress" data-testid="videoUploaderBar">
+        <div class="vu-fill"></div></div>
       <div class="vu-row">
-        <span class="vu-status" data-testid="videoUploaderStatus" aria-live="polite"></span>
+        <span class="vu-status" data-testid="videoUploaderStatus"></span>
         <span class="vu-actions">
           <button type="button" class="vu-retry" data-testid="videoUploaderRetry"
                   hidden>Retry</button>
@@ -85,6 +94,8 @@ _HTML = """
       </div>
     </div>
   </div>
+  <div class="vu-sr" role="status" aria-live="polite" aria-atomic="true"
+       data-testid="videoUploaderAnnounce"></div>
 </div>
 """
 
@@ -103,6 +114,11 @@ _CSS = """
   color: var(--st-text-color); }
 .vu-button:hover, .vu-actions button:hover { border-color: var(--st-primary-color);
   color: var(--st-primary-color); }
+.vu-button:focus-visible, .vu-actions button:focus-visible {
+  outline: 2px solid var(--st-primary-color); outline-offset: 2px; }
+.vu-button:disabled { opacity: 0.5; cursor: default; }
+.vu-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;
+         overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 .vu-row { display: flex; justify-content: space-between; align-items: center; gap: 1rem; }
 .vu-name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .vu-bar { height: 0.5rem; margin: 0.5rem 0; border-radius: 0.25rem; overflow: hidden;
@@ -212,6 +228,7 @@ async function upload(inst, run) {
     run.failed = true;
     inst.root.dataset.state = "error";
     setStatus(inst, "Upload failed: " + err.message);
+    announce(inst, "Upload of " + run.file.name + " failed: " + err.message);
     inst.setStateValue("result", { token: run.token, status: "error", reason: err.reason,
                                    http_status: err.http_status, message: err.message });
   }
@@ -236,8 +253,22 @@ function showProgress(inst, run) {
 
 function setStatus(inst, text) { inst.status.textContent = text; }
 
+// A step said once by screen readers (the live region), not every progress tick.
+function announce(inst, text) {
+  if (inst.announced === text) return;
+  inst.announced = text;
+  inst.announcer.textContent = text;
+}
+
+// The element focused inside this uploader (its shadow root's, or the document's), or null.
+function focusedIn(inst) {
+  const active = inst.root.getRootNode().activeElement;
+  return active && inst.root.contains(active) ? active : null;
+}
+
 function choose(inst, file) {
   stopRun(inst);
+  announce(inst, "Uploading " + file.name + ", " + formatBytes(file.size) + "…");
   inst.file = file;
   inst.token = newToken();
   inst.run = null;
@@ -251,6 +282,7 @@ function reset(inst) {
   inst.token = null;
   inst.run = null;
   inst.input.value = "";
+  announce(inst, "");
   inst.setStateValue("file", null);
 }
 
@@ -262,8 +294,10 @@ function setup(parentElement) {
     name: q("videoUploaderName"),
     size: q("videoUploaderSize"), bar: q("videoUploaderBar"), status: q("videoUploaderStatus"),
     retry: q("videoUploaderRetry"), resetButton: q("videoUploaderReset"),
+    browse: q("videoUploaderBrowse"), announcer: q("videoUploaderAnnounce"), announced: "",
     file: null, token: null, run: null, requests: new Set(), setStateValue: () => {},
   };
+  inst.browse.addEventListener("click", () => inst.input.click());
   inst.fill = inst.bar.firstElementChild;
   inst.input.addEventListener("change", () => {
     if (inst.input.files && inst.input.files[0]) choose(inst, inst.input.files[0]);
@@ -282,6 +316,7 @@ function setup(parentElement) {
 }
 
 function render(inst, data) {
+  const focused = focusedIn(inst);
   inst.label.textContent = data.label || "";
   inst.input.accept = data.accept || "";
   inst.hint.textContent = data.hint || "";
@@ -302,6 +337,7 @@ function render(inst, data) {
   inst.fileBox.hidden = state === "idle";
   inst.pick.hidden = state !== "idle";  // the file box's buttons take over until a reset
   inst.input.disabled = state === "planning" || state === "uploading";
+  inst.browse.disabled = inst.input.disabled;
   const shown = inst.file ? { name: inst.file.name, size: inst.file.size } : data.done;
   if (shown) {
     inst.name.textContent = shown.name;
@@ -310,6 +346,14 @@ function render(inst, data) {
   inst.retry.hidden = !(state === "error" && inst.file);
   inst.resetButton.textContent = state === "done" || state === "error"
     ? "Choose another file" : "Cancel";
+  inst.bar.setAttribute("aria-label", shown ? "Upload progress of " + shown.name
+                                            : "Upload progress");
+  if (focused && focused.closest("[hidden]")) {
+    // The control in use went away (Browse once a file is chosen, Retry once pressed, Cancel
+    // once the picker is back): the one that takes its place gets the focus.
+    const next = [inst.retry, inst.resetButton, inst.browse].find((b) => !b.closest("[hidden]"));
+    if (next) next.focus();
+  }
 
   if (state === "planning") {
     inst.fill.style.width = "0%";
@@ -325,8 +369,10 @@ function render(inst, data) {
     inst.fill.style.width = "100%";
     inst.bar.setAttribute("aria-valuenow", "100");
     setStatus(inst, "Uploaded ✓");
+    if (shown) announce(inst, "Uploaded ✓ " + shown.name);
   } else if (state === "error") {
     setStatus(inst, data.short_message || "Upload failed.");
+    announce(inst, (shown ? shown.name + ": " : "") + (data.short_message || "Upload failed."));
   }
 }
 
