@@ -114,7 +114,8 @@ def test_cold_deep_link_to_replicas_shows_the_whole_frame(page: Page) -> None:
         links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
         # The link text also holds the icon's ligature name ("add_a_photo"): take the last line.
         nav = [link.inner_text().strip().splitlines()[-1] for link in links.all()]
-        assert nav == ["Create", "Create from video", "Replicas", "Conversations", "Demo history"]
+        assert nav == ["Create", "Create from video", "Replicas", "Conversations", "Demo history",
+                       "Personas", "Knowledge"]
         # Streamlit's automatic page list (which would name files) must not be drawn.
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0
         assert page.title().startswith("Replicas")
