@@ -4,9 +4,7 @@ sends (counted in the simulator's request log), and what Tavus holds afterwards 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,6 +24,7 @@ from lib.personas.work import (
 )
 from lib.tavus.client import DocumentStatus, TavusClient, TavusError
 from lib.tavus.simulator import TavusSimulator
+from tests.served import serving
 
 KEY = "sk-persona-work-test"
 ANNA = "r1af0c2b8d3e"  # stock replicas (completed)
@@ -50,22 +49,8 @@ def tavus(sim: TavusSimulator) -> Iterator[TavusClient]:
 
 @pytest.fixture(scope="module")
 def doc_url() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(TEXT)))
-            self.end_headers()
-            self.wfile.write(TEXT)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/prices.txt"
-    server.shutdown()
-    server.server_close()
+    with serving(TEXT, "prices.txt") as url:
+        yield url
 
 
 def calls(sim: TavusSimulator, method: str, path: str) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +15,7 @@ from lib.tavus.client import (
     document_status,
 )
 from lib.tavus.simulator import TavusSimulator
+from tests.served import serving
 
 KEY = "sk-client-knowledge-test"
 TEXT = b"Opening hours: 9 to 5. Bikes are serviced on Tuesdays.\n"
@@ -24,22 +23,8 @@ TEXT = b"Opening hours: 9 to 5. Bikes are serviced on Tuesdays.\n"
 
 @pytest.fixture(scope="module")
 def doc_url() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(TEXT)))
-            self.end_headers()
-            self.wfile.write(TEXT)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hours.txt"
-    server.shutdown()
-    server.server_close()
+    with serving(TEXT, "hours.txt") as url:
+        yield url
 
 
 @pytest.fixture
